@@ -1,0 +1,144 @@
+"""Protocol B1 of the benchmark protocols: Fashion-MNIST, pretrain without labels, then kNN and
+linear probe on frozen features beside the random-init floor, throughput and peak memory.
+
+    python benchmarks/fashion_mnist.py --methods simclr,rotation --epochs 3
+
+Each method runs in its own process so its peak memory is its own; each writes
+benchmarks/results/fashion_mnist_METHOD_Nep.json and the parent prints a summary table.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, peak_rss_mb, save  # noqa: E402
+
+from ssrl.api import pretrain, score  # noqa: E402
+from ssrl.data import load_labeled  # noqa: E402
+from ssrl.engine import PretrainModule  # noqa: E402
+from ssrl.pretext import get_method  # noqa: E402
+from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
+
+WARMUP_STEPS = 10
+
+
+class StepTimer(Callback):
+    """Wall time between consecutive training-step starts: the end-to-end step, data included."""
+
+    def __init__(self):
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.starts.append(time.perf_counter())
+
+    def steady_step_s(self) -> float:
+        gaps = [b - a for a, b in zip(self.starts, self.starts[1:])][WARMUP_STEPS:]
+        return statistics.median(gaps)
+
+
+def model_and_loss_step_s(run_dir: Path, images: torch.Tensor, steps: int = 20) -> float:
+    """Median time of one optimizer step on pre-made views: model + loss alone, no data pipeline."""
+    cfg = run_config(run_dir)
+    cls = get_method(cfg.method)
+    from ssrl.api import _resolve, _views  # the same resolution the run used
+    from ssrl.data import Source
+    from ssrl.pretext import method_config
+    from ssrl.views import Views
+
+    optim = _resolve(cfg, Source(images, None, "bench"), cls.optimizer)
+    method = cls(init_backbone(cfg), method_config(cfg.method, cfg.params), Views(_views(cls.default_views(), cfg.views)))
+    module = PretrainModule(method, images, cfg.batch_size, cfg.epochs, optim, cfg.seed, cfg.channels_last)
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-4) if optim.name == "adamw" else torch.optim.SGD(module.parameters(), lr=1e-3, momentum=0.9)
+    x = images[: cfg.batch_size].float().div(255)
+    inputs, z = method.pseudolabels(x)  # made once, outside the timed loop
+    times = []
+    for _ in range(WARMUP_STEPS + steps):
+        start = time.perf_counter()
+        loss, _ = method.loss(inputs, z)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[WARMUP_STEPS:])
+
+
+def run_one(args) -> dict:
+    out = Path(args.runs) / f"{args.methods}-{args.epochs}ep"
+    timer = StepTimer()
+    start = time.perf_counter()
+    run = pretrain(args.data, args.methods, out=out, epochs=args.epochs, batch_size=args.batch_size,
+                   backbone=args.backbone, seed=args.seed, limit=args.limit, callbacks=(timer,))
+    wall = time.perf_counter() - start
+    train, test, split = load_labeled(args.data)
+    cfg = run_config(run)
+    step_e2e = timer.steady_step_s()
+    step_model = model_and_loss_step_s(run, train.images)
+    result = {
+        "benchmark": "B1", "method": args.methods, "backbone": args.backbone, "epochs": args.epochs,
+        "batch_size": args.batch_size, "source_images": args.limit or len(train), "split": split,
+        "optimizer": {"name": cfg.optimizer, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+                      "warmup_epochs": cfg.warmup_epochs, "schedule": "cosine"},
+        "params": cfg.params, "views": cfg.views,
+        "pretrain_wall_s": round(wall, 1),
+        "throughput_end_to_end": round(args.batch_size / step_e2e, 1),
+        "throughput_model_loss": round(args.batch_size / step_model, 1),
+        "pipeline_ratio": round(step_model / step_e2e, 3),
+        "pretrained": score(load_backbone(run), train, test, seed=args.seed),
+        "random_init": score(init_backbone(cfg), train, test, seed=args.seed),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "run_dir": str(run),
+    }
+    save(f"fashion_mnist_{args.methods}_{args.epochs}ep", result)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", default="simclr,rotation")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--backbone", default="convnet-small")
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--limit", type=int, default=None, help="pretrain on the first N images only (smoke runs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", default="runs/bench")
+    args = p.parse_args()
+    methods = args.methods.split(",")
+    if len(methods) == 1:
+        run_one(args)
+        return
+    rows = []
+    for m in methods:  # one process per method: its own peak memory
+        cmd = [sys.executable, __file__, "--methods", m, *_without_methods(sys.argv[1:])]
+        subprocess.run(cmd, check=True)
+        rows.append(json.loads((RESULTS / f"fashion_mnist_{m}_{args.epochs}ep.json").read_text()))
+    print("\nmethod      kNN (rand)      linear (rand)   img/s e2e  img/s model  ratio  peak MB  wall s")
+    for r in rows:
+        print(f"{r['method']:<11} {r['pretrained']['knn']:.3f} ({r['random_init']['knn']:.3f})  "
+              f"{r['pretrained']['linear']:.3f} ({r['random_init']['linear']:.3f})  "
+              f"{r['throughput_end_to_end']:>9}  {r['throughput_model_loss']:>11}  {r['pipeline_ratio']:>5}  "
+              f"{r['peak_rss_mb']:>7}  {r['pretrain_wall_s']:>6}")
+
+
+def _without_methods(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--methods":
+            skip = True
+        elif not a.startswith("--methods="):
+            out.append(a)
+    return out
+
+
+if __name__ == "__main__":
+    main()

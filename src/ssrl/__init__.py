@@ -1,0 +1,20 @@
+"""ssrl: self-supervised representation learning.
+
+Pretrain a backbone h_θ with a pretext task on unlabeled data, transfer it to a labeled task,
+and measure how much it helped against the same backbone at random init.
+
+The public API is imported on first use, so ``import ssrl.losses`` stays light (no Lightning).
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+_API = {"pretrain": "ssrl.api", "evaluate": "ssrl.api", "embed": "ssrl.api",
+        "load_backbone": "ssrl.runs", "list_methods": "ssrl.pretext"}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'ssrl' has no attribute {name!r}")

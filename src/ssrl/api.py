@@ -1,0 +1,162 @@
+"""The public Python API; the command line (``ssrl.cli``) is a thin layer over it."""
+
+import time
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from ssrl.config import RunConfig
+from ssrl.data import Source, load_labeled, load_source, stratified_split
+from ssrl.engine import PretrainModule, make_trainer
+from ssrl.errors import SsrlError
+from ssrl.evaluation import PROTOCOLS, extract_features, knn_top1, linear_probe_top1
+from ssrl.evaluation.monitor import KnnMonitor
+from ssrl.pretext import OptimizerDefaults, get_method, method_config
+from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
+from ssrl.views import ViewConfig, Views
+
+
+def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path | None = None,
+             resume: bool = False, callbacks: tuple = (), **options) -> Path:
+    """Pretrain a backbone with a pretext method on unlabeled data; returns the run directory.
+
+    ``options`` are ``RunConfig`` fields (epochs, batch_size, backbone, seed, lr, params, ...).
+    With ``resume=True`` the run in ``out`` continues from ``checkpoints/last.ckpt`` with its
+    saved configuration (``options`` may only change where it runs: accelerator, devices, nodes).
+    """
+    if resume:
+        if out is None:
+            raise SsrlError("--resume needs the run directory (--out RUN_DIR)")
+        cfg = replace(run_config(out), **_where_only(options))
+        run_dir = Path(out)
+        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            raise SsrlError(f"{ckpt}: no checkpoint to resume from")
+    else:
+        if data is None:
+            raise SsrlError("pretrain needs --data")
+        cfg = RunConfig(data=data, method=method, **options)
+        run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        ckpt = None
+        if (run_dir / "checkpoints" / "last.ckpt").exists():
+            raise SsrlError(f"{run_dir}: a run is already there; pass --resume to continue it or choose another --out")
+
+    source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
+    if cfg.limit:
+        source = source.subset(slice(0, cfg.limit))
+    method_cls = get_method(cfg.method)
+    mcfg = method_config(cfg.method, cfg.params)
+    optim = _resolve(cfg, source, method_cls.optimizer)
+    cfg.params = asdict(mcfg)
+    views = Views(_views(method_cls.default_views(), cfg.views))
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank == 0:
+        cfg.to_yaml(run_dir / "config.yaml")
+    backbone = init_backbone(cfg)
+    torch.manual_seed(cfg.seed)  # the head's init
+    module = PretrainModule(method_cls(backbone, mcfg, views), source.images, cfg.batch_size, cfg.epochs,
+                            optim, cfg.seed, cfg.channels_last)
+    monitors = [_monitor(cfg)] if cfg.monitor else []
+    trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
+                           cfg.log_every_n_steps, [*monitors, *callbacks])
+    trainer.fit(module, ckpt_path=ckpt, weights_only=True)
+    if trainer.global_rank == 0:
+        save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)
+    return run_dir
+
+
+def _where_only(options: dict) -> dict:
+    allowed = {"accelerator", "devices", "nodes"}
+    extra = {k for k, v in options.items() if v is not None} - allowed
+    if extra:
+        raise SsrlError(f"--resume continues the saved configuration; it cannot change {sorted(extra)}")
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _resolve(cfg: RunConfig, source: Source, default: OptimizerDefaults) -> OptimizerDefaults:
+    """Fill the data-dependent and method-default fields of ``cfg`` in place."""
+    h, w = source.image_size
+    if h != w:
+        raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")
+    cfg.image_size, cfg.in_channels = h, source.channels
+    cfg.optimizer = cfg.optimizer or default.name
+    cfg.lr = cfg.lr if cfg.lr is not None else default.lr * cfg.batch_size / 256
+    cfg.weight_decay = cfg.weight_decay if cfg.weight_decay is not None else default.weight_decay
+    cfg.warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else default.warmup_epochs
+    return OptimizerDefaults(cfg.optimizer, cfg.lr, cfg.weight_decay, default.momentum, cfg.warmup_epochs)
+
+
+def _views(base: ViewConfig, overrides: dict) -> ViewConfig:
+    known = {f.name for f in fields(ViewConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise SsrlError(f"unknown view option(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+    return replace(base, **{k: type(getattr(base, k))(v) if isinstance(v, str) else v for k, v in overrides.items()})
+
+
+def _monitor(cfg: RunConfig) -> KnnMonitor:
+    train, test, _ = load_labeled(cfg.monitor, image_size=cfg.image_size)
+    g = torch.Generator().manual_seed(0)  # subsets keep the monitor cheap: at most 10k bank, 2k queries
+    bank = torch.randperm(len(train), generator=g)[:10_000]
+    query = torch.randperm(len(test), generator=g)[:2_000]
+    return KnnMonitor(train.images[bank], train.labels[bank], test.images[query], test.labels[query])
+
+
+def score(backbone: torch.nn.Module, train: Source, test: Source, protocols=PROTOCOLS,
+          k: int = 200, temperature: float = 0.1, seed: int = 0, progress: bool = False) -> dict[str, float]:
+    """Top-1 (a fraction) of each protocol for one backbone on a labeled train/test pair."""
+    train_f = extract_features(backbone, train.images, progress=progress)
+    test_f = extract_features(backbone, test.images, progress=progress)
+    out = {}
+    for protocol in protocols:
+        if protocol == "knn":
+            out["knn"] = knn_top1(train_f, train.labels, test_f, test.labels, k, temperature)
+        elif protocol == "linear":
+            out["linear"] = linear_probe_top1(train_f, train.labels, test_f, test.labels, seed=seed)
+        else:
+            raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    return out
+
+
+def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: str | None = None,
+             label_fraction: float = 1.0, k: int = 200, temperature: float = 0.1, seed: int = 0,
+             progress: bool = False) -> dict:
+    """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
+
+    Returns ``{"top1", "random_init_top1", "protocol", "split", ...}`` (top-1 as fractions)."""
+    cfg = run_config(run)
+    train, test, split = labeled_pair(data, cfg, test_data, label_fraction, seed)
+    pretrained = score(load_backbone(run), train, test, (protocol,), k, temperature, seed, progress)
+    random_init = score(init_backbone(cfg), train, test, (protocol,), k, temperature, seed, progress)
+    return {"run": str(run), "data": data, "protocol": protocol, "split": split,
+            "label_fraction": label_fraction, "n_train": len(train), "n_test": len(test),
+            "top1": pretrained[protocol], "random_init_top1": random_init[protocol]}
+
+
+def labeled_pair(data: str, cfg: RunConfig, test_data: str | None = None, label_fraction: float = 1.0,
+                 seed: int = 0) -> tuple[Source, Source, str]:
+    """D_t's train and test parts at the run's image size, with ``label_fraction`` of the train labels."""
+    train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed)
+    if train.channels != cfg.in_channels:
+        raise SsrlError(f"{data}: {train.channels}-channel images, but the run was trained on {cfg.in_channels}")
+    if not 0 < label_fraction <= 1:
+        raise SsrlError(f"label fraction must be in (0, 1], got {label_fraction}")
+    if label_fraction < 1:
+        _, picked = stratified_split(train.labels, label_fraction, seed)
+        train = train.subset(picked)
+        split += f"; {len(train)} labeled training images ({label_fraction:.0%}, class-balanced, seed {seed})"
+    return train, test, split
+
+
+def embed(run: str | Path, data: str, out: str | Path | None = None) -> np.ndarray:
+    """Features (N, dim) of every image of ``data`` under the run's backbone; saved to ``out`` (.npy) if given."""
+    cfg = run_config(run)
+    source = load_source(data, image_size=cfg.image_size)
+    features = extract_features(load_backbone(run), source.images, progress=True).numpy()
+    if out is not None:
+        np.save(out, features)
+    return features

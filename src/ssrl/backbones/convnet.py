@@ -1,0 +1,30 @@
+"""convnet-small: a six-layer CNN that trains fast on a CPU (the B1 protocol's CPU backbone).
+
+Six 3×3 convolutions of widths 32, 32, 64, 64, 128, 128, each followed by batch norm and ReLU,
+a 2×2 max-pool after the second and the fourth, global average pooling: a 128-d feature.
+"""
+
+from torch import nn
+
+from ssrl.backbones.registry import register_backbone
+
+
+class ConvNet(nn.Sequential):
+    """Plain stack of conv-BN-ReLU blocks; ``dim`` is the width of the last block."""
+
+    def __init__(self, in_channels: int, widths=(32, 32, 64, 64, 128, 128), pool_after=(1, 3)):
+        layers: list[nn.Module] = []
+        c = in_channels
+        for i, w in enumerate(widths):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            if i in pool_after:
+                layers.append(nn.MaxPool2d(2))
+            c = w
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        super().__init__(*layers)
+        self.dim = c
+
+
+@register_backbone("convnet-small")
+def convnet_small(in_channels: int, image_size: int) -> ConvNet:
+    return ConvNet(in_channels)

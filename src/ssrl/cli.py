@@ -1,0 +1,171 @@
+"""The ``ssrl`` command: parses arguments and calls the public API (``ssrl.api``).
+
+Errors print one line naming the input at fault and exit with status 1; ``--debug`` shows
+the traceback instead.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ssrl.errors import SsrlError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Self-supervised representation learning: pretrain, evaluate, embed.")
+_state = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+    _state["debug"] = debug
+
+
+def _params(pairs: list[str], flag: str) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SsrlError(f"{flag} {pair!r}: expected KEY=VALUE")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@app.command()
+def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List the pretext methods: name, family, modality, paper."""
+    from ssrl.pretext import list_methods
+
+    rows = list_methods()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_table(["name", "family", "modality", "paper"], [list(r.values()) for r in rows]))
+
+
+@app.command()
+def pretrain(
+    data: Optional[str] = typer.Option(None, "--data", help="Unlabeled source: path or data-set name."),
+    method: str = typer.Option("simclr", "--method", help="Pretext method (see `ssrl methods`)."),
+    backbone: str = typer.Option("convnet-small", "--backbone", help="convnet-small, resnet18/34/50."),
+    epochs: int = typer.Option(10, "--epochs"),
+    batch_size: int = typer.Option(256, "--batch-size", help="Source images per step, all processes."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/METHOD-DATA-TIME)."),
+    devices: int = typer.Option(1, "--devices"),
+    nodes: int = typer.Option(1, "--nodes"),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto, cpu or gpu."),
+    precision: str = typer.Option("32-true", "--precision", help="32-true, bf16-mixed, 16-mixed."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Default: the method's, scaled by batch/256."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adamw (default: the method's)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N images."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images, counting them."),
+    monitor: Optional[str] = typer.Option(None, "--monitor", help="Labeled data for an online kNN monitor."),
+    param: list[str] = typer.Option([], "--param", help="Method hyperparameter KEY=VALUE (repeatable)."),
+    view: list[str] = typer.Option([], "--view", help="View option KEY=VALUE (repeatable)."),
+):
+    """Pretrain a backbone on unlabeled data with a pretext method."""
+    from ssrl.api import pretrain as run_pretrain
+
+    if resume:
+        run = run_pretrain(out=out, resume=True, accelerator=accelerator, devices=devices, nodes=nodes)
+    else:
+        run = run_pretrain(
+            data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, devices=devices,
+            nodes=nodes, accelerator=accelerator, precision=precision, seed=seed, lr=lr, optimizer=optimizer,
+            image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor,
+            params=_params(param, "--param"), views=_params(view, "--view"))
+    print(f"run directory: {run}")
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory."),
+    data: str = typer.Option(..., "--data", help="Labeled data (D_t)."),
+    protocol: str = typer.Option("knn", "--protocol", help="knn or linear."),
+    test_data: Optional[str] = typer.Option(None, "--test-data", help="Labeled test set, if DATA has no split."),
+    label_fraction: float = typer.Option(1.0, "--label-fraction", help="Use this fraction of the labels."),
+    k: int = typer.Option(200, "--k", help="kNN neighbours."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Evaluate a run's backbone on labeled data, beside its random-init floor."""
+    from ssrl.api import evaluate as run_evaluate
+
+    result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction, k=k,
+                          seed=seed, progress=not as_json)
+    if as_json:
+        print(json.dumps(result))
+        return
+    print(result["split"])
+    print(_table(["backbone", f"{protocol} top-1"],
+                 [["pretrained", result["top1"]], ["random init", result["random_init_top1"]]]))
+
+
+@app.command()
+def embed(
+    run: Path = typer.Argument(..., help="Run directory."),
+    data: str = typer.Option(..., "--data", help="Images to embed."),
+    out: Path = typer.Option(..., "--out", help="Output .npy file (N, dim)."),
+):
+    """Write the backbone's features of every image to a .npy file."""
+    from ssrl.api import embed as run_embed
+
+    features = run_embed(run, data, out)
+    print(f"wrote {out}: {features.shape[0]} × {features.shape[1]} features")
+
+
+@app.command()
+def demo(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    out: Path = typer.Option(Path("runs/demo"), "--out"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    method: Optional[str] = typer.Option(None, "--method"),
+):
+    """Pretrain on scikit-learn's digits and compare with random init, 10% of the labels."""
+    from ssrl.demo import DEMO_EPOCHS, DEMO_METHOD, demo as run_demo
+
+    result = run_demo(out=out, method=method or DEMO_METHOD, epochs=epochs or DEMO_EPOCHS)
+    if as_json:
+        print(json.dumps(result))
+        return
+    print(f"\n{result['method']}, {result['epochs']} epochs on digits; {result['split']}; "
+          f"{result['labeled']} labeled training images, {result['test']} test images")
+    print(_table(["backbone", "kNN top-1", "linear top-1"],
+                 [[name, result[key]["knn"], result[key]["linear"]]
+                  for name, key in [("random init", "random_init"), ("pretrained", "pretrained")]]))
+
+
+def run() -> None:
+    """Entry point: the app with one-line errors unless --debug."""
+    try:
+        app(standalone_mode=False)
+    except SsrlError as e:
+        if _state["debug"]:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001  (anything else: still one line, the traceback with --debug)
+        if _state["debug"] or isinstance(e, SystemExit):
+            raise
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)

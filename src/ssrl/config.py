@@ -1,0 +1,55 @@
+"""Run configuration: one dataclass, written to the run directory as ``config.yaml``.
+
+The file holds the *resolved* values (the method's optimizer defaults filled in, the image
+size and channel count read from the data), so a run directory says exactly what ran and
+``--resume`` or ``ssrl evaluate`` can rebuild everything from it.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from ssrl.errors import SsrlError
+
+
+@dataclass
+class RunConfig:
+    data: str                              # D_s: a path or a data-set name
+    method: str = "simclr"
+    backbone: str = "convnet-small"
+    epochs: int = 10
+    batch_size: int = 256                  # source images per step, summed over processes
+    optimizer: str | None = None           # None = the method's own default
+    lr: float | None = None                # None = the method's default × batch_size / 256
+    weight_decay: float | None = None
+    warmup_epochs: float | None = None
+    seed: int = 0                          # init, data order and views all follow from it
+    image_size: int | None = None          # None = the data's own size
+    in_channels: int | None = None         # read from the data
+    params: dict = field(default_factory=dict)  # method hyperparameters (its Config fields)
+    views: dict = field(default_factory=dict)   # overrides of the method's default views
+    accelerator: str = "auto"              # auto | cpu | gpu
+    devices: int = 1
+    nodes: int = 1
+    precision: str = "32-true"             # Lightning's: 32-true | bf16-mixed | 16-mixed
+    channels_last: bool = True             # about 1.9× faster CNN steps on CPU (BENCHMARKS.md)
+    skip_bad: bool = False                 # skip unreadable files instead of stopping
+    limit: int | None = None               # use only the first N source images
+    monitor: str | None = None             # labeled data for the online kNN monitor
+    log_every_n_steps: int = 10
+
+    def to_yaml(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "RunConfig":
+        try:
+            values = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise SsrlError(f"{path}: cannot read run configuration ({e})") from e
+        known = {f.name for f in fields(cls)}
+        unknown = set(values or {}) - known
+        if not isinstance(values, dict) or "data" not in values or unknown:
+            raise SsrlError(f"{path}: not an ssrl run configuration (unknown keys: {sorted(unknown)})")
+        return cls(**values)

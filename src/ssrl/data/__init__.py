@@ -1,0 +1,12 @@
+"""Data sources, D_s and D_t: image folders, IDX files, NumPy arrays and named data sets.
+
+Every source loads into memory as a `Source` (uint8 images, optional int64 labels).
+`load_source` gives one split, `load_labeled` a (train, test, note) triple that says
+where the test split came from.
+"""
+
+from ssrl.data.source import Source
+from ssrl.data.sources import load_labeled, load_source
+from ssrl.data.split import stratified_split
+
+__all__ = ["Source", "load_labeled", "load_source", "stratified_split"]

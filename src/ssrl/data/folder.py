@@ -1,0 +1,214 @@
+"""Image folders: `root/<class>/**/*.png`, `root/{train,test}/<class>/...`, or loose images.
+
+Labels come from the first level of subfolders (sorted, so label i is the i-th class
+name); a root with `train/` and `test/` subfolders has its own split, with the classes
+below each and numbered over both so the two splits agree. Images directly in the root
+with no subfolders are unlabeled.
+
+Decoding is two passes: the first reads only headers (sizes and colour modes of every
+file in the root, both splits) to fix one channel count and one size for the whole
+folder; the second decodes and resizes straight into one preallocated tensor, so
+full-size images are never all held at once.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from ssrl.data.source import Source, check_image_size, remove_alpha, resize_square
+from ssrl.errors import DataError
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+SPLITS = ("train", "test")
+DEFAULT_SIZE = 64      # when the images do not share one square size
+PROGRESS_OVER = 2000   # files; below this decoding takes seconds and a bar is noise
+
+
+@dataclass
+class _Layout:
+    """The image files of a folder per split ("train"/"test", or "all"), with labels if any."""
+    files: dict[str, list[Path]]
+    labels: dict[str, list[int]] | None
+    classes: list[str] | None
+
+
+def _image_files(folder: Path, root: Path) -> list[Path]:
+    """Image files under `folder`, recursively, in sorted order; never outside `root`.
+
+    Hidden entries are skipped (e.g. .ipynb_checkpoints); symlinked folders are not
+    followed and a symlinked file is kept only if it resolves inside the (resolved) root.
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            if name.startswith(".") or path.suffix.lower() not in EXTENSIONS:
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                continue
+            found.append(path)
+    return found
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+
+
+def _has_loose_images(folder: Path) -> bool:
+    return any(f.is_file() and f.suffix.lower() in EXTENSIONS for f in folder.iterdir())
+
+
+def has_own_split(root: Path) -> bool:
+    """Whether the root is split into `train/` and `test/` subfolders."""
+    return all((root / s).is_dir() for s in SPLITS)
+
+
+def _layout(root: Path) -> _Layout:
+    """Which files belong to which split and class.
+
+    Classes are numbered over both splits, so a class missing from one split does not
+    shift the others. Loose images beside class folders make the class structure
+    untrustworthy, so such a folder is read as unlabeled.
+    """
+    real_root = root.resolve()
+    tops = {s: root / s for s in SPLITS} if has_own_split(root) else {"all": root}
+    by_class = {s: {c.name: _image_files(c, real_root) for c in _subfolders(top)} for s, top in tops.items()}
+    classes = sorted({c for found in by_class.values() for c, files in found.items() if files})
+    if not classes or any(_has_loose_images(top) for top in tops.values()):
+        return _Layout({s: _image_files(top, real_root) for s, top in tops.items()}, None, None)
+    files, labels = {}, {}
+    for s, found in by_class.items():
+        pairs = [(f, i) for i, c in enumerate(classes) for f in found.get(c, [])]
+        files[s], labels[s] = [f for f, _ in pairs], [i for _, i in pairs]
+    return _Layout(files, labels, classes)
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (img.mode == "P" and "transparency" in img.info)
+
+
+def _is_colour(img: Image.Image) -> bool:
+    """Whether an image has colour; a palette image is decoded to look at its pixels."""
+    if img.mode in ("1", "L", "LA", "La", "I", "F") or img.mode.startswith("I;16"):
+        return False
+    if img.mode in ("P", "PA"):
+        rgb = np.asarray(img.convert("RGB"))
+        return not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    return True
+
+
+def _header(path: Path) -> tuple[tuple[int, int], bool]:
+    """((W, H), colour) of one file, reading little more than its header."""
+    with Image.open(path) as img:
+        return img.size, _is_colour(img)
+
+
+def _decode(path: Path, mode: str, size: int) -> torch.Tensor:
+    """One file as (C, size, size) uint8 in `mode` ("L" or "RGB"), alpha composited onto white."""
+    with Image.open(path) as img:
+        img.draft(None, (size, size))  # JPEG: decode at a reduced scale, still >= size, when far larger
+        alpha = _has_alpha(img)
+        img = img.convert(mode + "A" if alpha else mode)
+        x = torch.from_numpy(np.array(img)).reshape(img.height, img.width, -1).permute(2, 0, 1)
+    if alpha:
+        x = remove_alpha(x)
+    return resize_square(x[None], size)[0]
+
+
+class _BadFiles:
+    """Files that failed to decode: a DataError at the first one, or with skip=True a list to warn about."""
+
+    def __init__(self, skip: bool):
+        self.skip, self.messages = skip, []
+
+    def add(self, path: Path, exc: Exception) -> None:
+        message = f"{path}: cannot decode image ({type(exc).__name__}: {' '.join(str(exc).split())})"
+        if not self.skip:
+            raise DataError(message) from exc
+        self.messages.append(message)
+
+
+def _scan(layout: _Layout, split: str, bad: _BadFiles) -> dict[Path, tuple[tuple[int, int], bool]]:
+    """First pass: headers of every file in the folder; failures in `split` go to `bad`.
+
+    All splits are scanned so that train and test get the same channels and size; a bad
+    file in another split is reported when that split is loaded.
+    """
+    headers = {}
+    for part, files in layout.files.items():
+        for f in files:
+            try:
+                headers[f] = _header(f)
+            except Exception as exc:  # PIL raises many exception types on broken files
+                if part == split:
+                    bad.add(f, exc)
+    return headers
+
+
+def _common_size(sizes: set[tuple[int, int]]) -> int:
+    """The images' own size if they all share one square size, else DEFAULT_SIZE."""
+    if len(sizes) == 1:
+        ((w, h),) = sizes
+        if w == h:
+            return w
+    return DEFAULT_SIZE
+
+
+def _decode_all(files: list[Path], channels: int, size: int, bad: _BadFiles,
+                desc: str) -> tuple[torch.Tensor, list[int]]:
+    """Second pass: (N, C, size, size) uint8 and the indices that decoded; failures go to `bad`."""
+    images = torch.empty(len(files), channels, size, size, dtype=torch.uint8)
+    decoded = []
+    for i, f in enumerate(tqdm(files, desc=desc, disable=len(files) <= PROGRESS_OVER)):
+        try:
+            images[i] = _decode(f, "RGB" if channels == 3 else "L", size)
+            decoded.append(i)
+        except Exception as exc:  # truncated data often passes the header pass and fails here
+            bad.add(f, exc)
+    return images, decoded
+
+
+def load_folder(root: Path, split: str = "train", image_size: int | None = None, skip_bad: bool = False) -> Source:
+    """One split of an image folder (split "train" is the whole folder when it has no own split).
+
+    Channels: 3 if any image in the folder has colour (gray images replicated), else 1.
+    Size: `image_size`, else the images' own size if they all share one square size,
+    else 64. A file that cannot be decoded raises DataError, or with skip_bad=True is
+    left out and counted in one warning.
+    """
+    check_image_size(image_size)
+    layout = _layout(root)
+    key = split if has_own_split(root) else "all" if split == "train" else None
+    if key not in layout.files:
+        raise DataError(f"{root}: no {split!r} split (an own split needs train/ and test/ subfolders)")
+    where = root if key == "all" else root / split
+    if not layout.files[key]:
+        raise DataError(f"no images found in {where}")
+
+    bad = _BadFiles(skip=skip_bad)
+    headers = _scan(layout, key, bad)
+    channels = 3 if any(colour for _, colour in headers.values()) else 1
+    size = image_size or _common_size({wh for wh, _ in headers.values()})
+    keep = [i for i, f in enumerate(layout.files[key]) if f in headers]
+    files = [layout.files[key][i] for i in keep]
+    labels = None if layout.labels is None else [layout.labels[key][i] for i in keep]
+    images, decoded = _decode_all(files, channels, size, bad, f"decoding {where.name}")
+
+    if bad.messages:
+        warnings.warn(f"{where}: skipped {len(bad.messages)} unreadable image file(s); first: {bad.messages[0]}",
+                      stacklevel=3)
+    if not decoded:
+        raise DataError(f"no readable images found in {where}")
+    if len(decoded) < len(files):
+        images = images[decoded]
+    labels = None if labels is None else torch.tensor(labels)[decoded]
+    return Source(images, labels, str(where), layout.classes)

@@ -1,0 +1,92 @@
+"""The in-memory data set every loader returns, and the pixel helpers they share.
+
+All sources end up as one uint8 tensor (N, C, H, W) with C in {1, 3}: small enough data
+sets for self-supervised pretraining on one machine fit in memory, and uint8 keeps them
+four times smaller than float. Resizing and alpha removal live here, once, so every
+format treats pixels the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from ssrl.errors import DataError
+
+
+@dataclass
+class Source:
+    """An in-memory image data set: D_s (unlabeled, labels None) or D_t (labeled)."""
+
+    images: torch.Tensor            # (N, C, H, W) uint8, contiguous, C in {1, 3}
+    labels: torch.Tensor | None     # (N,) int64 or None
+    name: str                       # where it came from (path or data-set name), for messages
+    classes: list[str] | None = None  # class names by label index, when known
+
+    def __post_init__(self):
+        x = self.images
+        if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise DataError(f"{self.name}: images must be uint8 (N, C, H, W) with C in 1 or 3, "
+                            f"got {x.dtype} {tuple(x.shape)}")
+        self.images = x.contiguous()
+        if self.labels is not None:
+            if self.labels.shape != (len(x),):
+                raise DataError(f"{self.name}: {len(x)} images but labels of shape {tuple(self.labels.shape)}")
+            self.labels = self.labels.to(torch.int64)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W)."""
+        return tuple(self.images.shape[2:])
+
+    def subset(self, index) -> Source:
+        """The images (and labels) at `index`: a LongTensor, a list of ints or a slice."""
+        if isinstance(index, list):  # an empty list would otherwise index as float
+            index = torch.tensor(index, dtype=torch.long)
+        labels = None if self.labels is None else self.labels[index]
+        return Source(self.images[index], labels, self.name, self.classes)
+
+
+def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, W) uint8 -> (N, C, size, size): shorter side to `size`, then centre crop.
+
+    Bilinear with antialias, so downscaling does not alias; a no-op at the native size,
+    so data already at the requested size stays bit-exact.
+    """
+    if images.shape[-2:] == (size, size):
+        return images
+    images = TF.resize(images, size, antialias=True)
+    return TF.center_crop(images, size).contiguous()
+
+
+def remove_alpha(images: torch.Tensor) -> torch.Tensor:
+    """(..., C, H, W) uint8 with C = 2 (gray+alpha) or 4 (RGBA) -> colour composited onto white.
+
+    Dropping alpha would turn transparent areas into whatever colour the file stored
+    there (often black); white is what image viewers show.
+    """
+    colour, alpha = images[..., :-1, :, :].float(), images[..., -1:, :, :].float() / 255
+    return (colour * alpha + 255 * (1 - alpha)).round_().to(torch.uint8)
+
+
+def check_image_size(image_size: int | None) -> None:
+    """Reject a requested size that cannot be an image side."""
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise DataError(f"image_size must be a positive integer, got {image_size!r}")
+
+
+def at_size(source: Source, image_size: int | None) -> Source:
+    """`source` resized to image_size x image_size when a size is asked for and differs."""
+    check_image_size(image_size)
+    if image_size is None or source.image_size == (image_size, image_size):
+        return source
+    return Source(resize_square(source.images, image_size), source.labels, source.name, source.classes)

@@ -1,0 +1,155 @@
+"""The training engine: a Lightning module that runs any pretext method, and the trainer setup.
+
+The engine knows no method by name: it calls ``pseudolabels`` and ``loss`` and the optional
+hooks. Data stays in memory as uint8 and goes to the device a batch at a time; views are made
+there, batched, so the input pipeline costs next to nothing (see BENCHMARKS.md).
+
+Determinism: the data order and the global RNG are re-seeded at the start of every epoch from
+(seed, epoch, rank), so an epoch's batches and views do not depend on what ran before, and a
+run resumed from an epoch-boundary checkpoint ends with the same weights as one that never
+stopped.
+"""
+
+import math
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ssrl.errors import SsrlError
+from ssrl.pretext import OptimizerDefaults, Pretext
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
+
+
+class EpochBatches(Sampler):
+    """Index batches of one process: a fresh permutation per epoch from (seed, epoch), cut into
+    global batches of ``batch_size × world``; this process takes its slice of each. The last
+    incomplete global batch is dropped so every process sees the same number of steps."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if n < batch_size * world:
+            raise SsrlError(f"batch size {batch_size} × {world} processes exceeds the {n} source images")
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this before every epoch
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // (self.batch_size * self.world)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, 0))
+        order = torch.randperm(self.n, generator=g)
+        b = self.batch_size
+        for step in range(len(self)):
+            start = (step * self.world + self.rank) * b
+            yield order[start:start + b]
+
+
+class ImagesByBatch(Dataset):
+    """``dataset[index_batch]`` returns a whole uint8 batch in one indexing op."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        return self.images[index]
+
+
+class PretrainModule(L.LightningModule):
+    """Runs a pretext method: ``loss, logs = method.loss(*method.pseudolabels(x))``."""
+
+    def __init__(self, method: Pretext, images: torch.Tensor, batch_size: int, epochs: int,
+                 optim: OptimizerDefaults, seed: int, channels_last: bool):
+        super().__init__()
+        self.method = method
+        self.images, self.batch_size, self.epochs = images, batch_size, epochs
+        self.optim, self.seed = optim, seed
+        if channels_last:
+            method.to(memory_format=torch.channels_last)
+            method.backbone.register_forward_pre_hook(
+                lambda _, args: (args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
+
+    def train_dataloader(self) -> DataLoader:
+        world = self.trainer.world_size
+        if self.batch_size % world:
+            raise SsrlError(f"batch size {self.batch_size} is not divisible by {world} processes")
+        sampler = EpochBatches(len(self.images), self.batch_size // world, self.seed, self.global_rank, world)
+        return DataLoader(ImagesByBatch(self.images), sampler=sampler, batch_size=None,
+                          pin_memory=torch.cuda.is_available())
+
+    def on_train_epoch_start(self) -> None:
+        torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank + 1))
+        self.method.on_train_epoch_start(self.current_epoch)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        x = batch.float().div_(255)  # (B, C, H, W) in [0, 1], on the device
+        inputs, z = self.method.pseudolabels(x)
+        loss, logs = self.method.loss(inputs, z)
+        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        for name, value in logs.items():
+            self.log(name, value, on_step=True, on_epoch=True, sync_dist=True)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.method.on_after_optimizer_step(self.global_step, self.trainer.estimated_stepping_batches)
+
+    def configure_optimizers(self):
+        o = self.optim
+        decay = [p for p in self.parameters() if p.ndim > 1]
+        no_decay = [p for p in self.parameters() if p.ndim <= 1]  # biases and norms: no decay
+        groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if o.name == "sgd":
+            opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum)
+        elif o.name == "adamw":
+            opt = torch.optim.AdamW(groups, lr=o.lr)
+        else:
+            raise SsrlError(f"unknown optimizer {o.name!r}; choose sgd or adamw")
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(o.warmup_epochs * total / max(1, self.epochs))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, warmup, total))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write each checkpoint to a temporary file and rename it into place, so a run killed
+    mid-write never leaves a truncated ``last.ckpt``."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        tmp = f"{path}.tmp"
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nodes: int,
+                 precision: str, log_every_n_steps: int, callbacks: list[Callback] = ()) -> L.Trainer:
+    """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``."""
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+                                 every_n_epochs=1, enable_version_counter=False)
+    distributed = devices > 1 or nodes > 1
+    return L.Trainer(
+        max_epochs=epochs, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
+        strategy="ddp" if distributed else "auto", use_distributed_sampler=False,
+        logger=CSVLogger(run_dir, name="", version=""), callbacks=[checkpoint, *callbacks],
+        plugins=[AtomicCheckpointIO()], log_every_n_steps=log_every_n_steps,
+        enable_model_summary=False, num_sanity_val_steps=0,
+    )

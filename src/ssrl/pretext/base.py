@@ -1,0 +1,65 @@
+"""The pretext interface: P (``pseudolabels``), k_γ (``head``) and L (``loss``) around h_θ.
+
+Every method is ``loss = L(k_γ(h_θ(x)), z)`` with ``(x, z) = P(raw)``. A method knows nothing
+about optimizers, devices or logging; the engine calls these methods and the optional hooks.
+"""
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ssrl.views import ViewConfig
+
+
+@dataclass
+class OptimizerDefaults:
+    """A method's own optimizer and schedule (cosine decay after linear warm-up)."""
+
+    name: str = "adamw"            # adamw | sgd
+    lr: float = 1e-3               # for batch 256; scaled linearly with the batch size
+    weight_decay: float = 1e-6
+    momentum: float = 0.9          # sgd only
+    warmup_epochs: float = 0.0     # may be fractional
+
+
+class Pretext(nn.Module):
+    """Base class of every pretext method. Subclasses set the class attributes, define a
+    ``Config`` dataclass of hyperparameters, build ``self.head`` and implement P and L."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    modality: ClassVar[str]
+    paper: ClassVar[str]
+    Config: ClassVar[type]
+    optimizer: ClassVar[OptimizerDefaults] = OptimizerDefaults()
+
+    def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
+        super().__init__()
+        self.backbone = backbone  # h_θ
+        self.cfg = cfg
+        self.views = views        # T, used by methods whose P makes augmented views
+
+    @classmethod
+    def default_views(cls) -> ViewConfig:
+        """The augmentations T this method's P applies unless the run overrides them."""
+        return ViewConfig.none()
+
+    def pseudolabels(self, x: torch.Tensor) -> tuple[Any, Any]:
+        """P: from a raw batch x (B, C, H, W) float in [0, 1], the pretext inputs and targets z."""
+        raise NotImplementedError
+
+    def loss(self, inputs: Any, z: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L(k_γ(h_θ(inputs)), z): the scalar loss and extra figures to log (may be empty)."""
+        raise NotImplementedError
+
+    # Optional hooks for stateful methods (EMA targets, queues, re-clustering).
+    def on_train_epoch_start(self, epoch: int) -> None:
+        pass
+
+    def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
+        pass
+
+
+__all__ = ["Pretext", "OptimizerDefaults"]

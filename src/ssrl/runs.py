@@ -1,0 +1,54 @@
+"""The run directory: where a pretraining run's configuration, weights and metrics live.
+
+    RUN/config.yaml              resolved RunConfig
+    RUN/metrics.csv              Lightning's CSV log
+    RUN/checkpoints/last.ckpt    resumable with --resume (atomic writes)
+    RUN/backbone.safetensors     h_θ weights (a torchvision state dict for ResNets)
+    RUN/backbone.json            what rebuilds h_θ: backbone name, channels, image size, dim
+
+Weights are read through safetensors only: a run directory handed to us is untrusted.
+"""
+
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ssrl.backbones import build_backbone
+from ssrl.config import RunConfig
+from ssrl.errors import SsrlError
+
+
+def run_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise SsrlError(f"{run_dir}: not a run directory (no config.yaml)")
+    return RunConfig.from_yaml(path)
+
+
+def init_backbone(cfg: RunConfig) -> nn.Module:
+    """The run's backbone at its random initialization (a function of the seed alone)."""
+    return build_backbone(cfg.backbone, cfg.in_channels, cfg.image_size, seed=cfg.seed)
+
+
+def save_backbone(backbone: nn.Module, cfg: RunConfig, run_dir: Path) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+    save_file(state, run_dir / "backbone.safetensors")
+    spec = {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
+            "dim": backbone.dim, "input": "float32 (B, C, H, W) in [0, 1]"}
+    (run_dir / "backbone.json").write_text(json.dumps(spec, indent=2) + "\n")
+
+
+def load_backbone(run_dir: str | Path) -> nn.Module:
+    """The pretrained backbone h_θ of a finished run, in eval mode."""
+    run_dir = Path(run_dir)
+    weights = run_dir / "backbone.safetensors"
+    if not weights.is_file():
+        raise SsrlError(f"{run_dir}: no backbone.safetensors (the run has not finished; resume it with --resume)")
+    backbone = init_backbone(run_config(run_dir))
+    try:
+        backbone.load_state_dict(load_file(weights))
+    except Exception as e:  # safetensors or shape errors: name the file, not the internals
+        raise SsrlError(f"{weights}: cannot load backbone weights ({e})") from e
+    return backbone.eval()

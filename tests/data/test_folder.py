@@ -1,0 +1,112 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssrl.data import load_labeled, load_source
+from ssrl.errors import DataError
+from tests.data.writers import write_image
+
+
+def test_class_subfolders_give_labels_and_names(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / "dog" / f"{i}.png", "L", seed=i)
+    write_image(tmp_path / "cat" / "deep" / "a.JPG", "L")
+    (tmp_path / "cat" / "notes.txt").write_text("not an image")
+    source = load_source(str(tmp_path))
+    assert source.classes == ["cat", "dog"]
+    assert source.labels.tolist() == [0, 1, 1, 1]
+    assert source.images.shape == (4, 1, 8, 8)
+
+
+def test_loose_images_are_unlabeled_and_keep_their_pixels(tmp_path):
+    pixels = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    write_image(tmp_path / "b.bmp", "L")
+    source = load_source(str(tmp_path))
+    assert source.labels is None and source.classes is None
+    assert torch.equal(source.images[0, 0], torch.from_numpy(pixels))
+
+
+def test_train_test_subfolders_are_the_split(tmp_path):
+    write_image(tmp_path / "train" / "a" / "0.png", "L")
+    write_image(tmp_path / "train" / "b" / "0.png", "L")
+    write_image(tmp_path / "test" / "b" / "0.png", "RGB")  # colour in test makes both splits RGB
+    train, test, note = load_labeled(str(tmp_path))
+    assert note == "test split: the data set's own (train/ and test/ subfolders)"
+    assert train.labels.tolist() == [0, 1] and test.labels.tolist() == [1]
+    assert train.channels == test.channels == 3
+
+
+def test_mixed_modes_load_to_three_channels(tmp_path):
+    for mode in ("L", "LA", "RGB", "RGBA", "P"):
+        write_image(tmp_path / f"{mode}.png", mode)
+    write_image(tmp_path / "g.gif", "L")
+    write_image(tmp_path / "w.webp", "RGB")
+    source = load_source(str(tmp_path))
+    assert source.images.shape == (7, 3, 8, 8)
+
+
+def test_gray_png_stays_gray_and_transparent_is_white(tmp_path):
+    pixels = np.zeros((8, 8, 2), np.uint8)  # black, fully transparent
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    source = load_source(str(tmp_path))
+    assert source.channels == 1 and bool((source.images == 255).all())
+
+
+def test_mixed_sizes_resize_to_default_or_requested(tmp_path):
+    write_image(tmp_path / "a.png", "L", size=(10, 20))
+    write_image(tmp_path / "b.png", "L", size=(30, 30))
+    assert load_source(str(tmp_path)).image_size == (64, 64)
+    assert load_source(str(tmp_path), image_size=16).image_size == (16, 16)
+
+
+def test_corrupt_file_is_named_or_skipped(tmp_path):
+    write_image(tmp_path / "a.png", "L")
+    (tmp_path / "bad.png").write_bytes(np.random.default_rng(0).bytes(100))
+    with pytest.raises(DataError, match="bad.png"):
+        load_source(str(tmp_path))
+    with pytest.warns(UserWarning, match=r"skipped 1 .*bad\.png"):
+        source = load_source(str(tmp_path), skip_bad=True)
+    assert len(source) == 1
+
+
+def test_truncated_png_fails_on_decode(tmp_path):
+    write_image(tmp_path / "a" / "ok.png", "L")
+    path = write_image(tmp_path / "b" / "cut.png", "L", size=(64, 64))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DataError, match="cut.png"):
+        load_source(str(tmp_path))
+    with pytest.warns(UserWarning, match="cut.png"):
+        source = load_source(str(tmp_path), skip_bad=True)
+    assert source.labels.tolist() == [0]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_symlinks_outside_root_are_skipped(tmp_path):
+    outside = write_image(tmp_path / "outside.png", "L")
+    root = tmp_path / "root"
+    write_image(root / "in.png", "L")
+    (root / "link.png").symlink_to(outside)
+    (root / "inner.png").symlink_to(root / "in.png")
+    assert len(load_source(str(root))) == 2
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(DataError, match="no images found in"):
+        load_source(str(tmp_path))
+
+
+def test_no_test_split_without_subfolders(tmp_path):
+    write_image(tmp_path / "a.png", "L")
+    with pytest.raises(DataError, match="no 'test' split"):
+        load_source(str(tmp_path), split="test")
+
+
+def test_gray_palette_images_stay_one_channel(tmp_path):
+    write_image(tmp_path / "g.gif", "L")  # GIFs are always palette images
+    write_image(tmp_path / "l.png", "L")
+    assert load_source(str(tmp_path)).channels == 1

@@ -1,0 +1,45 @@
+"""Tiny writers for the files the data tests read: IDX files and images."""
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """An IDX file holding a uint8 array (gzipped when the name ends in .gz)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    data = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data += array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def write_mnist(folder: Path, n_train: int = 20, n_test: int = 10, size: int = 6, gz: bool = True,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-style train/t10k image and label files; returns the train images and labels."""
+    rng = np.random.default_rng(seed)
+    ext = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        x = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+        y = np.arange(n, dtype=np.uint8) % 10
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", x)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", y)
+        if prefix == "train":
+            train = x, y
+    return train
+
+
+def write_image(path: Path, mode: str, size: tuple[int, int] = (8, 8), seed: int = 0) -> Path:
+    """A random image in PIL `mode` (L, LA, RGB, RGBA, or P: a colour palette) saved by its extension."""
+    bands = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "P": 3}[mode]
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], bands), dtype=np.uint8)
+    image = Image.fromarray(pixels.squeeze(-1) if bands == 1 else pixels)
+    if mode == "P":
+        image = image.convert("P")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
