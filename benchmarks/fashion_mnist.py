@@ -9,6 +9,7 @@ benchmarks/results/fashion_mnist_METHOD_Nep.json and the parent prints a summary
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,7 +41,8 @@ class StepTimer(Callback):
         self.starts.append(time.perf_counter())
 
     def steady_step_s(self) -> float:
-        gaps = [b - a for a, b in zip(self.starts, self.starts[1:])][WARMUP_STEPS:]
+        gaps = [b - a for a, b in zip(self.starts, self.starts[1:])]
+        gaps = gaps[min(WARMUP_STEPS, len(gaps) // 2):]
         return statistics.median(gaps)
 
 
@@ -72,6 +74,7 @@ def model_and_loss_step_s(run_dir: Path, images: torch.Tensor, steps: int = 20) 
 
 def run_one(args) -> dict:
     out = Path(args.runs) / f"{args.methods}-{args.epochs}ep"
+    shutil.rmtree(out, ignore_errors=True)  # a benchmark always starts from scratch
     timer = StepTimer()
     start = time.perf_counter()
     run = pretrain(args.data, args.methods, out=out, epochs=args.epochs, batch_size=args.batch_size,

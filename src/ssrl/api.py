@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from ssrl.config import RunConfig
+from ssrl.config import RunConfig, parse_value
 from ssrl.data import Source, load_labeled, load_source, stratified_split
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
@@ -20,7 +20,7 @@ from ssrl.views import ViewConfig, Views
 
 
 def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path | None = None,
-             resume: bool = False, callbacks: tuple = (), **options) -> Path:
+             resume: bool = False, callbacks: tuple = (), progress: bool = True, **options) -> Path:
     """Pretrain a backbone with a pretext method on unlabeled data; returns the run directory.
 
     ``options`` are ``RunConfig`` fields (epochs, batch_size, backbone, seed, lr, params, ...).
@@ -43,6 +43,7 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
         ckpt = None
         if (run_dir / "checkpoints" / "last.ckpt").exists():
             raise SsrlError(f"{run_dir}: a run is already there; pass --resume to continue it or choose another --out")
+        (run_dir / "metrics.csv").unlink(missing_ok=True)  # left by a run killed before its first checkpoint
 
     source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
     if cfg.limit:
@@ -62,7 +63,7 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
                             optim, cfg.seed, cfg.channels_last)
     monitors = [_monitor(cfg)] if cfg.monitor else []
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
-                           cfg.log_every_n_steps, [*monitors, *callbacks])
+                           cfg.log_every_n_steps, [*monitors, *callbacks], progress)
     trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank == 0:
         save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)
@@ -95,7 +96,11 @@ def _views(base: ViewConfig, overrides: dict) -> ViewConfig:
     unknown = set(overrides) - known
     if unknown:
         raise SsrlError(f"unknown view option(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
-    return replace(base, **{k: type(getattr(base, k))(v) if isinstance(v, str) else v for k, v in overrides.items()})
+    try:
+        return replace(base, **{k: parse_value(v, getattr(base, k)) if isinstance(v, str) else v
+                                for k, v in overrides.items()})
+    except ValueError as e:
+        raise SsrlError(f"bad view option in {overrides}: {e}") from e
 
 
 def _monitor(cfg: RunConfig) -> KnnMonitor:

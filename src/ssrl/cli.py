@@ -5,7 +5,9 @@ the traceback instead.
 """
 
 import json
+import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +23,15 @@ _state = {"debug": False}
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
     _state["debug"] = debug
+
+
+def _quiet_lightning() -> None:
+    """Hide Lightning's banners, tips and internal deprecation notes (after it is imported, since
+    importing it sets its own log level); --debug keeps them."""
+    if not _state["debug"]:
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=r".*(LeafSpec|exists and is not empty).*")
 
 
 def _params(pairs: list[str], flag: str) -> dict:
@@ -78,6 +89,8 @@ def pretrain(
 ):
     """Pretrain a backbone on unlabeled data with a pretext method."""
     from ssrl.api import pretrain as run_pretrain
+
+    _quiet_lightning()
 
     if resume:
         run = run_pretrain(out=out, resume=True, accelerator=accelerator, devices=devices, nodes=nodes)
@@ -137,7 +150,9 @@ def demo(
     """Pretrain on scikit-learn's digits and compare with random init, 10% of the labels."""
     from ssrl.demo import DEMO_EPOCHS, DEMO_METHOD, demo as run_demo
 
-    result = run_demo(out=out, method=method or DEMO_METHOD, epochs=epochs or DEMO_EPOCHS)
+    _quiet_lightning()
+
+    result = run_demo(out=out, method=method or DEMO_METHOD, epochs=epochs or DEMO_EPOCHS, progress=not as_json)
     if as_json:
         print(json.dumps(result))
         return

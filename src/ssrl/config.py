@@ -53,3 +53,15 @@ class RunConfig:
         if not isinstance(values, dict) or "data" not in values or unknown:
             raise SsrlError(f"{path}: not an ssrl run configuration (unknown keys: {sorted(unknown)})")
         return cls(**values)
+
+
+def parse_value(text: str, default):
+    """A command-line string (``--param``/``--view`` values) as the type of the field's default:
+    ``true``/``false`` for booleans, ``0.2,1.0`` for tuples, a number where the default is None."""
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, tuple):
+        return tuple(float(v) for v in text.split(","))
+    if default is None:
+        return float(text) if "." in text else int(text)
+    return type(default)(text)

@@ -10,14 +10,17 @@ run resumed from an epoch-boundary checkpoint ends with the same weights as one 
 stopped.
 """
 
+import csv
 import math
 import os
 from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -87,8 +90,10 @@ class PretrainModule(L.LightningModule):
         if self.batch_size % world:
             raise SsrlError(f"batch size {self.batch_size} is not divisible by {world} processes")
         sampler = EpochBatches(len(self.images), self.batch_size // world, self.seed, self.global_rank, world)
+        # A generator of its own keeps the loader from drawing on the global RNG, which must
+        # depend on (seed, epoch) alone for resumed runs to match.
         return DataLoader(ImagesByBatch(self.images), sampler=sampler, batch_size=None,
-                          pin_memory=torch.cuda.is_available())
+                          pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(self.seed))
 
     def on_train_epoch_start(self) -> None:
         torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank + 1))
@@ -140,8 +145,29 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(tmp, path)
 
 
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = csv.DictReader(f).fieldnames or []
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``metrics.csv`` in the run directory, kept across ``--resume``."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
 def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nodes: int,
-                 precision: str, log_every_n_steps: int, callbacks: list[Callback] = ()) -> L.Trainer:
+                 precision: str, log_every_n_steps: int, callbacks: list[Callback] = (),
+                 progress: bool = True) -> L.Trainer:
     """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``."""
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                  every_n_epochs=1, enable_version_counter=False)
@@ -149,7 +175,9 @@ def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nod
     return L.Trainer(
         max_epochs=epochs, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
         strategy="ddp" if distributed else "auto", use_distributed_sampler=False,
-        logger=CSVLogger(run_dir, name="", version=""), callbacks=[checkpoint, *callbacks],
+        logger=ResumableCSVLogger(run_dir, name="", version=""),
+        callbacks=[checkpoint, *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
+        enable_progress_bar=progress,
         plugins=[AtomicCheckpointIO()], log_every_n_steps=log_every_n_steps,
         enable_model_summary=False, num_sanity_val_steps=0,
     )

@@ -2,6 +2,7 @@
 
 from dataclasses import fields
 
+from ssrl.config import parse_value
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import Pretext
 
@@ -34,7 +35,10 @@ def method_config(name: str, params: dict | None = None):
         if key not in known:
             raise SsrlError(f"method {name!r} has no parameter {key!r}; it has: {', '.join(known) or 'none'}")
         default = getattr(cls.Config(), key)
-        values[key] = _parse(value, default) if isinstance(value, str) else value
+        try:
+            values[key] = parse_value(value, default) if isinstance(value, str) else value
+        except ValueError as e:
+            raise SsrlError(f"method {name!r}: bad value for {key}: {value!r} ({e})") from e
     return cls.Config(**values)
 
 
@@ -42,9 +46,3 @@ def list_methods() -> list[dict[str, str]]:
     """One row per registered method: name, family, modality, paper."""
     return [{"name": n, "family": c.family, "modality": c.modality, "paper": c.paper} for n, c in sorted(METHODS.items())]
 
-
-def _parse(text: str, default):
-    """A command-line string as the type of the parameter's default."""
-    if isinstance(default, bool):
-        return text.lower() in ("1", "true", "yes", "on")
-    return type(default)(text)

@@ -1,0 +1,5 @@
+"""``python -m ssrl`` is the ``ssrl`` command."""
+
+from ssrl.cli import run
+
+run()

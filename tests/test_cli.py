@@ -1,0 +1,83 @@
+"""The ``ssrl`` command end to end in subprocesses: exit codes, one-line errors, JSON output."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def ssrl(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ssrl", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def labeled_npz(tmp_path_factory):
+    """Two classes of 12×12 images (bright left half vs bright right half) with noise."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, (160, 12, 12), dtype=np.uint8)
+    y = np.arange(160) % 2
+    x[y == 0, :, :6] += 150
+    x[y == 1, :, 6:] += 150
+    path = tmp_path_factory.mktemp("data") / "two.npz"
+    np.savez(path, x=x, y=y)
+    return str(path)
+
+
+def test_methods_table_lists_the_methods():
+    result = ssrl("methods")
+    assert result.returncode == 0
+    assert "simclr" in result.stdout and "rotation" in result.stdout and "family" in result.stdout
+    rows = json.loads(ssrl("methods", "--json").stdout)
+    assert {"name", "family", "modality", "paper"} <= set(rows[0])
+
+
+def test_corrupt_image_gives_a_one_line_error_naming_the_file(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(folder / f"ok{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    result = ssrl("pretrain", "--data", str(folder), "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "broken.png" in lines[0] and lines[0].startswith("error:")
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_method_error_lists_choices(labeled_npz, tmp_path):
+    result = ssrl("pretrain", "--data", labeled_npz, "--method", "nope", "--out", str(tmp_path / "r"))
+    assert result.returncode == 1 and "simclr" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pretrain_evaluate_embed(labeled_npz, tmp_path):
+    run = tmp_path / "run"
+    result = ssrl("pretrain", "--data", labeled_npz, "--method", "rotation", "--epochs", "1",
+                  "--batch-size", "32", "--out", str(run))
+    assert result.returncode == 0, result.stderr
+    for protocol in ("knn", "linear"):
+        out = ssrl("evaluate", str(run), "--data", labeled_npz, "--protocol", protocol, "--json")
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout)
+        assert 0 <= report["top1"] <= 1 and 0 <= report["random_init_top1"] <= 1
+        assert "stratified 20%" in report["split"] and report["n_test"] == 32
+    result = ssrl("embed", str(run), "--data", labeled_npz, "--out", str(tmp_path / "f.npy"))
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "f.npy").shape == (160, 128)
+
+
+def test_demo_json_schema(tmp_path):
+    result = ssrl("demo", "--json", "--epochs", "1", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for row in ("pretrained", "random_init"):
+        assert set(report[row]) == {"knn", "linear"} and all(0 <= v <= 1 for v in report[row].values())
+
+
+@pytest.mark.slow
+def test_demo_pretrained_row_is_clearly_better(tmp_path):
+    report = json.loads(ssrl("demo", "--json", "--out", str(tmp_path / "demo")).stdout.strip().splitlines()[-1])
+    for protocol in ("knn", "linear"):
+        assert report["pretrained"][protocol] > report["random_init"][protocol] + 0.03

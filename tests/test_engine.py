@@ -1,0 +1,114 @@
+"""The engine through the public API on tiny data: run directory, determinism, resume."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback
+from safetensors.torch import load_file
+
+from ssrl.api import pretrain
+from ssrl.engine import EpochBatches, warmup_cosine
+from ssrl.errors import SsrlError
+
+TINY = dict(epochs=2, batch_size=32, backbone="convnet-small", log_every_n_steps=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """128 random 12×12 grayscale images as .npy (unlabeled)."""
+    path = tmp_path_factory.mktemp("data") / "tiny.npy"
+    rng = np.random.default_rng(0)
+    np.save(path, rng.integers(0, 256, (128, 12, 12), dtype=np.uint8))
+    return str(path)
+
+
+class Killed(RuntimeError):
+    pass
+
+
+class KillAtEpoch(Callback):
+    """Stands in for a kill arriving just after the checkpoint of epoch ``epoch - 1`` was written."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise Killed()
+
+
+def _weights(run):
+    return load_file(run / "backbone.safetensors")
+
+
+def test_run_directory_contents(tiny_data, tmp_path):
+    run = pretrain(tiny_data, "rotation", out=tmp_path / "run", **TINY)
+    for name in ("config.yaml", "metrics.csv", "checkpoints/last.ckpt", "backbone.safetensors", "backbone.json"):
+        assert (run / name).is_file(), name
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["method"] == "rotation" and cfg["in_channels"] == 1 and cfg["image_size"] == 12
+    assert cfg["optimizer"] == "sgd" and cfg["lr"] == pytest.approx(0.1 * 32 / 256)
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "loss_step" in header and "pretext_acc_step" in header
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tiny_data, tmp_path):
+    a = _weights(pretrain(tiny_data, "simclr", out=tmp_path / "a", seed=1, **TINY))
+    b = _weights(pretrain(tiny_data, "simclr", out=tmp_path / "b", seed=1, **TINY))
+    c = _weights(pretrain(tiny_data, "simclr", out=tmp_path / "c", seed=2, **TINY))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path):
+    whole = _weights(pretrain(tiny_data, "simclr", out=tmp_path / "whole", **TINY))
+    with pytest.raises(Killed):
+        pretrain(tiny_data, "simclr", out=tmp_path / "killed", callbacks=(KillAtEpoch(1),), **TINY)
+    assert (tmp_path / "killed/checkpoints/last.ckpt").is_file()
+    assert not (tmp_path / "killed/backbone.safetensors").exists()
+    rows_before = (tmp_path / "killed/metrics.csv").read_text().splitlines()
+    resumed = _weights(pretrain(out=tmp_path / "killed", resume=True))
+    rows_after = (tmp_path / "killed/metrics.csv").read_text().splitlines()
+    assert rows_after[1:len(rows_before)] == rows_before[1:]  # the first part's rows are kept
+    assert len(rows_after) > len(rows_before)
+    for key in whole:
+        torch.testing.assert_close(resumed[key], whole[key], rtol=0, atol=1e-6)
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(tiny_data, tmp_path):
+    pretrain(tiny_data, "rotation", out=tmp_path / "run", **{**TINY, "epochs": 1})
+    with pytest.raises(SsrlError, match="--resume"):
+        pretrain(tiny_data, "rotation", out=tmp_path / "run", **TINY)
+    with pytest.raises(SsrlError, match="no config.yaml"):
+        pretrain(out=tmp_path / "nothing", resume=True)
+    with pytest.raises(SsrlError, match="cannot change"):
+        pretrain(out=tmp_path / "run", resume=True, epochs=5)
+
+
+def test_epoch_batches_partition_the_global_batch_across_processes():
+    n, b, world = 50, 4, 3
+    per_rank = [list(EpochBatches(n, b, seed=7, rank=r, world=world)) for r in range(world)]
+    assert all(len(batches) == n // (b * world) for batches in per_rank)
+    seen = torch.cat([torch.cat(batches) for batches in per_rank])
+    assert len(seen) == len(set(seen.tolist())) == (n // (b * world)) * b * world
+    one = EpochBatches(n, b * world, seed=7)
+    for step, global_batch in enumerate(one):  # the same global batches as one process
+        assert torch.equal(torch.cat([per_rank[r][step] for r in range(world)]), global_batch)
+    sampler = EpochBatches(n, b, seed=7)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    assert not all(torch.equal(x, y) for x, y in zip(first, sampler))
+
+
+def test_batch_larger_than_data_is_an_error():
+    with pytest.raises(SsrlError, match="exceeds"):
+        EpochBatches(10, 16, seed=0)
+
+
+def test_warmup_cosine_schedule():
+    assert warmup_cosine(0, 4, 20) == pytest.approx(0.25)
+    assert warmup_cosine(3, 4, 20) == pytest.approx(1.0)
+    assert warmup_cosine(4, 4, 20) == pytest.approx(1.0)
+    assert warmup_cosine(12, 4, 20) == pytest.approx(0.5)
+    assert warmup_cosine(20, 0, 20) == pytest.approx(0.0)
