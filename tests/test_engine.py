@@ -1,8 +1,11 @@
 """The engine through the public API on tiny data: run directory, determinism, resume."""
 
+import csv
+
 import numpy as np
 import pytest
 import torch
+import torchvision
 import yaml
 from lightning.pytorch.callbacks import Callback
 from safetensors.torch import load_file
@@ -10,6 +13,7 @@ from safetensors.torch import load_file
 from ssrl.api import pretrain
 from ssrl.engine import EpochBatches, warmup_cosine
 from ssrl.errors import SsrlError
+from ssrl.runs import load_backbone
 
 TINY = dict(epochs=2, batch_size=32, backbone="convnet-small", log_every_n_steps=1)
 
@@ -112,3 +116,25 @@ def test_warmup_cosine_schedule():
     assert warmup_cosine(4, 4, 20) == pytest.approx(1.0)
     assert warmup_cosine(12, 4, 20) == pytest.approx(0.5)
     assert warmup_cosine(20, 0, 20) == pytest.approx(0.0)
+
+
+def test_online_knn_monitor_is_logged(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (80, 12, 12), dtype=np.uint8)
+    np.savez(tmp_path / "labeled.npz", x=x, y=np.arange(80) % 4)
+    run = pretrain(str(tmp_path / "labeled.npz"), "rotation", out=tmp_path / "run",
+                   monitor=str(tmp_path / "labeled.npz"), **{**TINY, "batch_size": 16})
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    values = [float(r["knn_top1"]) for r in rows if r.get("knn_top1")]
+    assert len(values) == TINY["epochs"] and all(0 <= v <= 1 for v in values)
+
+
+def test_exported_resnet_loads_into_plain_torchvision(tiny_data, tmp_path):
+    run = pretrain(tiny_data, "rotation", out=tmp_path / "run", **{**TINY, "epochs": 1, "backbone": "resnet18"})
+    plain = torchvision.models.resnet18()
+    plain.conv1 = torch.nn.Conv2d(1, 64, 3, 1, 1, bias=False)  # the small-image stem, 1 channel
+    plain.maxpool = torch.nn.Identity()
+    plain.fc = torch.nn.Identity()
+    plain.load_state_dict(load_file(run / "backbone.safetensors"))
+    x = torch.rand(3, 1, 12, 12)
+    torch.testing.assert_close(plain.eval()(x), load_backbone(run)(x))

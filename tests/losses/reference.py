@@ -27,3 +27,105 @@ def nt_xent_reference(z1: torch.Tensor, z2: torch.Tensor, temperature: float) ->
 def log_2n_minus_1(n: int) -> float:
     """NT-Xent of identical embeddings: every similarity is 1, so ℓ = log(2N - 1)."""
     return math.log(2 * n - 1)
+
+
+def _dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance of two vectors, summed coordinate by coordinate; 0 (with gradient 0)
+    for equal vectors, where the square root's derivative is undefined."""
+    squared = sum((a[c] - b[c]) ** 2 for c in range(len(a)))
+    return torch.sqrt(squared) if squared > 0 else squared * 0
+
+
+def margin_contrastive_reference(x1, x2, similar, margin: float) -> torch.Tensor:
+    """Hadsell et al. 2006 (paper's Y = 1 - similar): L = (1 - Y)·½·D² + Y·½·max(0, m - D)², averaged."""
+    total = 0
+    for a, b, y in zip(x1, x2, similar):
+        d = _dist(a, b)
+        if y:
+            total = total + 0.5 * d**2
+        else:
+            total = total + 0.5 * max(margin - d, d * 0) ** 2
+    return total / len(x1)
+
+
+def triplet_reference(anchor, positive, negative, margin: float, squared: bool) -> torch.Tensor:
+    """FaceNet: L = Σ_i [‖a_i - p_i‖² - ‖a_i - n_i‖² + α]_+, here averaged over the triplets."""
+    total = 0
+    for a, p, n in zip(anchor, positive, negative):
+        d_ap, d_an = _dist(a, p), _dist(a, n)
+        if squared:
+            d_ap, d_an = d_ap**2, d_an**2
+        term = d_ap - d_an + margin
+        total = total + (term if term > 0 else term * 0)
+    return total / len(anchor)
+
+
+def lifted_structured_reference(embeddings, labels, margin: float) -> torch.Tensor:
+    """Oh Song et al. 2016 eq. 4: for each positive pair (i, j), ordered, i ≠ j,
+    J_ij = log(Σ_{k: y_k≠y_i} e^{α - D_ik} + Σ_{l: y_l≠y_j} e^{α - D_jl}) + D_ij;
+    J = 1/(2|P|) Σ_{(i,j)∈P} max(0, J_ij)²."""
+    n = len(embeddings)
+    labels = labels.tolist()
+    total, pairs = 0, 0
+    for i in range(n):
+        for j in range(n):
+            if i == j or labels[i] != labels[j]:
+                continue
+            s = 0
+            for k in range(n):
+                if labels[k] != labels[i]:
+                    s = s + torch.exp(margin - _dist(embeddings[i], embeddings[k]))
+            for l in range(n):  # the paper's index names
+                if labels[l] != labels[j]:
+                    s = s + torch.exp(margin - _dist(embeddings[j], embeddings[l]))
+            j_ij = torch.log(s) + _dist(embeddings[i], embeddings[j])
+            total = total + (j_ij**2 if j_ij > 0 else j_ij * 0)
+            pairs += 1
+    return total / (2 * pairs)
+
+
+def n_pair_reference(anchors, positives, l2_reg: float) -> torch.Tensor:
+    """Sohn 2016: L = 1/N Σ_i log(1 + Σ_{j≠i} exp(f_iᵀf⁺_j - f_iᵀf⁺_i)), plus
+    l2_reg · 1/N Σ_i (‖f_i‖² + ‖f⁺_i‖²)."""
+    n = len(anchors)
+    total = 0
+    for i in range(n):
+        s = torch.ones((), dtype=anchors.dtype)
+        for j in range(n):
+            if j != i:
+                s = s + torch.exp(torch.dot(anchors[i], positives[j]) - torch.dot(anchors[i], positives[i]))
+        total = total + torch.log(s)
+        total = total + l2_reg * (torch.dot(anchors[i], anchors[i]) + torch.dot(positives[i], positives[i]))
+    return total / n
+
+
+def nce_reference(s_data, s_noise, log_q_data, log_q_noise) -> torch.Tensor:
+    """Gutmann & Hyvärinen 2010, per data sample with k noise samples: G(u) = s(u) - log(k q(u)),
+    h = σ(G); L = -1/B Σ_b [log h(x_b) + Σ_i log(1 - h(y_bi))]."""
+    b, k = s_noise.shape
+
+    def h(s, log_q):
+        return 1 / (1 + torch.exp(-(s - math.log(k) - log_q)))
+
+    total = 0
+    for t in range(b):
+        total = total + torch.log(h(s_data[t], log_q_data[t]))
+        for i in range(k):
+            total = total + torch.log(1 - h(s_noise[t, i], log_q_noise[t, i]))
+    return -total / b
+
+
+def soft_nearest_neighbours_reference(x, labels, temperature: float) -> torch.Tensor:
+    """Frosst et al. 2019: L = -1/N Σ_i log(Σ_{j≠i, y_j=y_i} e^{-‖x_i-x_j‖²/T} / Σ_{k≠i} e^{-‖x_i-x_k‖²/T}),
+    N and the sum over the samples i that have a same-label partner."""
+    n = len(x)
+    labels = labels.tolist()
+    total, counted = 0, 0
+    for i in range(n):
+        if not any(labels[j] == labels[i] for j in range(n) if j != i):
+            continue
+        num = sum(torch.exp(-_dist(x[i], x[j]) ** 2 / temperature) for j in range(n) if j != i and labels[j] == labels[i])
+        den = sum(torch.exp(-_dist(x[i], x[k]) ** 2 / temperature) for k in range(n) if k != i)
+        total = total - torch.log(num / den)
+        counted += 1
+    return total / counted

@@ -3,8 +3,30 @@
 One file per loss family; no data or model code here. Distributed gathering, where a loss
 needs it, goes through ``ssrl.distributed.gather_with_grad``, which is the identity in one
 process, so every loss has a plain single-process path.
+
+The contrastive-loss zoo, each usable on its own and tested against its paper's formula:
+
+- ``contrastive``: ``info_nce`` (CPC), ``nt_xent`` (SimCLR)
+- ``metric``: ``margin_contrastive`` (Hadsell et al. 2006), ``triplet`` (FaceNet)
+- ``structured``: ``lifted_structured`` (Oh Song et al. 2016), ``n_pair`` (Sohn 2016)
+- ``noise_contrastive``: ``nce`` (Gutmann & Hyvärinen 2010) and its noise sampler ``sample_noise``
+- ``snn``: ``soft_nearest_neighbours`` (Frosst et al. 2019)
 """
 
 from ssrl.losses.contrastive import info_nce, nt_xent
+from ssrl.losses.metric import margin_contrastive, triplet
+from ssrl.losses.noise_contrastive import nce, sample_noise
+from ssrl.losses.snn import soft_nearest_neighbours
+from ssrl.losses.structured import lifted_structured, n_pair
 
-__all__ = ["info_nce", "nt_xent"]
+__all__ = [
+    "info_nce",
+    "lifted_structured",
+    "margin_contrastive",
+    "n_pair",
+    "nce",
+    "nt_xent",
+    "sample_noise",
+    "soft_nearest_neighbours",
+    "triplet",
+]
