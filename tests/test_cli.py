@@ -81,3 +81,19 @@ def test_demo_pretrained_row_is_clearly_better(tmp_path):
     report = json.loads(ssrl("demo", "--json", "--out", str(tmp_path / "demo")).stdout.strip().splitlines()[-1])
     for protocol in ("knn", "linear"):
         assert report["pretrained"][protocol] > report["random_init"][protocol] + 0.03
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run_on_cpu(labeled_npz, tmp_path):
+    run = tmp_path / "ddp"
+    result = ssrl("pretrain", "--data", labeled_npz, "--method", "simclr", "--epochs", "1", "--batch-size", "32",
+                  "--devices", "2", "--accelerator", "cpu", "--out", str(run), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (run / "backbone.safetensors").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert len(rows) > 1 and "loss_epoch" in rows[0]
+
+
+def test_several_processes_need_an_explicit_run_directory(labeled_npz):
+    result = ssrl("pretrain", "--data", labeled_npz, "--devices", "2", "--accelerator", "cpu")
+    assert result.returncode == 1 and "--out" in result.stderr

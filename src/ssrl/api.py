@@ -39,6 +39,8 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
         if data is None:
             raise SsrlError("pretrain needs --data")
         cfg = RunConfig(data=data, method=method, **options)
+        if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
+            raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")
         run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
         ckpt = None
         if (run_dir / "checkpoints" / "last.ckpt").exists():

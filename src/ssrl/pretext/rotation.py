@@ -2,24 +2,34 @@
 
 P: each image of the batch in all four rotations (0°, 90°, 180°, 270°), z = which one; the
 paper found feeding all four rotations of an image in the same batch better than one random
-rotation. k_γ: a linear classifier on h_θ. L: cross-entropy. Optimizer: the paper's SGD,
+rotation. k_γ: a classifier on h_θ. L: cross-entropy. Optimizer: the paper's SGD,
 momentum 0.9, weight decay 5e-4, lr 0.1 at batch 128 (0.05 per 64 images × 4 rotations).
+
+Departures, both measured on Fashion-MNIST (1 epoch on 20k images, kNN on 10k/2k): a linear
+head on the pooled features left them worse than random init for kNN (0.69 vs 0.72), since the
+last layers specialise to the pretext (the paper, and Kolesnikov et al. 2019, arXiv:1901.09005,
+find rotation's best features in middle layers); an MLP head (one hidden layer, BN + ReLU)
+absorbs that and gave kNN 0.77. The inputs are mild crops (area 0.5–1) and flips, as the
+paper's CIFAR runs used standard augmentation, which keeps the task from being solved by
+low-level cues.
 """
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.registry import register
 from ssrl.pretext.rotations import rotate_all
+from ssrl.views import ViewConfig
 
 
 @dataclass
 class RotationConfig:
     num_rotations: int = 4  # the paper: 4 rotations beat 2 or 8
+    head_hidden: int | None = None  # MLP head width; None = the backbone's width, 0 = a linear head
 
 
 @register("rotation", family="transformation prediction", modality="image",
@@ -28,9 +38,15 @@ class Rotation(Pretext):
     Config = RotationConfig
     optimizer = OptimizerDefaults(name="sgd", lr=0.1, weight_decay=5e-4, momentum=0.9)
 
+    @classmethod
+    def default_views(cls) -> ViewConfig:
+        return ViewConfig(crop_scale=(0.5, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+
     def __init__(self, backbone: nn.Module, cfg: RotationConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
-        self.head = nn.Linear(backbone.dim, cfg.num_rotations)  # k_γ
+        width = backbone.dim if cfg.head_hidden is None else cfg.head_hidden
+        hidden = [width] if width else []
+        self.head = mlp([backbone.dim, *hidden, cfg.num_rotations])  # k_γ
 
     def pseudolabels(self, x):                          # P
         return rotate_all(self.views(x), self.cfg.num_rotations)  # (R·B, C, H, W), (R·B,)
