@@ -129,3 +129,66 @@ def soft_nearest_neighbours_reference(x, labels, temperature: float) -> torch.Te
         total = total - torch.log(num / den)
         counted += 1
     return total / counted
+
+
+def _column_mean(z, j):
+    return sum(z[n, j] for n in range(len(z))) / len(z)
+
+
+def barlow_twins_reference(z1, z2, lambda_offdiag: float, eps: float = 1e-5) -> torch.Tensor:
+    """Zbontar et al. 2021 eq. 1–2: ẑ_nj = (z_nj − mean_j) / sqrt(var_j + ε) (biased var, as the
+    official BatchNorm), C_ij = Σ_n ẑ1_ni ẑ2_nj / N, L = Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij²."""
+    n, d = z1.shape
+
+    def standardize(z):
+        out = [[None] * d for _ in range(n)]
+        for j in range(d):
+            mean = _column_mean(z, j)
+            var = sum((z[k, j] - mean) ** 2 for k in range(n)) / n
+            for k in range(n):
+                out[k][j] = (z[k, j] - mean) / torch.sqrt(var + eps)
+        return out
+
+    a, b = standardize(z1), standardize(z2)
+    total = 0
+    for i in range(d):
+        for j in range(d):
+            c_ij = sum(a[k][i] * b[k][j] for k in range(n)) / n
+            total = total + ((1 - c_ij) ** 2 if i == j else lambda_offdiag * c_ij**2)
+    return total
+
+
+def vicreg_terms_reference(z1, z2, gamma: float, eps: float) -> tuple:
+    """Bardes et al. 2022 eq. 1–5: s = 1/(N·d) Σ_n Σ_j (z_nj − z'_nj)²;
+    v(Z) = 1/d Σ_j max(0, γ − sqrt(Var(z^j) + ε)), Var with 1/(N − 1);
+    c(Z) = 1/d Σ_{i≠j} C_ij², C_ij = 1/(N − 1) Σ_n (z_ni − z̄_i)(z_nj − z̄_j).
+    Returns (s, v(Z) + v(Z'), c(Z) + c(Z'))."""
+    n, d = z1.shape
+    inv = sum((z1[k, j] - z2[k, j]) ** 2 for k in range(n) for j in range(d)) / (n * d)
+
+    def v(z):
+        total = 0
+        for j in range(d):
+            mean = _column_mean(z, j)
+            var = sum((z[k, j] - mean) ** 2 for k in range(n)) / (n - 1)
+            hinge = gamma - torch.sqrt(var + eps)
+            total = total + (hinge if hinge > 0 else hinge * 0)
+        return total / d
+
+    def c(z):
+        means = [_column_mean(z, j) for j in range(d)]
+        total = 0
+        for i in range(d):
+            for j in range(d):
+                if i != j:
+                    cov = sum((z[k, i] - means[i]) * (z[k, j] - means[j]) for k in range(n)) / (n - 1)
+                    total = total + cov**2
+        return total / d
+
+    return inv, v(z1) + v(z2), c(z1) + c(z2)
+
+
+def vicreg_reference(z1, z2, sim_weight, var_weight, cov_weight, gamma, eps) -> torch.Tensor:
+    """VICReg eq. 6: λ s(Z, Z') + μ [v(Z) + v(Z')] + ν [c(Z) + c(Z')]."""
+    inv, var, cov = vicreg_terms_reference(z1, z2, gamma, eps)
+    return sim_weight * inv + var_weight * var + cov_weight * cov

@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from ssrl.pretext.rotations import rotate_all, unrotate
+from ssrl.pretext.rotations import rotate_all
+
+
+def unrotate(inputs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Undo ``rotate_all``: rotate each row back by -z·90°."""
+    return torch.stack([torch.rot90(img, -int(k), dims=(1, 2)) for img, k in zip(inputs, z)])
 
 
 def test_rotate_all_layout_and_pseudolabels():

@@ -11,15 +11,20 @@ The contrastive-loss zoo, each usable on its own and tested against its paper's 
 - ``structured``: ``lifted_structured`` (Oh Song et al. 2016), ``n_pair`` (Sohn 2016)
 - ``noise_contrastive``: ``nce`` (Gutmann & Hyvärinen 2010) and its noise sampler ``sample_noise``
 - ``snn``: ``soft_nearest_neighbours`` (Frosst et al. 2019)
+
+Redundancy reduction: ``redundancy``: ``barlow_twins`` (Zbontar et al. 2021), ``vicreg`` and its
+three terms ``vicreg_terms`` (Bardes et al. 2022)
 """
 
 from ssrl.losses.contrastive import info_nce, nt_xent
 from ssrl.losses.metric import margin_contrastive, triplet
 from ssrl.losses.noise_contrastive import nce, sample_noise
+from ssrl.losses.redundancy import barlow_twins, vicreg, vicreg_terms
 from ssrl.losses.snn import soft_nearest_neighbours
 from ssrl.losses.structured import lifted_structured, n_pair
 
 __all__ = [
+    "barlow_twins",
     "info_nce",
     "lifted_structured",
     "margin_contrastive",
@@ -29,4 +34,6 @@ __all__ = [
     "sample_noise",
     "soft_nearest_neighbours",
     "triplet",
+    "vicreg",
+    "vicreg_terms",
 ]

@@ -18,7 +18,3 @@ def rotate_all(x: torch.Tensor, num_rotations: int = 4) -> tuple[torch.Tensor, t
     z = torch.arange(num_rotations, device=x.device).repeat_interleave(len(x))
     return inputs, z
 
-
-def unrotate(inputs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Undo ``rotate_all``: rotate each row back by -z·90°."""
-    return torch.stack([torch.rot90(img, -int(k), dims=(1, 2)) for img, k in zip(inputs, z)])

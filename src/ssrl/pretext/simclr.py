@@ -9,12 +9,12 @@ AdamW (lr 1e-3 per 256 images), which trains stably on small backbones.
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from ssrl.heads import mlp
 from ssrl.losses import nt_xent
 from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 
@@ -41,9 +41,7 @@ class SimCLR(Pretext):
         self.head = mlp([backbone.dim, cfg.proj_hidden or backbone.dim, cfg.proj_dim])  # k_γ
 
     def pseudolabels(self, x):                          # P
-        inputs = torch.cat([self.views(x), self.views(x)])   # (2B, C, S, S)
-        z = torch.arange(len(x), device=x.device).repeat(2)  # row k shows image z[k]
-        return inputs, z
+        return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L
         p = self.head(self.backbone(inputs))            # (2B, proj_dim)

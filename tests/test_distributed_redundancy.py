@@ -1,0 +1,102 @@
+"""Two CPU processes (DDP, gloo) against one, for the redundancy-reduction losses: their batch
+statistics are over the gathered global batch, so every process's loss and the parameter
+gradients after DDP's all-reduce must equal the one-process values on the whole batch."""
+
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ssrl.losses import barlow_twins, vicreg
+from tests.test_distributed import _free_port
+
+WORLD, LOCAL_BATCH, DIM_IN, DIM_OUT = 2, 4, 6, 5
+# Non-default weights make every term and the off-diagonal part matter; γ = 2 keeps the hinge active.
+LOSSES = {
+    "barlow_twins": lambda a, b: barlow_twins(a, b, lambda_offdiag=0.1),
+    "vicreg": lambda a, b: vicreg(a, b, 25.0, 25.0, 1.0, gamma=2.0),
+}
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)  # BN-free: BatchNorm would use per-process statistics
+    return nn.Sequential(nn.Linear(DIM_IN, 8), nn.Tanh(), nn.Linear(8, DIM_OUT)).double()
+
+
+def _global_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    n = WORLD * LOCAL_BATCH
+    return torch.randn(n, DIM_IN, generator=g, dtype=torch.float64), torch.randn(n, DIM_IN, generator=g, dtype=torch.float64)
+
+
+def _worker(rank: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        x1, x2 = _global_batch()
+        part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
+        results = {}
+        for name, fn in LOSSES.items():
+            model = DistributedDataParallel(_model())
+            loss = fn(model(x1[part]), model(x2[part]))
+            loss.backward()  # DDP averages parameter gradients over the processes
+            mean_loss = loss.detach().clone()
+            dist.all_reduce(mean_loss)
+            mean_loss /= WORLD
+            results[name] = {"loss": loss.detach(), "mean_loss": mean_loss, "grads": [p.grad for p in model.parameters()]}
+        torch.save(results, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_process_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp_redundancy")
+    for attempt in range(3):
+        # The free port can be taken by another process between probing and binding (other
+        # test runs on the machine); a real failure fails every attempt.
+        try:
+            mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+
+
+def _one_process(name: str):
+    model = _model()
+    x1, x2 = _global_batch()
+    loss = LOSSES[name](model(x1), model(x2))
+    loss.backward()
+    return loss.detach(), [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_process_loss_equals_one_process_loss(two_process_results, name):
+    loss, _ = _one_process(name)
+    for result in two_process_results:
+        torch.testing.assert_close(result[name]["loss"], loss, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(result[name]["mean_loss"], loss, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_two_process_gradients_equal_one_process_gradients(two_process_results, name):
+    _, grads = _one_process(name)
+    for result in two_process_results:
+        for a, b in zip(result[name]["grads"], grads):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_local_batch_statistics_would_differ(name):
+    # Guards the test's power: per-process (ungathered) losses are not the global loss.
+    model = _model()
+    x1, x2 = _global_batch()
+    fn = LOSSES[name]
+    halves = [fn(model(x1[i:i + LOCAL_BATCH]), model(x2[i:i + LOCAL_BATCH])) for i in range(0, WORLD * LOCAL_BATCH, LOCAL_BATCH)]
+    assert abs(sum(halves).item() / WORLD - fn(model(x1), model(x2)).item()) > 1e-3
