@@ -1,5 +1,7 @@
-"""Two CPU processes (DDP, gloo) against one: NT-Xent over the gathered global batch and the
-parameter gradients after DDP's all-reduce must equal the one-process values on that batch."""
+"""Two CPU processes (DDP, gloo) against one, for every loss that couples samples across the
+batch: the mean of the processes' losses and the parameter gradients after DDP's all-reduce
+must equal the one-process values on the same global batch (the world-size scaling bug
+would leave the gradients W times too small)."""
 
 import os
 import socket
@@ -12,13 +14,21 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ssrl.distributed import gather_with_grad
-from ssrl.losses import nt_xent
+from ssrl.losses import barlow_twins, nt_xent, vicreg
 
-WORLD, LOCAL_BATCH, DIM_IN, DIM_OUT, TAU = 2, 4, 6, 5, 0.5
+WORLD, LOCAL_BATCH, DIM_IN, DIM_OUT = 2, 4, 6, 5
+# Non-default weights make every term matter; γ = 2 keeps VICReg's hinge active.
+LOSSES = {
+    "nt_xent": lambda a, b: nt_xent(a, b, temperature=0.5),
+    "barlow_twins": lambda a, b: barlow_twins(a, b, lambda_offdiag=0.1),
+    "vicreg": lambda a, b: vicreg(a, b, 25.0, 25.0, 1.0, gamma=2.0),
+}
+# Losses whose every process computes the whole global loss (NT-Xent computes its own anchors' part).
+GLOBAL_ON_EVERY_PROCESS = {"barlow_twins", "vicreg"}
 
 
 def _model() -> nn.Module:
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # BN-free: BatchNorm would use per-process statistics
     return nn.Sequential(nn.Linear(DIM_IN, 8), nn.Tanh(), nn.Linear(8, DIM_OUT)).double()
 
 
@@ -32,17 +42,18 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
-        model = DistributedDataParallel(_model())
         x1, x2 = _global_batch()
         part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
-        loss = nt_xent(model(x1[part]), model(x2[part]), TAU)
-        loss.backward()  # DDP averages parameter gradients over the processes
-        mean_loss = loss.detach().clone()
-        dist.all_reduce(mean_loss)
-        mean_loss /= WORLD
-        gathered = gather_with_grad(torch.full((2, 1), float(rank)))
-        grads = [p.grad for p in model.parameters()]
-        torch.save({"loss": mean_loss, "grads": grads, "gathered": gathered}, f"{out_dir}/rank{rank}.pt")
+        results = {"gathered": gather_with_grad(torch.full((2, 1), float(rank)))}
+        for name, fn in LOSSES.items():
+            model = DistributedDataParallel(_model())
+            loss = fn(model(x1[part]), model(x2[part]))
+            loss.backward()  # DDP averages parameter gradients over the processes
+            mean_loss = loss.detach().clone()
+            dist.all_reduce(mean_loss)
+            mean_loss /= WORLD
+            results[name] = {"loss": loss.detach(), "mean_loss": mean_loss, "grads": [p.grad for p in model.parameters()]}
+        torch.save(results, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -56,14 +67,22 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+    for attempt in range(3):
+        # Another process may take the free port between probing and binding; a real
+        # failure fails every attempt.
+        try:
+            mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
-def _one_process():
+def _one_process(name: str):
     model = _model()
     x1, x2 = _global_batch()
-    loss = nt_xent(model(x1), model(x2), TAU)
+    loss = LOSSES[name](model(x1), model(x2))
     loss.backward()
     return loss.detach(), [p.grad for p in model.parameters()]
 
@@ -74,14 +93,29 @@ def test_gather_concatenates_in_rank_order(two_process_results):
         torch.testing.assert_close(result["gathered"], expected)
 
 
-def test_two_process_loss_equals_one_process_loss(two_process_results):
-    loss, _ = _one_process()
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_two_process_loss_equals_one_process_loss(two_process_results, name):
+    loss, _ = _one_process(name)
     for result in two_process_results:
-        torch.testing.assert_close(result["loss"], loss, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(result[name]["mean_loss"], loss, rtol=1e-10, atol=1e-12)
+        if name in GLOBAL_ON_EVERY_PROCESS:
+            torch.testing.assert_close(result[name]["loss"], loss, rtol=1e-10, atol=1e-12)
 
 
-def test_two_process_gradients_equal_one_process_gradients(two_process_results):
-    _, grads = _one_process()
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_two_process_gradients_equal_one_process_gradients(two_process_results, name):
+    _, grads = _one_process(name)
     for result in two_process_results:
-        for a, b in zip(result["grads"], grads):
+        for a, b in zip(result[name]["grads"], grads):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_local_batch_losses_would_differ(name):
+    # Guards the test's power: per-process (ungathered) losses are not the global loss.
+    model = _model()
+    x1, x2 = _global_batch()
+    fn = LOSSES[name]
+    halves = [fn(model(x1[i:i + LOCAL_BATCH]), model(x2[i:i + LOCAL_BATCH]))
+              for i in range(0, WORLD * LOCAL_BATCH, LOCAL_BATCH)]
+    assert abs(sum(halves).item() / WORLD - fn(model(x1), model(x2)).item()) > 1e-3
