@@ -2,9 +2,12 @@
 linear probe on frozen features beside the random-init floor, throughput and peak memory.
 
     python benchmarks/fashion_mnist.py --methods simclr,rotation --epochs 3
+    python benchmarks/fashion_mnist.py --methods all --epochs 3      # every image method
+    python benchmarks/fashion_mnist.py --table --epochs 3            # the table of saved results
 
 Each method runs in its own process so its peak memory is its own; each writes
 benchmarks/results/fashion_mnist_METHOD_Nep.json and the parent prints a summary table.
+``--table`` prints the Markdown table of BENCHMARKS.md from every saved result of that length.
 """
 
 import argparse
@@ -113,22 +116,43 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="pretrain on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", default="runs/bench")
+    p.add_argument("--table", action="store_true", help="only print the table of the saved results")
     args = p.parse_args()
-    methods = args.methods.split(",")
+    if args.table:
+        print_table(sorted(RESULTS.glob(f"fashion_mnist_*_{args.epochs}ep.json")))
+        return
+    methods = image_methods() if args.methods == "all" else args.methods.split(",")
     if len(methods) == 1:
         run_one(args)
         return
-    rows = []
     for m in methods:  # one process per method: its own peak memory
         cmd = [sys.executable, __file__, "--methods", m, *_without_methods(sys.argv[1:])]
         subprocess.run(cmd, check=True)
-        rows.append(json.loads((RESULTS / f"fashion_mnist_{m}_{args.epochs}ep.json").read_text()))
-    print("\nmethod      kNN (rand)      linear (rand)   img/s e2e  img/s model  ratio  peak MB  wall s")
+    print_table([RESULTS / f"fashion_mnist_{m}_{args.epochs}ep.json" for m in methods])
+
+
+def image_methods() -> list[str]:
+    from ssrl.pretext import METHODS
+    return sorted(name for name, cls in METHODS.items() if cls.modality == "image")
+
+
+def print_table(paths: list[Path]) -> None:
+    """The Markdown table of BENCHMARKS.md: one row per result file, best linear probe first."""
+    rows = sorted((json.loads(p.read_text()) for p in paths), key=lambda r: -r["pretrained"]["linear"])
+    print("| method | kNN top-1 (random init) | linear top-1 (random init) | img/s end to end "
+          "| img/s model+loss | ratio | peak RSS | pretrain wall |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"{r['method']:<11} {r['pretrained']['knn']:.3f} ({r['random_init']['knn']:.3f})  "
-              f"{r['pretrained']['linear']:.3f} ({r['random_init']['linear']:.3f})  "
-              f"{r['throughput_end_to_end']:>9}  {r['throughput_model_loss']:>11}  {r['pipeline_ratio']:>5}  "
-              f"{r['peak_rss_mb']:>7}  {r['pretrain_wall_s']:>6}")
+        pre, rand = r["pretrained"], r["random_init"]
+        print(f"| {r['method']} | {_vs(pre['knn'], rand['knn'])} | {_vs(pre['linear'], rand['linear'])} "
+              f"| {r['throughput_end_to_end']:,.0f} | {r['throughput_model_loss']:,.0f} | {r['pipeline_ratio']:.2f} "
+              f"| {r['peak_rss_mb'] / 1024:.1f} GB | {r['pretrain_wall_s']:,.0f} s |")
+
+
+def _vs(value: float, floor: float) -> str:
+    """The pretrained figure, bold when above its random-init floor."""
+    shown = f"**{value:.3f}**" if value > floor else f"{value:.3f}"
+    return f"{shown} ({floor:.3f})"
 
 
 def _without_methods(argv: list[str]) -> list[str]:

@@ -15,6 +15,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ssrl.distributed import gather_with_grad
 from ssrl.losses import barlow_twins, nt_xent, vicreg
+from ssrl.pretext.moco_v2 import moco_loss, shuffled_forward
+from ssrl.pretext.moco_v3 import moco_v3_loss
+from ssrl.pretext.nnclr import nnclr_loss
+from ssrl.pretext.queue import EmbeddingQueue
 
 WORLD, LOCAL_BATCH, DIM_IN, DIM_OUT = 2, 4, 6, 5
 # Non-default weights make every term matter; γ = 2 keeps VICReg's hinge active.
@@ -22,6 +26,10 @@ LOSSES = {
     "nt_xent": lambda a, b: nt_xent(a, b, temperature=0.5),
     "barlow_twins": lambda a, b: barlow_twins(a, b, lambda_offdiag=0.1),
     "vicreg": lambda a, b: vicreg(a, b, 25.0, 25.0, 1.0, gamma=2.0),
+    # The first argument takes the gradient (queries, predictions); the second is the target side.
+    "moco_v2": lambda a, b: moco_loss(a, b, torch.eye(DIM_OUT, dtype=a.dtype), temperature=0.5),
+    "moco_v3": lambda a, b: moco_v3_loss(a, b, temperature=0.5),
+    "nnclr": lambda a, b: nnclr_loss(b.detach(), a, temperature=0.5),
 }
 # Losses whose every process computes the whole global loss (NT-Xent computes its own anchors' part).
 GLOBAL_ON_EVERY_PROCESS = {"barlow_twins", "vicreg"}
@@ -30,6 +38,11 @@ GLOBAL_ON_EVERY_PROCESS = {"barlow_twins", "vicreg"}
 def _model() -> nn.Module:
     torch.manual_seed(0)  # BN-free: BatchNorm would use per-process statistics
     return nn.Sequential(nn.Linear(DIM_IN, 8), nn.Tanh(), nn.Linear(8, DIM_OUT)).double()
+
+
+def _bn_encoder() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(DIM_IN, 3), nn.BatchNorm1d(3)).double()
 
 
 def _global_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,6 +58,11 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         x1, x2 = _global_batch()
         part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
         results = {"gathered": gather_with_grad(torch.full((2, 1), float(rank)))}
+        queue = EmbeddingQueue(size=3, dim=DIM_IN).double()
+        queue.push(x1[part])
+        results["queue"] = queue.get()
+        torch.manual_seed(7)  # rank 0 draws the permutation, the same as one process below
+        results["shuffled"] = shuffled_forward(_bn_encoder(), x1[part], splits=WORLD)
         for name, fn in LOSSES.items():
             model = DistributedDataParallel(_model())
             loss = fn(model(x1[part]), model(x2[part]))
@@ -91,6 +109,22 @@ def test_gather_concatenates_in_rank_order(two_process_results):
     expected = torch.tensor([[0.0], [0.0], [1.0], [1.0]])
     for result in two_process_results:
         torch.testing.assert_close(result["gathered"], expected)
+
+
+def test_queue_holds_the_global_batch_on_every_process(two_process_results):
+    x1, _ = _global_batch()
+    queue = EmbeddingQueue(size=3, dim=DIM_IN).double()
+    queue.push(x1)
+    for result in two_process_results:
+        torch.testing.assert_close(result["queue"], queue.get())
+
+
+def test_shuffled_bn_across_processes_equals_one_process_splits(two_process_results):
+    x1, _ = _global_batch()
+    torch.manual_seed(7)
+    expected = shuffled_forward(_bn_encoder(), x1, splits=WORLD)
+    for r, result in enumerate(two_process_results):
+        torch.testing.assert_close(result["shuffled"], expected[r * LOCAL_BATCH:(r + 1) * LOCAL_BATCH])
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

@@ -65,10 +65,11 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_data, tmp_path):
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
 
-def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path):
-    whole = _weights(pretrain(tiny_data, "simclr", out=tmp_path / "whole", **TINY))
+@pytest.mark.parametrize("method", ["simclr", "moco_v2"])  # MoCo: EMA target, queue, shuffled BN
+def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path, method):
+    whole = _weights(pretrain(tiny_data, method, out=tmp_path / "whole", **TINY))
     with pytest.raises(Killed):
-        pretrain(tiny_data, "simclr", out=tmp_path / "killed", callbacks=(KillAtEpoch(1),), **TINY)
+        pretrain(tiny_data, method, out=tmp_path / "killed", callbacks=(KillAtEpoch(1),), **TINY)
     assert (tmp_path / "killed/checkpoints/last.ckpt").is_file()
     assert not (tmp_path / "killed/backbone.safetensors").exists()
     rows_before = (tmp_path / "killed/metrics.csv").read_text().splitlines()
@@ -78,6 +79,15 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path):
     assert len(rows_after) > len(rows_before)
     for key in whole:
         torch.testing.assert_close(resumed[key], whole[key], rtol=0, atol=1e-6)
+
+
+def test_run_warns_when_the_logged_embeddings_collapse(tiny_data, tmp_path, monkeypatch):
+    import ssrl.pretext.simsiam
+
+    collapsed = {"embedding_std": torch.tensor(0.0), "effective_rank": torch.tensor(1.0)}
+    monkeypatch.setattr(ssrl.pretext.simsiam, "collapse_stats", lambda z: collapsed)
+    with pytest.warns(RuntimeWarning, match="epoch 0: the embeddings have collapsed"):
+        pretrain(tiny_data, "simsiam", out=tmp_path / "run", **{**TINY, "epochs": 1})
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(tiny_data, tmp_path):

@@ -24,6 +24,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ssrl.collapse import warn_if_collapsed
 from ssrl.errors import SsrlError
 from ssrl.pretext import OptimizerDefaults, Pretext
 
@@ -108,13 +109,20 @@ class PretrainModule(L.LightningModule):
             self.log(name, value, on_step=True, on_epoch=True, sync_dist=True)
         return loss
 
+    def on_train_epoch_end(self) -> None:
+        metrics = self.trainer.callback_metrics
+        if "embedding_std_epoch" in metrics:
+            rank = metrics.get("effective_rank_epoch")
+            warn_if_collapsed(float(metrics["embedding_std_epoch"]), None if rank is None else float(rank), self.current_epoch)
+
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.method.on_after_optimizer_step(self.global_step, self.trainer.estimated_stepping_batches)
 
     def configure_optimizers(self):
         o = self.optim
-        decay = [p for p in self.parameters() if p.ndim > 1]
-        no_decay = [p for p in self.parameters() if p.ndim <= 1]  # biases and norms: no decay
+        trained = [p for p in self.parameters() if p.requires_grad]  # not EMA targets
+        decay = [p for p in trained if p.ndim > 1]
+        no_decay = [p for p in trained if p.ndim <= 1]  # biases and norms: no decay
         groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if o.name == "sgd":
             opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum)

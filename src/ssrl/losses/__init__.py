@@ -14,8 +14,11 @@ The contrastive-loss zoo, each usable on its own and tested against its paper's 
 
 Redundancy reduction: ``redundancy``: ``barlow_twins`` (Zbontar et al. 2021), ``vicreg`` and its
 three terms ``vicreg_terms`` (Bardes et al. 2022)
+
+Bootstrapping: ``bootstrap``: ``simsiam_loss`` (Chen & He 2021), ``byol_loss`` (Grill et al. 2020)
 """
 
+from ssrl.losses.bootstrap import byol_loss, simsiam_loss
 from ssrl.losses.contrastive import info_nce, nt_xent
 from ssrl.losses.metric import margin_contrastive, triplet
 from ssrl.losses.noise_contrastive import nce, sample_noise
@@ -25,6 +28,7 @@ from ssrl.losses.structured import lifted_structured, n_pair
 
 __all__ = [
     "barlow_twins",
+    "byol_loss",
     "info_nce",
     "lifted_structured",
     "margin_contrastive",
@@ -32,6 +36,7 @@ __all__ = [
     "nce",
     "nt_xent",
     "sample_noise",
+    "simsiam_loss",
     "soft_nearest_neighbours",
     "triplet",
     "vicreg",

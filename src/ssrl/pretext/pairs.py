@@ -1,7 +1,11 @@
-"""Two views of every image, the shared P of the joint-embedding methods."""
+"""Views of every image, the shared P of the joint-embedding methods: two views, or multi-crop."""
+
+from dataclasses import replace
 
 import torch
 from torch import nn
+
+from ssrl.views import Views
 
 
 def two_views(views: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -13,3 +17,17 @@ def two_views(views: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     inputs = torch.cat([views(x), views(x)])
     z = torch.arange(len(x), device=x.device).repeat(2)
     return inputs, z
+
+
+def local_views(views: Views, size: int, scale: tuple[float, float]) -> Views:
+    """Multi-crop's small views (Caron et al. 2020, arXiv:2006.09882, §3.3): the augmentations
+    of ``views``, but crops of ``scale`` of the image area resized to ``size`` pixels."""
+    return Views(replace(views.cfg, size=size, crop_scale=scale))
+
+
+def multi_crop(views: nn.Module, local: nn.Module, x: torch.Tensor, n_local: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two global views (2B, C, S, S) made by ``views`` and ``n_local`` small ones (n_local·B,
+    C, s, s) made by ``local``, in the same order as ``two_views``: all images' view 1, then
+    view 2, and so on. The two sizes differ, so they come back as two batches."""
+    small = torch.cat([local(x) for _ in range(n_local)]) if n_local else x.new_empty(0, x.shape[1], 1, 1)
+    return two_views(views, x)[0], small

@@ -1,0 +1,59 @@
+"""SimSiam. Chen & He, 2021, arXiv:2011.10566.
+
+P: two random views of every image (as SimCLR). k_γ: a projector f (dim -> proj -> proj, BN
+on every layer, the output too) and a bottleneck predictor h (proj -> pred -> proj). L: the
+symmetric negative cosine between one view's prediction and the other view's projection, the
+projection behind a stop-gradient; without it the paper reports collapse (0.1% kNN accuracy).
+It logs the collapse monitor of ``ssrl.collapse`` (the paper's embedding std).
+The paper's CIFAR-10 setting: a 2-layer 2048-d projector, predictor hidden 512, SGD lr 0.03 ×
+batch/256, weight decay 5e-4, 800 epochs. For our small backbones and short schedules we use
+projector 512, predictor hidden 128 (the paper's 4:1 bottleneck) and AdamW as for SimCLR.
+"""
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ssrl.heads import mlp
+from ssrl.collapse import collapse_stats
+from ssrl.losses.bootstrap import simsiam_loss
+from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.pairs import two_views
+from ssrl.pretext.registry import register
+from ssrl.views import ViewConfig
+
+
+@dataclass
+class SimSiamConfig:
+    proj_dim: int = 512    # the paper: 2048
+    pred_hidden: int = 128  # the paper: 512, a 4:1 bottleneck
+    stop_gradient: bool = True  # False: the paper's ablation, which collapses
+
+
+@register("simsiam", family="bootstrapping / self-distillation", modality="image",
+          paper="Chen & He 2021, Exploring Simple Siamese Representation Learning")
+class SimSiam(Pretext):
+    Config = SimSiamConfig
+    optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+
+    @classmethod
+    def default_views(cls) -> ViewConfig:
+        return ViewConfig.simclr()
+
+    def __init__(self, backbone: nn.Module, cfg: SimSiamConfig, views: nn.Module):
+        super().__init__(backbone, cfg, views)
+        p = cfg.proj_dim
+        self.head = nn.ModuleDict({                                            # k_γ
+            "projector": mlp([backbone.dim, p, p], last_bn=True),
+            "predictor": mlp([p, cfg.pred_hidden, p]),
+        })
+
+    def pseudolabels(self, x):                          # P
+        return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
+
+    def loss(self, inputs, z):                          # L
+        proj = self.head["projector"](self.backbone(inputs))  # (2B, proj_dim)
+        pred = self.head["predictor"](proj)
+        b = len(z) // 2
+        loss = simsiam_loss(pred[:b], pred[b:], proj[:b], proj[b:], self.cfg.stop_gradient)
+        return loss, collapse_stats(proj[:b])
