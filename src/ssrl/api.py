@@ -14,7 +14,7 @@ from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
 from ssrl.evaluation import PROTOCOLS, extract_features, knn_top1, linear_probe_top1
 from ssrl.evaluation.monitor import KnnMonitor
-from ssrl.pretext import OptimizerDefaults, get_method, method_config
+from ssrl.pretext import LARGE_IMAGE, OptimizerDefaults, get_method, method_config
 from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
 from ssrl.views import ViewConfig, Views
 
@@ -51,10 +51,11 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     if cfg.limit:
         source = source.subset(slice(0, cfg.limit))
     method_cls = get_method(cfg.method)
-    mcfg = method_config(cfg.method, cfg.params)
     optim = _resolve(cfg, source, method_cls.optimizer)
+    large = cfg.image_size >= LARGE_IMAGE
+    mcfg = method_config(cfg.method, {**(method_cls.large_image_params if large else {}), **cfg.params})
     cfg.params = asdict(mcfg)
-    views = Views(_views(method_cls.default_views(), cfg.views))
+    views = Views(_views(method_cls.default_views(), {**(method_cls.large_image_views if large else {}), **cfg.views}))
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:

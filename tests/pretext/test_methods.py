@@ -45,3 +45,26 @@ def test_method_config_parses_and_rejects():
         method_config("simclr", {"tau": "0.2"})
     with pytest.raises(SsrlError, match="unknown method 'nope'.*rotation"):
         method_config("nope")
+
+
+@pytest.mark.parametrize("side, expected_queue, expected_crop", [(16, 4096, 0.2), (128, 65536, 0.08)])
+def test_imagenet_size_images_get_the_papers_defaults(tmp_path, side, expected_queue, expected_crop):
+    import numpy as np
+    import yaml
+    from lightning.pytorch.callbacks import Callback
+
+    from ssrl.api import pretrain
+
+    class Views(Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.cfg = pl_module.method.views.cfg
+
+    seen = Views()
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (4, side, side), dtype=np.uint8))
+    run = pretrain(str(tmp_path / "x.npy"), "moco_v2", out=tmp_path / "run", epochs=1, batch_size=4,
+                   params={"temperature": "0.3"}, views={"hflip": "0"}, callbacks=(seen,), progress=False)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["params"]["queue_size"] == expected_queue
+    assert cfg["params"]["temperature"] == 0.3  # the run's own options win
+    assert seen.cfg.crop_scale[0] == expected_crop
+    assert seen.cfg.hflip == 0.0

@@ -24,9 +24,21 @@ class OptimizerDefaults:
     warmup_epochs: float = 0.0     # may be fractional
 
 
+LARGE_IMAGE = 128  # images this many pixels a side or more get a method's ImageNet-size defaults
+
+# SimCLR's ImageNet views (Chen et al. 2020, appendix A): crops of 8-100% of the area, blur on
+# half the views; the joint-embedding methods' papers all start from them.
+IMAGENET_VIEWS = {"crop_scale": (0.08, 1.0), "blur": 0.5}
+
+
 class Pretext(nn.Module):
     """Base class of every pretext method. Subclasses set the class attributes, define a
-    ``Config`` dataclass of hyperparameters, build ``self.head`` and implement P and L."""
+    ``Config`` dataclass of hyperparameters, build ``self.head`` and implement P and L.
+
+    ``Config``'s defaults suit small images (≤ 64 px) and short runs on small backbones;
+    ``large_image_params`` and ``large_image_views`` hold the paper's ImageNet values that
+    replace them for images of ``LARGE_IMAGE`` px or more (a run's own options still win).
+    """
 
     name: ClassVar[str]
     family: ClassVar[str]
@@ -34,6 +46,8 @@ class Pretext(nn.Module):
     paper: ClassVar[str]
     Config: ClassVar[type]
     optimizer: ClassVar[OptimizerDefaults] = OptimizerDefaults()
+    large_image_params: ClassVar[dict] = {}
+    large_image_views: ClassVar[dict] = {}
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
         super().__init__()
@@ -62,4 +76,4 @@ class Pretext(nn.Module):
         pass
 
 
-__all__ = ["Pretext", "OptimizerDefaults"]
+__all__ = ["IMAGENET_VIEWS", "LARGE_IMAGE", "OptimizerDefaults", "Pretext"]

@@ -18,7 +18,7 @@ from ssrl.collapse import collapse_stats
 from ssrl.heads import mlp
 from ssrl.losses import byol_loss
 from ssrl.momentum import cosine_momentum, ema_update, frozen_copy
-from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -36,6 +36,8 @@ class BYOLConfig:
 class BYOL(Pretext):
     Config = BYOLConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    large_image_params = {"proj_hidden": 4096, "proj_dim": 256, "base_momentum": 0.996}
+    large_image_views = IMAGENET_VIEWS
 
     @classmethod
     def default_views(cls) -> ViewConfig:

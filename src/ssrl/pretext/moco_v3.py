@@ -21,7 +21,7 @@ from ssrl.distributed import gather_with_grad, rank
 from ssrl.heads import mlp
 from ssrl.losses import info_nce
 from ssrl.momentum import cosine_momentum, ema_update, frozen_copy
-from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -48,6 +48,8 @@ def moco_v3_loss(q: torch.Tensor, k: torch.Tensor, temperature: float) -> torch.
 class MoCoV3(Pretext):
     Config = MoCoV3Config
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    large_image_params = {"proj_hidden": 4096, "proj_dim": 256}
+    large_image_views = IMAGENET_VIEWS
 
     @classmethod
     def default_views(cls) -> ViewConfig:

@@ -21,7 +21,7 @@ from ssrl.collapse import collapse_stats
 from ssrl.distributed import gather_with_grad, rank
 from ssrl.heads import mlp
 from ssrl.losses import info_nce
-from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.queue import EmbeddingQueue
 from ssrl.pretext.registry import register
@@ -57,6 +57,8 @@ def nnclr_loss(nn1: torch.Tensor, p2: torch.Tensor, temperature: float) -> torch
 class NNCLR(Pretext):
     Config = NNCLRConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    large_image_params = {"support_size": 98304, "proj_hidden": 2048, "proj_dim": 256, "pred_hidden": 4096}
+    large_image_views = IMAGENET_VIEWS
 
     @classmethod
     def default_views(cls) -> ViewConfig:

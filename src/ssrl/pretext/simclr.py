@@ -13,7 +13,7 @@ from torch import nn
 
 from ssrl.heads import mlp
 from ssrl.losses import nt_xent
-from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -31,6 +31,7 @@ class SimCLRConfig:
 class SimCLR(Pretext):
     Config = SimCLRConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    large_image_views = IMAGENET_VIEWS
 
     @classmethod
     def default_views(cls) -> ViewConfig:

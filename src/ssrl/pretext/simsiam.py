@@ -17,7 +17,7 @@ from torch import nn
 from ssrl.heads import mlp
 from ssrl.collapse import collapse_stats
 from ssrl.losses.bootstrap import simsiam_loss
-from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -35,6 +35,8 @@ class SimSiamConfig:
 class SimSiam(Pretext):
     Config = SimSiamConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    large_image_params = {"proj_dim": 2048, "pred_hidden": 512}
+    large_image_views = IMAGENET_VIEWS
 
     @classmethod
     def default_views(cls) -> ViewConfig:

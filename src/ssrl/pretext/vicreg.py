@@ -16,7 +16,7 @@ from torch import nn
 
 from ssrl.heads import mlp
 from ssrl.losses import vicreg_terms
-from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -38,6 +38,8 @@ class VICReg(Pretext):
     Config = VICRegConfig
     # The paper uses LARS; AdamW at these settings trains stably on small backbones (as SimCLR).
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    large_image_params = {"proj_dim": 8192}
+    large_image_views = IMAGENET_VIEWS
 
     @classmethod
     def default_views(cls) -> ViewConfig:
