@@ -62,8 +62,11 @@ def model_and_loss_step_s(run_dir: Path, images: torch.Tensor, steps: int = 20) 
     method = cls(init_backbone(cfg), method_config(cfg.method, cfg.params), Views(_views(cls.default_views(), cfg.views)))
     module = PretrainModule(method, images, cfg.batch_size, cfg.epochs, optim, cfg.seed, cfg.channels_last)
     opt = torch.optim.AdamW(module.parameters(), lr=1e-4) if optim.name == "adamw" else torch.optim.SGD(module.parameters(), lr=1e-3, momentum=0.9)
-    x = images[: cfg.batch_size].float().div(255)
-    inputs, z = method.pseudolabels(x)  # made once, outside the timed loop
+    method.on_train_epoch_start(0, images, None)  # stateful methods (DeepCluster) prepare their epoch
+    index = torch.arange(cfg.batch_size)
+    x = images[index].float().div(255)
+    # made once, outside the timed loop
+    inputs, z = method.pseudolabels(x, index) if method.uses_index else method.pseudolabels(x)
     times = []
     for _ in range(WARMUP_STEPS + steps):
         start = time.perf_counter()

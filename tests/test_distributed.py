@@ -15,6 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ssrl.distributed import gather_with_grad
 from ssrl.losses import barlow_twins, nt_xent, vicreg
+from ssrl.pretext.deepcluster import cluster_features, global_features
 from ssrl.pretext.moco_v2 import moco_loss, shuffled_forward
 from ssrl.pretext.moco_v3 import moco_v3_loss
 from ssrl.pretext.nnclr import nnclr_loss
@@ -45,6 +46,23 @@ def _bn_encoder() -> nn.Module:
     return nn.Sequential(nn.Linear(DIM_IN, 3), nn.BatchNorm1d(3)).double()
 
 
+def _conv() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    net.dim = 2
+    return net
+
+
+def _images() -> torch.Tensor:  # 7 images: the two processes' shares differ in size
+    return torch.randint(0, 256, (7, 1, 5, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+
+
+def _features(rank: int) -> torch.Tensor:
+    """The global feature set; rank 1's copy is perturbed so only rank 0's clustering can count."""
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(3))
+    return x if rank == 0 else x + torch.randn(30, 4) * 10
+
+
 def _global_batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     n = WORLD * LOCAL_BATCH
@@ -63,6 +81,8 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         results["queue"] = queue.get()
         torch.manual_seed(7)  # rank 0 draws the permutation, the same as one process below
         results["shuffled"] = shuffled_forward(_bn_encoder(), x1[part], splits=WORLD)
+        results["features"] = global_features(_conv(), _images())
+        results["clusters"] = cluster_features(_features(rank), k=3, pca_dim=2, iterations=5, seed=0)
         for name, fn in LOSSES.items():
             model = DistributedDataParallel(_model())
             loss = fn(model(x1[part]), model(x2[part]))
@@ -125,6 +145,16 @@ def test_shuffled_bn_across_processes_equals_one_process_splits(two_process_resu
     expected = shuffled_forward(_bn_encoder(), x1, splits=WORLD)
     for r, result in enumerate(two_process_results):
         torch.testing.assert_close(result["shuffled"], expected[r * LOCAL_BATCH:(r + 1) * LOCAL_BATCH])
+
+
+def test_deepcluster_features_are_gathered_and_assignments_broadcast(two_process_results):
+    from ssrl.evaluation.features import extract_features
+
+    expected = extract_features(_conv(), _images(), device="cpu")
+    clusters = cluster_features(_features(0), k=3, pca_dim=2, iterations=5, seed=0)
+    for result in two_process_results:
+        torch.testing.assert_close(result["features"], expected)
+        assert torch.equal(result["clusters"], clusters)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

@@ -63,7 +63,7 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     backbone = init_backbone(cfg)
     torch.manual_seed(cfg.seed)  # the head's init
     module = PretrainModule(method_cls(backbone, mcfg, views), source.images, cfg.batch_size, cfg.epochs,
-                            optim, cfg.seed, cfg.channels_last)
+                            optim, cfg.seed, cfg.channels_last, source.labels)
     monitors = [_monitor(cfg)] if cfg.monitor else []
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
                            cfg.log_every_n_steps, [*monitors, *callbacks], progress)

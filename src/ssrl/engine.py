@@ -60,7 +60,7 @@ class EpochBatches(Sampler):
 
 
 class ImagesByBatch(Dataset):
-    """``dataset[index_batch]`` returns a whole uint8 batch in one indexing op."""
+    """``dataset[index_batch]`` returns a whole uint8 batch in one indexing op, and its indices."""
 
     def __init__(self, images: torch.Tensor):
         self.images = images
@@ -68,18 +68,18 @@ class ImagesByBatch(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
-        return self.images[index]
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], index
 
 
 class PretrainModule(L.LightningModule):
     """Runs a pretext method: ``loss, logs = method.loss(*method.pseudolabels(x))``."""
 
     def __init__(self, method: Pretext, images: torch.Tensor, batch_size: int, epochs: int,
-                 optim: OptimizerDefaults, seed: int, channels_last: bool):
+                 optim: OptimizerDefaults, seed: int, channels_last: bool, labels: torch.Tensor | None = None):
         super().__init__()
         self.method = method
-        self.images, self.batch_size, self.epochs = images, batch_size, epochs
+        self.images, self.labels, self.batch_size, self.epochs = images, labels, batch_size, epochs
         self.optim, self.seed = optim, seed
         if channels_last:
             method.to(memory_format=torch.channels_last)
@@ -98,11 +98,14 @@ class PretrainModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank + 1))
-        self.method.on_train_epoch_start(self.current_epoch)
+        figures = self.method.on_train_epoch_start(self.current_epoch, self.images, self.labels)
+        for name, value in (figures or {}).items():
+            self.log(name, value, on_step=False, on_epoch=True)
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        x = batch.float().div_(255)  # (B, C, H, W) in [0, 1], on the device
-        inputs, z = self.method.pseudolabels(x)
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, index = batch
+        x = images.float().div_(255)  # (B, C, H, W) in [0, 1], on the device
+        inputs, z = self.method.pseudolabels(x, index) if self.method.uses_index else self.method.pseudolabels(x)
         loss, logs = self.method.loss(inputs, z)
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         for name, value in logs.items():

@@ -48,6 +48,7 @@ class Pretext(nn.Module):
     optimizer: ClassVar[OptimizerDefaults] = OptimizerDefaults()
     large_image_params: ClassVar[dict] = {}
     large_image_views: ClassVar[dict] = {}
+    uses_index: ClassVar[bool] = False  # True: P is called as pseudolabels(x, index), index (B,) into D_s
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
         super().__init__()
@@ -69,8 +70,11 @@ class Pretext(nn.Module):
         raise NotImplementedError
 
     # Optional hooks for stateful methods (EMA targets, queues, re-clustering).
-    def on_train_epoch_start(self, epoch: int) -> None:
-        pass
+    def on_train_epoch_start(self, epoch: int, images: torch.Tensor,
+                             labels: torch.Tensor | None) -> dict[str, float] | None:
+        """Before each epoch, with the whole unlabeled set D_s (N, C, H, W) uint8 on the CPU and,
+        where the data have them, its labels (N,), for monitoring only. Returns figures to log."""
+        return None
 
     def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
         pass
