@@ -6,6 +6,6 @@ takes ``in_channels`` and ``image_size`` so any backbone fits any data set.
 """
 
 from ssrl.backbones.registry import BACKBONES, build_backbone, list_backbones, register_backbone
-from ssrl.backbones import convnet, resnet  # noqa: F401  (registers the built-in backbones)
+from ssrl.backbones import convnet, resnet, vit  # noqa: F401  (registers the built-in backbones)
 
 __all__ = ["BACKBONES", "build_backbone", "list_backbones", "register_backbone"]
