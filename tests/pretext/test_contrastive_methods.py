@@ -108,3 +108,13 @@ def test_nnclr_support_set_supplies_the_positives():
     assert int(method.support.count) == 8  # view 1's projections
     assert math.isfinite(method.loss(*method.pseudolabels(x))[0].item())
     assert "support.items" in method.state_dict()
+
+
+def test_moco_v3_trains_a_vit():
+    torch.manual_seed(0)
+    cls = METHODS["moco_v3"]
+    method = cls(build_backbone("vit-mini", 1, 16, seed=0), method_config("moco_v3"), Views(cls.default_views()))
+    loss, _ = method.loss(*method.pseudolabels(torch.rand(4, 1, 16, 16)))
+    loss.backward()
+    assert math.isfinite(loss.item())
+    assert all(p.grad is not None for p in method.backbone.parameters())
