@@ -15,20 +15,26 @@ The contrastive-loss zoo, each usable on its own and tested against its paper's 
 Redundancy reduction: ``redundancy``: ``barlow_twins`` (Zbontar et al. 2021), ``vicreg`` and its
 three terms ``vicreg_terms`` (Bardes et al. 2022)
 
-Bootstrapping: ``bootstrap``: ``simsiam_loss`` (Chen & He 2021), ``byol_loss`` (Grill et al. 2020)
+Bootstrapping: ``bootstrap``: ``simsiam_loss`` (Chen & He 2021), ``byol_loss`` (Grill et al. 2020);
+``distillation``: ``dino_loss`` and its centre ``update_center`` (Caron et al. 2021)
+
+Clustering: ``swapped``: ``swav_loss`` and its codes ``sinkhorn`` (Caron et al. 2020)
 """
 
 from ssrl.losses.bootstrap import byol_loss, simsiam_loss
+from ssrl.losses.distillation import dino_loss, update_center
 from ssrl.losses.contrastive import info_nce, nt_xent
 from ssrl.losses.metric import margin_contrastive, triplet
 from ssrl.losses.noise_contrastive import nce, sample_noise
 from ssrl.losses.redundancy import barlow_twins, vicreg, vicreg_terms
 from ssrl.losses.snn import soft_nearest_neighbours
 from ssrl.losses.structured import lifted_structured, n_pair
+from ssrl.losses.swapped import sinkhorn, swav_loss
 
 __all__ = [
     "barlow_twins",
     "byol_loss",
+    "dino_loss",
     "info_nce",
     "lifted_structured",
     "margin_contrastive",
@@ -37,8 +43,11 @@ __all__ = [
     "nt_xent",
     "sample_noise",
     "simsiam_loss",
+    "sinkhorn",
     "soft_nearest_neighbours",
+    "swav_loss",
     "triplet",
+    "update_center",
     "vicreg",
     "vicreg_terms",
 ]

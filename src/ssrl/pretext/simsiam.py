@@ -7,15 +7,17 @@ projection behind a stop-gradient; without it the paper reports collapse (0.1% k
 It logs the collapse monitor of ``ssrl.collapse`` (the paper's embedding std).
 The paper's CIFAR-10 setting: a 2-layer 2048-d projector, predictor hidden 512, SGD lr 0.03 ×
 batch/256, weight decay 5e-4, 800 epochs. For our small backbones and short schedules we use
-projector 512, predictor hidden 128 (the paper's 4:1 bottleneck) and AdamW as for SimCLR.
+projector 512, predictor hidden 128 (the paper's 4:1 bottleneck) and the paper's SGD with weight
+decay 5e-4 at lr 0.05: with AdamW (lr 1e-3, weight decay 1e-6) 3 B1 epochs gave kNN 0.762,
+under the random-init floor of 0.779 (linear 0.795).
 """
 
 from dataclasses import dataclass
 
 from torch import nn
 
-from ssrl.heads import mlp
 from ssrl.collapse import collapse_stats
+from ssrl.heads import mlp
 from ssrl.losses.bootstrap import simsiam_loss
 from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
@@ -34,7 +36,7 @@ class SimSiamConfig:
           paper="Chen & He 2021, Exploring Simple Siamese Representation Learning")
 class SimSiam(Pretext):
     Config = SimSiamConfig
-    optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    optimizer = OptimizerDefaults(name="sgd", lr=0.05, weight_decay=5e-4, momentum=0.9)
     large_image_params = {"proj_dim": 2048, "pred_hidden": 512}
     large_image_views = IMAGENET_VIEWS
 
