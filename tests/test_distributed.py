@@ -19,7 +19,7 @@ from ssrl.pretext.deepcluster import cluster_features, global_features
 from ssrl.pretext.moco_v2 import moco_loss, shuffled_forward
 from ssrl.pretext.moco_v3 import moco_v3_loss
 from ssrl.pretext.nnclr import nnclr_loss
-from ssrl.pretext.queue import EmbeddingQueue
+from ssrl.components.queue import EmbeddingQueue
 
 WORLD, LOCAL_BATCH, DIM_IN, DIM_OUT = 2, 4, 6, 5
 # Non-default weights make every term matter; γ = 2 keeps VICReg's hinge active.

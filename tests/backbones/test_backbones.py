@@ -7,11 +7,19 @@ from ssrl.backbones import build_backbone, list_backbones
 from ssrl.errors import SsrlError
 
 
-@pytest.mark.parametrize("name", ["convnet-small", "resnet18"])
+@pytest.mark.parametrize("name", ["convnet-small", "convnet-small-ln", "resnet18"])
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_backbone_features_shape(name, channels):
     net = build_backbone(name, channels, 16)
     assert net(torch.rand(2, channels, 16, 16)).shape == (2, net.dim)
+
+
+def test_layer_norm_convnet_keeps_samples_apart_in_training():
+    net = build_backbone("convnet-small-ln", 1, 16, seed=0).train()
+    x = torch.rand(4, 1, 16, 16)
+    alone = net(x[:1])
+    torch.testing.assert_close(net(x)[:1], alone)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
 
 
 def test_all_registered_backbones_build():

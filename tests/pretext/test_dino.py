@@ -13,7 +13,7 @@ import ssrl.pretext.dino  # noqa: F401  (registers "dino")
 from ssrl.api import pretrain
 from ssrl.backbones import BACKBONES, build_backbone
 from ssrl.engine import PretrainModule
-from ssrl.momentum import cosine_momentum
+from ssrl.components.momentum import cosine_momentum
 from ssrl.pretext import OptimizerDefaults, method_config
 from ssrl.pretext.dino import DINO, teacher_temperature
 from ssrl.views import Views

@@ -6,7 +6,7 @@ import torch
 
 from ssrl.backbones import build_backbone
 from ssrl.engine import PretrainModule
-from ssrl.momentum import cosine_momentum
+from ssrl.components.momentum import cosine_momentum
 from ssrl.pretext import METHODS, OptimizerDefaults, method_config
 from ssrl.views import Views
 

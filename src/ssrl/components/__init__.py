@@ -1,1 +1,2 @@
-"""Stateful parts that methods hold: k-means pseudolabels (more to move here: EMA targets, queues)."""
+"""Stateful parts that methods hold: EMA target networks (``momentum``), embedding queues
+(``queue``), k-means pseudolabels (``kmeans``), and grids of patches (``patches``)."""

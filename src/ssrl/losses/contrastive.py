@@ -30,7 +30,7 @@ def info_nce(
         raise ValueError(f"info_nce: query {tuple(query.shape)} and keys {tuple(keys.shape)} must be (Q, D), (K, D)")
     if temperature <= 0:
         raise ValueError(f"info_nce: temperature must be > 0, got {temperature}")
-    logits = query @ keys.T / temperature  # (Q, K)
+    logits = (query / temperature) @ keys.T  # (Q, K); scaling the query is cheaper than the logits
     if exclude is not None:
         logits = logits.index_put((torch.arange(len(query), device=query.device), exclude),
                                   torch.tensor(float("-inf"), device=logits.device, dtype=logits.dtype))

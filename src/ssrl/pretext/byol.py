@@ -17,7 +17,7 @@ from torch import nn
 from ssrl.collapse import collapse_stats
 from ssrl.heads import mlp
 from ssrl.losses import byol_loss
-from ssrl.momentum import cosine_momentum, ema_update, frozen_copy
+from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
 from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register

@@ -31,7 +31,7 @@ from torch import nn
 
 from ssrl.collapse import collapse_stats
 from ssrl.losses.distillation import dino_loss, teacher_distribution, update_center
-from ssrl.momentum import cosine_momentum, ema_update, frozen_copy
+from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import multi_crop_pseudolabels
 from ssrl.pretext.registry import register

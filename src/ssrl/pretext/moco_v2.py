@@ -26,10 +26,10 @@ from torch import nn
 from ssrl.distributed import gather_with_grad, rank, world_size
 from ssrl.heads import mlp
 from ssrl.losses import info_nce
-from ssrl.momentum import cosine_momentum, ema_update, frozen_copy
+from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
 from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
-from ssrl.pretext.queue import EmbeddingQueue
+from ssrl.components.queue import EmbeddingQueue
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 

@@ -20,7 +20,7 @@ from ssrl.collapse import collapse_stats
 from ssrl.distributed import gather_with_grad, rank
 from ssrl.heads import mlp
 from ssrl.losses import info_nce
-from ssrl.momentum import cosine_momentum, ema_update, frozen_copy
+from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
 from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register

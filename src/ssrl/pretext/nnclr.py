@@ -23,7 +23,7 @@ from ssrl.heads import mlp
 from ssrl.losses import info_nce
 from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
-from ssrl.pretext.queue import EmbeddingQueue
+from ssrl.components.queue import EmbeddingQueue
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ssrl.momentum import cosine_momentum, ema_update, frozen_copy
+from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
 
 
 def _net() -> nn.Module:

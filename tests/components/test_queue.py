@@ -1,6 +1,6 @@
 import torch
 
-from ssrl.pretext.queue import EmbeddingQueue
+from ssrl.components.queue import EmbeddingQueue
 
 
 def test_push_fills_then_overwrites_oldest_first():
