@@ -70,6 +70,7 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank == 0:
         save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)
+        module.method.save_artifacts(run_dir, source.images[:64])
     return run_dir
 
 

@@ -5,6 +5,7 @@ about optimizers, devices or logging; the engine calls these methods and the opt
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -78,6 +79,11 @@ class Pretext(nn.Module):
 
     def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
         pass
+
+    def save_artifacts(self, run_dir: Path, sample: torch.Tensor) -> None:
+        """After training, on the main process: write the method's own files into the run
+        directory (a permutation set, a grid of reconstructions of ``sample``, the first images
+        of D_s as (N, C, H, W) uint8 on the CPU)."""
 
 
 __all__ = ["IMAGENET_VIEWS", "LARGE_IMAGE", "OptimizerDefaults", "Pretext"]
