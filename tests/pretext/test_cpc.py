@@ -50,7 +50,7 @@ def test_context_never_sees_the_rows_it_must_predict():
 
 
 def test_loss_is_info_nce_over_every_patch_of_the_batch():
-    method = _method(grid=4, k_max=2, temperature=0.5)
+    method = _method(grid=4, k_max=2, temperature=0.5, normalize=False)
     b, g, dim = 3, 4, method.backbone.dim
     tiles, z = method.pseudolabels(torch.rand(b, 1, 28, 28))
     assert tiles.shape == (b * g * g, 1, 12, 12) and torch.equal(z, torch.arange(b).repeat_interleave(g * g))
@@ -106,3 +106,19 @@ def test_tiny_run_through_the_engine_with_the_layer_norm_backbone(tmp_path):
     assert (run / "backbone.safetensors").exists()
     metrics = (run / "metrics.csv").read_text()
     assert "pretext_acc" in metrics
+
+
+def test_normalized_scores_are_cosines_over_the_temperature():
+    method = _method(grid=3, k_max=1, temperature=0.2)
+    grid = torch.randn(2, 3, 3, method.backbone.dim)
+    loss, _ = method._predict(method.head[0], grid)
+    c = method.head[0]["context"](grid)
+    w = method.head[0]["predict"].weight
+    keys = F.normalize(grid.reshape(-1, grid.shape[-1]), dim=1)
+    terms = []
+    for n in range(2):
+        for i in range(2):
+            for j in range(3):
+                q = F.normalize(w @ c[n, i, j], dim=0)
+                terms.append(-F.log_softmax(keys @ q / 0.2, 0)[n * 9 + (i + 1) * 3 + j])
+    torch.testing.assert_close(loss, torch.stack(terms).mean(), rtol=1e-5, atol=1e-6)

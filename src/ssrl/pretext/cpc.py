@@ -16,8 +16,10 @@ leak a patch to its neighbours.
 For 28 px images: a 4 × 4 grid of 12 px patches at stride 5-6 (the paper's half-overlap would
 leave 11 px patches), K = 2 rows (the paper: up to 5 of 7); a 5 × 5 grid with K = 3 cost 2.5×
 as much per step on a CPU, most of it in the InfoNCE over 6,400 patches per batch; patches cropped to 60-100% of their
-area, flipped and colour-jittered; scores z·W_k c on h_θ's 128-d features (the paper: 1024 channels of a ResNet);
-AdamW lr 1e-3 per 256 images as SimCLR (the paper: Adam 2e-4 on ImageNet).
+area, flipped and colour-jittered; cosine scores at τ = 0.1 between h_θ's 128-d z and W_k c, where the paper
+scores plain dot products: in 100 steps on Fashion-MNIST the dot products reached 1.1% pretext
+accuracy and kNN 0.697, the cosines 5.6% and 0.725 (random init 0.730; kNN on 10,000/2,000
+images); AdamW lr 1e-3 per 256 images as SimCLR (the paper: Adam 2e-4 on ImageNet).
 """
 
 from dataclasses import dataclass, replace
@@ -42,8 +44,8 @@ class CPCConfig:
     context_dim: int = 128        # width of g_ar
     context_layers: int = 2       # masked residual blocks of g_ar
     channel_drop: bool = True     # v2: keep one of three colour channels per patch (colour data only)
-    temperature: float = 1.0      # the paper's scores are plain dot products
-    normalize: bool = False       # cosine scores (L2-normalized z and W_k c) instead
+    normalize: bool = True        # cosine scores of L2-normalized z and W_k c; the paper: plain dot products
+    temperature: float = 0.1      # τ of the cosine scores (1 for the paper's dot products)
 
 
 def cpc_pairs(grid: int, k_max: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
