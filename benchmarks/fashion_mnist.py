@@ -32,6 +32,7 @@ from ssrl.pretext import get_method  # noqa: E402
 from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
 
 WARMUP_STEPS = 10
+VIT_ONLY = {"mae": "vit-mini"}  # methods whose P needs a ViT; the protocol's convnet-small for the rest
 
 
 class StepTimer(Callback):
@@ -114,7 +115,7 @@ def main() -> None:
     p.add_argument("--methods", default="simclr,rotation")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--backbone", default="convnet-small")
+    p.add_argument("--backbone", default=None, help="default: convnet-small (vit-mini for the methods that need a ViT)")
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--limit", type=int, default=None, help="pretrain on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
@@ -126,6 +127,7 @@ def main() -> None:
         return
     methods = image_methods() if args.methods == "all" else args.methods.split(",")
     if len(methods) == 1:
+        args.backbone = args.backbone or VIT_ONLY.get(args.methods, "convnet-small")
         run_one(args)
         return
     for m in methods:  # one process per method: its own peak memory
@@ -135,19 +137,20 @@ def main() -> None:
 
 
 def image_methods() -> list[str]:
+    """Every image method that can train on grayscale Fashion-MNIST."""
     from ssrl.pretext import METHODS
-    return sorted(name for name, cls in METHODS.items() if cls.modality == "image")
+    return sorted(name for name, cls in METHODS.items() if cls.modality == "image" and not getattr(cls, "colour_only", False))
 
 
 def print_table(paths: list[Path]) -> None:
     """The Markdown table of BENCHMARKS.md: one row per result file, best linear probe first."""
     rows = sorted((json.loads(p.read_text()) for p in paths), key=lambda r: -r["pretrained"]["linear"])
-    print("| method | kNN top-1 (random init) | linear top-1 (random init) | img/s end to end "
+    print("| method | backbone | kNN top-1 (random init) | linear top-1 (random init) | img/s end to end "
           "| img/s model+loss | ratio | peak RSS | pretrain wall |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         pre, rand = r["pretrained"], r["random_init"]
-        print(f"| {r['method']} | {_vs(pre['knn'], rand['knn'])} | {_vs(pre['linear'], rand['linear'])} "
+        print(f"| {r['method']} | {r['backbone']} | {_vs(pre['knn'], rand['knn'])} | {_vs(pre['linear'], rand['linear'])} "
               f"| {r['throughput_end_to_end']:,.0f} | {r['throughput_model_loss']:,.0f} | {r['pipeline_ratio']:.2f} "
               f"| {r['peak_rss_mb'] / 1024:.1f} GB | {r['pretrain_wall_s']:,.0f} s |")
 
