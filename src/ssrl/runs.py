@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
+import torch
 from torch import nn
 
 from ssrl.backbones import build_backbone
@@ -28,8 +29,14 @@ def run_config(run_dir: str | Path) -> RunConfig:
 
 
 def init_backbone(cfg: RunConfig) -> nn.Module:
-    """The run's backbone at its random initialization (a function of the seed alone)."""
-    return build_backbone(cfg.backbone, cfg.in_channels, cfg.image_size, seed=cfg.seed)
+    """The run's backbone h_θ at its random initialization (a function of the seed alone), as its
+    method trains and exports it (``Pretext.wrap_backbone``: split-brain's two halves)."""
+    from ssrl.pretext import get_method  # the registry imports every method: only when needed
+
+    backbone = build_backbone(cfg.backbone, cfg.in_channels, cfg.image_size, seed=cfg.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return get_method(cfg.method).wrap_backbone(backbone)
 
 
 def save_backbone(backbone: nn.Module, cfg: RunConfig, run_dir: Path) -> None:

@@ -62,6 +62,12 @@ class Pretext(nn.Module):
         """The augmentations T this method's P applies unless the run overrides them."""
         return ViewConfig.none()
 
+    @classmethod
+    def wrap_backbone(cls, backbone: nn.Module) -> nn.Module:
+        """h_θ as this method trains and exports it, from the backbone built by name; the identity
+        except for methods whose representation joins several networks (split-brain)."""
+        return backbone
+
     def pseudolabels(self, x: torch.Tensor) -> tuple[Any, Any]:
         """P: from a raw batch x (B, C, H, W) float in [0, 1], the pretext inputs and targets z."""
         raise NotImplementedError
