@@ -98,7 +98,7 @@ def drop_channels(x: torch.Tensor) -> torch.Tensor:
     return x * mask
 
 
-@register("cpc", family="contrastive predictive coding", modality="image",
+@register("cpc", family="contrastive instance discrimination", modality="image",
           paper="van den Oord et al. 2018, Representation Learning with Contrastive Predictive Coding; Hénaff et al. 2020 (v2)")
 class CPC(Pretext):
     Config = CPCConfig

@@ -77,7 +77,7 @@ class SwAVHead(nn.Module):
         return z, F.linear(z, c)                                             # (N, K) cosines z·c
 
 
-@register("swav", family="clustering / swapped assignment", modality="image",
+@register("swav", family="redundancy reduction", modality="image",
           paper="Caron et al. 2020, Unsupervised Learning of Visual Features by Contrasting Cluster Assignments")
 class SwAV(Pretext):
     Config = SwAVConfig
