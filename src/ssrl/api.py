@@ -57,12 +57,13 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     cfg.params = asdict(mcfg)
     views = Views(_views(method_cls.default_views(), {**(method_cls.large_image_views if large else {}), **cfg.views}))
 
+    backbone = init_backbone(cfg)
+    torch.manual_seed(cfg.seed)  # the head's init
+    method = method_cls(backbone, mcfg, views)  # refuses a wrong backbone or data before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:
         cfg.to_yaml(run_dir / "config.yaml")
-    backbone = init_backbone(cfg)
-    torch.manual_seed(cfg.seed)  # the head's init
-    module = PretrainModule(method_cls(backbone, mcfg, views), source.images, cfg.batch_size, cfg.epochs,
+    module = PretrainModule(method, source.images, cfg.batch_size, cfg.epochs,
                             optim, cfg.seed, cfg.channels_last, source.labels)
     monitors = [_monitor(cfg)] if cfg.monitor else []
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,

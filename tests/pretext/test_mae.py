@@ -135,6 +135,14 @@ def test_a_non_vit_backbone_is_refused_with_its_name():
         MAE(build_backbone("convnet-small", 1, 28), method_config("mae"), Views(ViewConfig.none()))
 
 
+def test_pretrain_on_a_convnet_is_refused_before_the_run_directory_is_made(tmp_path):
+    data = tmp_path / "tiny.npy"
+    np.save(data, np.zeros((8, 16, 16), dtype=np.uint8))
+    with pytest.raises(SsrlError, match="ViT backbone"):
+        pretrain(str(data), "mae", out=tmp_path / "run", epochs=1, batch_size=4, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_reconstruction_rows_paste_the_visible_patches_back():
     method = _method()
     x = torch.rand(3, 1, 28, 28)
