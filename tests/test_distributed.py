@@ -102,19 +102,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def two_process_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp")
+def spawn_two(worker, out) -> list[dict]:
+    """Run ``worker(rank, port, out_dir)`` in WORLD processes; each saves ``out/rank{r}.pt``,
+    returned in rank order."""
     for attempt in range(3):
         # Another process may take the free port between probing and binding; a real
         # failure fails every attempt.
         try:
-            mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+            mp.spawn(worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
             break
         except Exception:
             if attempt == 2:
                 raise
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+
+
+@pytest.fixture(scope="module")
+def two_process_results(tmp_path_factory):
+    return spawn_two(_worker, tmp_path_factory.mktemp("ddp"))
 
 
 def _one_process(name: str):

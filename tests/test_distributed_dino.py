@@ -7,10 +7,9 @@ import os
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from ssrl.losses.distillation import update_center
-from tests.test_distributed import _free_port
+from tests.test_distributed import spawn_two
 
 WORLD, K, MOMENTUM = 2, 6, 0.9
 LOCAL_ROWS = {"equal": (4, 4), "unequal": (2, 6)}  # teacher rows per process (both global views)
@@ -38,15 +37,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 
 @pytest.fixture(scope="module")
 def two_process_centers(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp_dino")
-    for attempt in range(3):  # the free port may be taken between probing and binding
-        try:
-            mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    return spawn_two(_worker, tmp_path_factory.mktemp("ddp_dino"))
 
 
 @pytest.mark.parametrize("name", sorted(LOCAL_ROWS))

@@ -8,13 +8,12 @@ import os
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ssrl.losses.swapped import sinkhorn, swav_loss
-from tests.test_distributed import _free_port
+from tests.test_distributed import spawn_two
 
 WORLD, LOCAL_BATCH, DIM_IN, K, VIEWS = 2, 4, 6, 5, 4  # 2 global views (coded) + 2 local views
 LOCAL_ROWS = {"equal": (4, 4), "unequal": (2, 6)}     # Sinkhorn rows per process
@@ -71,15 +70,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp_swav")
-    for attempt in range(3):  # the free port may be taken between probing and binding
-        try:
-            mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    return spawn_two(_worker, tmp_path_factory.mktemp("ddp_swav"))
 
 
 @pytest.mark.parametrize("name", sorted(LOCAL_ROWS))

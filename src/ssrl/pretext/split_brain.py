@@ -108,7 +108,7 @@ class SplitBrainBackbone(nn.Module):
           paper="Zhang et al. 2017, Split-Brain Autoencoders: Unsupervised Learning by Cross-Channel Prediction")
 class SplitBrain(Pretext):
     Config = SplitBrainConfig
-    colour_only = True  # refuses grayscale data (tests skip them on 1-channel inputs)
+    colour_only = True  # refuses grayscale data; left out of grayscale benchmarks
     large_image_params = {"output_stride": 4}
 
     @classmethod
