@@ -38,6 +38,13 @@ class RunConfig:
     limit: int | None = None               # use only the first N source images
     monitor: str | None = None             # labeled data for the online kNN monitor
     log_every_n_steps: int = 10
+    max_steps: int | None = None           # stop (and end the lr schedule) after this many steps
+    modality: str = "image"                # image | text, from the data
+    text_column: str | None = None         # text data: the column holding the documents
+    documents: str = "line"                # plain text: one document per line | per paragraph
+    tokenizer: str = "bpe"                 # text: bpe | wordpiece | word, trained on D_s
+    vocab_size: int = 8000                 # text: tokenizer entries asked for (resolved: trained)
+    max_tokens: int = 64                   # text: ids per document, [CLS] and [SEP] included
 
     def to_yaml(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))

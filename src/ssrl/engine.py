@@ -103,8 +103,8 @@ class PretrainModule(L.LightningModule):
             self.log(name, value, on_step=False, on_epoch=True)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, index = batch
-        x = images.float().div_(255)  # (B, C, H, W) in [0, 1], on the device
+        rows, index = batch
+        x = rows.float().div_(255) if rows.dtype == torch.uint8 else rows  # images (B, C, H, W) in [0, 1]; token ids (B, T) as they are
         inputs, z = self.method.pseudolabels(x, index) if self.method.uses_index else self.method.pseudolabels(x)
         loss, logs = self.method.loss(inputs, z)
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
@@ -134,7 +134,8 @@ class PretrainModule(L.LightningModule):
         else:
             raise SsrlError(f"unknown optimizer {o.name!r}; choose sgd or adamw")
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(o.warmup_epochs * total / max(1, self.epochs))
+        per_epoch = len(self.images) // self.batch_size  # steps, as EpochBatches cuts them
+        warmup = int(o.warmup_epochs * (self.epochs * per_epoch) / max(1, self.epochs))  # also when max_steps ends the run early
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, warmup, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
@@ -178,13 +179,14 @@ class ResumableCSVLogger(CSVLogger):
 
 def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nodes: int,
                  precision: str, log_every_n_steps: int, callbacks: list[Callback] = (),
-                 progress: bool = True) -> L.Trainer:
-    """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``."""
+                 progress: bool = True, max_steps: int | None = None) -> L.Trainer:
+    """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``;
+    ``max_steps`` stops training (and ends the learning-rate schedule) before ``epochs`` is done."""
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                  every_n_epochs=1, enable_version_counter=False)
     distributed = devices > 1 or nodes > 1
     return L.Trainer(
-        max_epochs=epochs, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
+        max_epochs=epochs, max_steps=max_steps or -1, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
         strategy="ddp" if distributed else "auto", use_distributed_sampler=False,
         logger=ResumableCSVLogger(run_dir, name="", version=""),
         callbacks=[checkpoint, *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr

@@ -5,6 +5,7 @@
     RUN/checkpoints/last.ckpt    resumable with --resume (atomic writes)
     RUN/backbone.safetensors     h_θ weights (a torchvision state dict for ResNets)
     RUN/backbone.json            what rebuilds h_θ: backbone name, channels, image size, dim
+    RUN/tokenizer.json           text runs: the tokenizer trained on D_s
 
 Weights are read through safetensors only: a run directory handed to us is untrusted.
 """
@@ -33,7 +34,8 @@ def init_backbone(cfg: RunConfig) -> nn.Module:
     method trains and exports it (``Pretext.wrap_backbone``: split-brain's two halves)."""
     from ssrl.pretext import get_method  # the registry imports every method: only when needed
 
-    backbone = build_backbone(cfg.backbone, cfg.in_channels, cfg.image_size, seed=cfg.seed)
+    dims = (cfg.vocab_size, cfg.max_tokens) if cfg.modality == "text" else (cfg.in_channels, cfg.image_size)
+    backbone = build_backbone(cfg.backbone, *dims, seed=cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return get_method(cfg.method).wrap_backbone(backbone)
@@ -42,8 +44,12 @@ def init_backbone(cfg: RunConfig) -> nn.Module:
 def save_backbone(backbone: nn.Module, cfg: RunConfig, run_dir: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
     save_file(state, run_dir / "backbone.safetensors")
-    spec = {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
-            "dim": backbone.dim, "input": "float32 (B, C, H, W) in [0, 1]"}
+    if cfg.modality == "text":
+        spec = {"backbone": cfg.backbone, "vocab_size": cfg.vocab_size, "max_tokens": cfg.max_tokens, "dim": backbone.dim,
+                "input": "int64 token ids (B, T) of tokenizer.json, [CLS] text [SEP], padded with 0 after the end"}
+    else:
+        spec = {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
+                "dim": backbone.dim, "input": "float32 (B, C, H, W) in [0, 1]"}
     (run_dir / "backbone.json").write_text(json.dumps(spec, indent=2) + "\n")
 
 

@@ -11,7 +11,8 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_backbone(name: str):
-    """Register ``factory(in_channels, image_size) -> nn.Module`` (with ``.dim``) under ``name``."""
+    """Register ``factory(*dims) -> nn.Module`` (with ``.dim``) under ``name``: image backbones take
+    (in_channels, image_size), text backbones (vocab_size, max_len)."""
 
     def add(factory):
         BACKBONES[name] = factory
@@ -24,13 +25,14 @@ def list_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
-def build_backbone(name: str, in_channels: int, image_size: int, seed: int | None = None) -> nn.Module:
-    """Build backbone ``name``; with ``seed`` its initial weights are a function of the seed alone,
+def build_backbone(name: str, *dims: int, seed: int | None = None) -> nn.Module:
+    """Build backbone ``name`` for ``dims`` (in_channels, image_size) or, for a text backbone,
+    (vocab_size, max_len); with ``seed`` its initial weights are a function of the seed alone,
     so the random-init floor of a run can be rebuilt exactly for evaluation."""
     if name not in BACKBONES:
         raise SsrlError(f"unknown backbone {name!r}; choose one of: {', '.join(list_backbones())}")
     if seed is None:
-        return BACKBONES[name](in_channels=in_channels, image_size=image_size)
+        return BACKBONES[name](*dims)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return BACKBONES[name](in_channels=in_channels, image_size=image_size)
+        return BACKBONES[name](*dims)

@@ -1,0 +1,90 @@
+"""Span corruption (T5). Raffel et al., 2020, arXiv:1910.10683, §3.1.4 and §3.3.
+
+P: 15% of each document's ordinary tokens, in spans of mean length 3, are each replaced by one
+sentinel; z = the sentinels, each followed by the span it replaced, then [SEP]
+(``token_masks.span_corrupt``). The options ``deletion`` (15% of the tokens dropped) and
+``deshuffle`` (tokens in a random order) are the paper's other objectives: their target is the
+whole original document. k_γ: a Transformer decoder (causal self-attention, cross-attention to
+h_θ's token outputs) that reads the target shifted right behind [CLS]; it shares h_θ's token
+embeddings, as T5 shares them between encoder and decoder, and is discarded after pretraining.
+L: cross-entropy over every target token (teacher forcing). Optimizer: AdamW, weight decay
+0.01, lr 1e-3 per 256 documents (T5 uses Adafactor at 1e-2 for far larger models).
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssrl.backbones.text_transformer import causal_mask, trim_padding
+from ssrl.data.tokenize import CLS, PAD
+from ssrl.errors import SsrlError
+from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.registry import register
+from ssrl.pretext.text_heads import require_text_backbone
+from ssrl.pretext.token_masks import delete_tokens, shuffle_tokens, span_corrupt
+
+OBJECTIVES = ("span", "deletion", "deshuffle")
+
+
+@dataclass
+class SpanCorruptionConfig:
+    objective: str = "span"         # span | deletion | deshuffle (the paper's table 3)
+    noise_density: float = 0.15     # share of tokens corrupted (span) or dropped (deletion)
+    mean_span: float = 3.0          # the paper's best mean span length
+    decoder_layers: int = 2         # k_γ's depth; small, since it is thrown away
+    decoder_heads: int = 4
+
+
+class SpanDecoder(nn.Module):
+    """k_γ: target ids (B, Tt) shifted right, with h_θ's token outputs (B, Ti, dim) → logits (B, Tt, vocab)."""
+
+    def __init__(self, embed: nn.Embedding, max_len: int, layers: int, heads: int):
+        super().__init__()
+        dim = embed.embedding_dim
+        self.embed = embed                                  # shared with h_θ
+        self.pos_embed = nn.Parameter(torch.randn(1, max_len, dim) * 0.02)
+        layer = nn.TransformerDecoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.layers = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(dim))
+        self.out = nn.Linear(dim, embed.num_embeddings)
+
+    def forward(self, dec_in: torch.Tensor, memory: torch.Tensor, memory_ids: torch.Tensor) -> torch.Tensor:
+        t = dec_in.shape[1]
+        x = self.embed(dec_in) + self.pos_embed[:, :t]
+        y = self.layers(x, memory, tgt_mask=~causal_mask(t, x.device),  # torch's masks: True = hidden
+                        tgt_key_padding_mask=dec_in == PAD, memory_key_padding_mask=memory_ids == PAD)
+        return self.out(y)
+
+
+@register("span_corruption", family="text", modality="text",
+          paper="Raffel et al. 2020, Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer")
+class SpanCorruption(Pretext):
+    Config = SpanCorruptionConfig
+    optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.01, warmup_epochs=0.05)
+
+    def __init__(self, backbone: nn.Module, cfg: SpanCorruptionConfig, views: nn.Module):
+        super().__init__(backbone, cfg, views)
+        require_text_backbone(backbone, "span_corruption")
+        if cfg.objective not in OBJECTIVES:
+            raise SsrlError(f"span_corruption: unknown objective {cfg.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
+        # Targets are at most twice the document (a sentinel before every token) plus [SEP].
+        self.head = SpanDecoder(backbone.embed, 2 * backbone.max_len + 1, cfg.decoder_layers, cfg.decoder_heads)  # k_γ
+
+    def pseudolabels(self, x):                              # P
+        x = trim_padding(x)
+        c = self.cfg
+        if c.objective == "span":
+            return span_corrupt(x, c.noise_density, c.mean_span)
+        target = x[:, 1:]                                   # the document after [CLS], [SEP] included
+        inputs = delete_tokens(x, c.noise_density) if c.objective == "deletion" else shuffle_tokens(x)
+        return inputs, target
+
+    def loss(self, inputs, z):                              # L
+        memory = self.backbone.tokens(inputs)               # (B, Ti, dim)
+        dec_in = torch.cat([torch.full_like(z[:, :1], CLS), z[:, :-1]], 1)  # shifted right behind [CLS]
+        logits = self.head(dec_in, memory, inputs)          # (B, Tt, vocab)
+        real = z != PAD
+        logits, target = logits[real], z[real]
+        return F.cross_entropy(logits, target), {"pretext_acc": (logits.argmax(1) == target).float().mean()}
