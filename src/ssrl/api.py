@@ -13,6 +13,10 @@ from ssrl.data import Source, load_labeled, load_source, stratified_split
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
 from ssrl.evaluation import PROTOCOLS, extract_features, knn_top1, linear_probe_top1
+from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
+from ssrl.evaluation.finetune import finetune_top1, supervised_views
+from ssrl.evaluation.label_efficiency import plot_label_efficiency
+from ssrl.evaluation.records import evaluation_path, save_evaluation
 from ssrl.evaluation.monitor import KnnMonitor
 from ssrl.pretext import LARGE_IMAGE, OptimizerDefaults, get_method, method_config
 from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
@@ -116,35 +120,99 @@ def _monitor(cfg: RunConfig) -> KnnMonitor:
     return KnnMonitor(train.images[bank], train.labels[bank], test.images[query], test.labels[query])
 
 
-def score(backbone: torch.nn.Module, train: Source, test: Source, protocols=PROTOCOLS,
-          k: int = 200, temperature: float = 0.1, seed: int = 0, progress: bool = False) -> dict[str, float]:
-    """Top-1 (a fraction) of each protocol for one backbone on a labeled train/test pair."""
-    train_f = extract_features(backbone, train.images, progress=progress)
-    test_f = extract_features(backbone, test.images, progress=progress)
+def score(backbone: torch.nn.Module, train: Source, test: Source, protocols=("knn", "linear"),
+          k: int = 200, temperature: float = 0.1, seed: int = 0, progress: bool = False,
+          budget: TrainBudget | None = None) -> dict[str, float]:
+    """Top-1 (a fraction) of each protocol (knn, linear, finetune) for one backbone on a labeled
+    train/test pair; frozen features are computed once for the protocols that use them."""
+    unknown = set(protocols) - {"knn", "linear", "finetune"}
+    if unknown:
+        raise SsrlError(f"unknown protocol {sorted(unknown)[0]!r}; choose one of: {', '.join(PROTOCOLS)}")
     out = {}
+    if {"knn", "linear"} & set(protocols):
+        train_f = extract_features(backbone, train.images, progress=progress)
+        test_f = extract_features(backbone, test.images, progress=progress)
     for protocol in protocols:
         if protocol == "knn":
             out["knn"] = knn_top1(train_f, train.labels, test_f, test.labels, k, temperature)
         elif protocol == "linear":
             out["linear"] = linear_probe_top1(train_f, train.labels, test_f, test.labels, seed=seed)
         else:
-            raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+            b = budget or TrainBudget()
+            out["finetune"] = finetune_top1(
+                backbone, train.images, train.labels, test.images, test.labels, epochs=b.epochs,
+                lr_backbone=b.lr_backbone, lr_head=b.lr_head, batch_size=b.batch_size, seed=seed,
+                augment=supervised_views() if b.augment else None, weight_decay=b.weight_decay, progress=progress)
     return out
 
 
 def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: str | None = None,
-             label_fraction: float = 1.0, k: int = 200, temperature: float = 0.1, seed: int = 0,
-             progress: bool = False) -> dict:
+             label_fraction: float | None = None, label_fractions: list[float] | None = None,
+             per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
+             budget: TrainBudget | None = None, k: int = 200, temperature: float = 0.1, seed: int = 0,
+             progress: bool = False, save: bool = True) -> dict:
     """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
 
-    Returns ``{"top1", "random_init_top1", "protocol", "split", ...}`` (top-1 as fractions)."""
+    knn, linear, finetune: ``{"top1", "random_init_top1", "protocol", "split", ...}`` (top-1 as
+    fractions); for finetune the random-init row is a supervised model trained from scratch with
+    the same protocol. fewshot: see ``fewshot``. With ``save`` the result is also written to
+    ``RUN/evaluations/<protocol>-<data name>.json`` (its path in ``"saved"``).
+    """
+    if protocol not in PROTOCOLS:
+        raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    if protocol == "fewshot":
+        result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
+            [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
+            classifier=classifier, budget=budget, seed=seed, progress=progress)
+        name = "fewshot" if len(result["points"]) == 1 else "label_efficiency"
+    else:
+        cfg = run_config(run)
+        fraction = 1.0 if label_fraction is None else label_fraction
+        train, test, split = labeled_pair(data, cfg, test_data, fraction, seed)
+        pretrained = score(load_backbone(run), train, test, (protocol,), k, temperature, seed, progress, budget)
+        random_init = score(init_backbone(cfg), train, test, (protocol,), k, temperature, seed, progress, budget)
+        result = {"run": str(run), "data": data, "protocol": protocol, "split": split,
+                  "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
+                  "top1": pretrained[protocol], "random_init_top1": random_init[protocol]}
+        if protocol == "finetune":
+            result["budget"] = asdict(budget or TrainBudget())
+        name = protocol
+    if save:
+        if name == "label_efficiency":
+            result["plot"] = str(plot_label_efficiency(
+                result["points"], evaluation_path(run, name, data, ".png"),
+                f"{run_config(run).method} on {Path(data).name}: label efficiency"))
+        result["saved"] = str(evaluation_path(run, name, data))
+        save_evaluation(run, name, data, result)
+    return result
+
+
+def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_fractions: list[float] | None = None,
+            per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
+            budget: TrainBudget | None = None, seed: int = 0, progress: bool = False) -> dict:
+    """Few-shot top-1 of a run's backbone at each number of labels (``label_fractions``, default
+    1%, or ``per_class``), over ``draws`` class-balanced draws, beside the random-init backbone and a
+    supervised model trained from scratch (``ssrl.evaluation.fewshot``). Returns ``{"points": [...],
+    ...}``; with one setting the point's keys (``top1_mean``, ``top1_std``, ``scratch_top1_mean``,
+    ``random_init_top1_mean``, per-draw lists) are also at the top level."""
+    if label_fractions and per_class:
+        raise SsrlError("give label fractions or labels per class, not both")
+    settings = ([Setting(per_class=n) for n in per_class] if per_class
+                else [Setting(fraction=f) for f in (label_fractions or [0.01])])
     cfg = run_config(run)
-    train, test, split = labeled_pair(data, cfg, test_data, label_fraction, seed)
-    pretrained = score(load_backbone(run), train, test, (protocol,), k, temperature, seed, progress)
-    random_init = score(init_backbone(cfg), train, test, (protocol,), k, temperature, seed, progress)
-    return {"run": str(run), "data": data, "protocol": protocol, "split": split,
-            "label_fraction": label_fraction, "n_train": len(train), "n_test": len(test),
-            "top1": pretrained[protocol], "random_init_top1": random_init[protocol]}
+    train, test, split = labeled_pair(data, cfg, test_data, 1.0, seed)
+    pretrained, random_init = load_backbone(run), init_backbone(cfg)
+    augment = supervised_views() if (budget or TrainBudget()).augment else None
+    points = [fewshot_point(pretrained, random_init, train.images, train.labels, test.images, test.labels, s,
+                            draws=draws, seed=seed, classifier=classifier, budget=budget, augment=augment,
+                            progress=progress) for s in settings]
+    result = {"run": str(run), "data": data, "protocol": "fewshot", "split": split, "n_test": len(test),
+              "classifier": "linear probe on frozen features" if classifier == "linear" else "fine-tuned",
+              "scratch": "same architecture from the same random init, all weights trained, same epochs",
+              "points": points}
+    if len(points) == 1:
+        result.update({k: v for k, v in points[0].items() if k != "classifier"})
+    return result
 
 
 def labeled_pair(data: str, cfg: RunConfig, test_data: str | None = None, label_fraction: float = 1.0,

@@ -103,28 +103,75 @@ def pretrain(
     print(f"run directory: {run}")
 
 
+def _numbers(text: Optional[str], kind: type, flag: str) -> Optional[list]:
+    if text is None:
+        return None
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise SsrlError(f"{flag} {text!r}: expected comma-separated numbers") from e
+
+
 @app.command()
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory."),
     data: str = typer.Option(..., "--data", help="Labeled data (D_t)."),
-    protocol: str = typer.Option("knn", "--protocol", help="knn or linear."),
+    protocol: str = typer.Option("knn", "--protocol", help="knn, linear, finetune or fewshot."),
     test_data: Optional[str] = typer.Option(None, "--test-data", help="Labeled test set, if DATA has no split."),
-    label_fraction: float = typer.Option(1.0, "--label-fraction", help="Use this fraction of the labels."),
+    label_fraction: Optional[float] = typer.Option(None, "--label-fraction", help="Use this fraction of the labels."),
+    label_fractions: Optional[str] = typer.Option(
+        None, "--label-fractions", help="fewshot: several fractions (0.01,0.1): a label-efficiency curve."),
+    per_class: Optional[str] = typer.Option(None, "--per-class", help="fewshot: N labels per class (or N1,N2,...)."),
+    draws: int = typer.Option(3, "--draws", help="fewshot: seeded class-balanced draws per setting."),
+    classifier: str = typer.Option("linear", "--classifier", help="fewshot: linear (probe, frozen) or finetune."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Fine-tuning / from-scratch epochs (50)."),
+    lr_backbone: Optional[float] = typer.Option(None, "--lr-backbone", help="Fine-tuning lr of h_θ (1e-4)."),
+    lr_head: Optional[float] = typer.Option(None, "--lr-head", help="lr of g_φ and of the from-scratch model (1e-3)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Fine-tuning / from-scratch batch (64)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment",
+                                 help="Fine-tuning / from scratch: random crops (50-100%) and flips."),
     k: int = typer.Option(200, "--k", help="kNN neighbours."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
-    """Evaluate a run's backbone on labeled data, beside its random-init floor."""
+    """Evaluate a run's backbone on labeled data, beside its random-init floor (and, for few-shot,
+    a supervised model trained from scratch); the result is saved in RUN/evaluations/."""
     from ssrl.api import evaluate as run_evaluate
+    from ssrl.evaluation.fewshot import TrainBudget
 
-    result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction, k=k,
-                          seed=seed, progress=not as_json)
+    given = dict(epochs=epochs, lr_backbone=lr_backbone, lr_head=lr_head, batch_size=batch_size)
+    budget = TrainBudget(**{key: value for key, value in given.items() if value is not None}, augment=augment)
+    result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction,
+                          label_fractions=_numbers(label_fractions, float, "--label-fractions"),
+                          per_class=_numbers(per_class, int, "--per-class"), draws=draws, classifier=classifier,
+                          budget=budget, k=k, seed=seed, progress=not as_json)
     if as_json:
         print(json.dumps(result))
         return
     print(result["split"])
-    print(_table(["backbone", f"{protocol} top-1"],
-                 [["pretrained", result["top1"]], ["random init", result["random_init_top1"]]]))
+    if protocol == "fewshot":
+        print(f"pretrained and random init: {result['classifier']}; from scratch: {result['scratch']}; "
+              f"mean ± std over {draws} draws")
+        print(_table(["labels", "pretrained", "from scratch", "random init"],
+                     [[f"{p['n_labels']} ({_setting(p)})", *(_mean_std(p, key) for key in
+                                                             ("top1", "scratch_top1", "random_init_top1"))]
+                      for p in result["points"]]))
+        if "plot" in result:
+            print(f"label-efficiency plot: {result['plot']}")
+    else:
+        floor = "random init (= from scratch)" if protocol == "finetune" else "random init"
+        print(_table(["backbone", f"{protocol} top-1"],
+                     [["pretrained", result["top1"]], [floor, result["random_init_top1"]]]))
+    if "saved" in result:
+        print(f"saved: {result['saved']}")
+
+
+def _setting(point: dict) -> str:
+    return f"{point['fraction']:g} of labels" if point["fraction"] is not None else f"{point['per_class']} per class"
+
+
+def _mean_std(point: dict, key: str) -> str:
+    return f"{point[key + '_mean']:.3f} ± {point[key + '_std']:.3f}"
 
 
 @app.command()

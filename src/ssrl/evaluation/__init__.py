@@ -1,12 +1,14 @@
-"""Downstream protocols g_φ on a backbone h_θ: kNN and linear probe on frozen features.
+"""Downstream protocols g_φ on a backbone h_θ: kNN and linear probe on frozen features,
+fine-tuning, and few-shot / label-efficiency with from-scratch and random-init baselines.
 
 Evaluation takes any module with a ``dim`` and never imports a pretext method.
 """
 
-from ssrl.evaluation.features import extract_features
+from ssrl.evaluation.features import as_input, extract_features
+from ssrl.evaluation.finetune import finetune_top1
 from ssrl.evaluation.knn import knn_predict, knn_top1
 from ssrl.evaluation.linear import linear_probe_top1
 
-PROTOCOLS = ("knn", "linear")
+PROTOCOLS = ("knn", "linear", "finetune", "fewshot")
 
-__all__ = ["PROTOCOLS", "extract_features", "knn_predict", "knn_top1", "linear_probe_top1"]
+__all__ = ["PROTOCOLS", "as_input", "extract_features", "finetune_top1", "knn_predict", "knn_top1", "linear_probe_top1"]

@@ -1,0 +1,67 @@
+"""``ssrl evaluate`` with the finetune and fewshot protocols, through the API and the command line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ssrl
+from ssrl.errors import SsrlError
+from ssrl.evaluation.fewshot import TrainBudget
+
+BUDGET = TrainBudget(epochs=2, batch_size=16, augment=False)
+
+
+@pytest.fixture(scope="module")
+def run_and_data(tmp_path_factory):
+    """A one-epoch rotation run on two classes of 12×12 images (bright left vs right half)."""
+    root = tmp_path_factory.mktemp("evaluate")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, (120, 12, 12), dtype=np.uint8)
+    y = np.arange(120) % 2
+    x[y == 0, :, :6] += 150
+    x[y == 1, :, 6:] += 150
+    np.savez(root / "two.npz", x=x, y=y)
+    run = ssrl.pretrain(str(root / "two.npz"), "rotation", out=root / "run", epochs=1, batch_size=32, progress=False)
+    return run, str(root / "two.npz")
+
+
+def test_finetune_protocol_saves_its_result(run_and_data):
+    run, data = run_and_data
+    result = ssrl.evaluate(run, data, "finetune", budget=BUDGET)
+    assert 0 <= result["top1"] <= 1 and 0 <= result["random_init_top1"] <= 1
+    assert result["budget"]["epochs"] == 2
+    saved = run / "evaluations" / "finetune-two.npz.json"
+    assert json.loads(saved.read_text())["top1"] == result["top1"]
+
+
+def test_label_efficiency_curve_is_saved_with_its_plot(run_and_data):
+    run, data = run_and_data
+    result = ssrl.evaluate(run, data, "fewshot", label_fractions=[0.1, 0.5], draws=2, budget=BUDGET)
+    assert [p["n_labels"] for p in result["points"]] == [10, 48]
+    assert "top1_mean" not in result  # several settings: the figures are per point
+    assert (run / "evaluations" / "label_efficiency-two.npz.png").stat().st_size > 1000
+    assert json.loads((run / "evaluations" / "label_efficiency-two.npz.json").read_text())["points"]
+
+
+def test_fewshot_json_from_the_command_line(run_and_data):
+    run, data = run_and_data
+    out = subprocess.run([sys.executable, "-m", "ssrl", "evaluate", str(run), "--data", data, "--protocol", "fewshot",
+                          "--per-class", "3", "--draws", "3", "--epochs", "2", "--no-augment", "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    for key in ("top1", "scratch_top1", "random_init_top1"):
+        assert len(result[key]) == 3 and 0 <= result[f"{key}_mean"] <= 1 and result[f"{key}_std"] >= 0
+    assert result["n_labels"] == 6 and result["classifier"] == "linear probe on frozen features"
+    assert (run / "evaluations" / "fewshot-two.npz.json").is_file()
+
+
+def test_bad_protocol_and_both_kinds_of_setting_are_refused(run_and_data):
+    run, data = run_and_data
+    with pytest.raises(SsrlError, match="knn, linear, finetune, fewshot"):
+        ssrl.evaluate(run, data, "nope")
+    with pytest.raises(SsrlError, match="not both"):
+        ssrl.evaluate(run, data, "fewshot", label_fractions=[0.1], per_class=[2])
