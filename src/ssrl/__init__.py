@@ -10,7 +10,8 @@ import importlib
 
 __version__ = "0.1.0"
 _API = {"pretrain": "ssrl.api", "evaluate": "ssrl.api", "embed": "ssrl.api",
-        "load_backbone": "ssrl.runs", "list_methods": "ssrl.pretext"}
+        "load_backbone": "ssrl.runs", "list_methods": "ssrl.pretext",
+        "write_report": "ssrl.report"}  # export: ssrl.export.export (the module's name is taken)
 __all__ = sorted(_API)
 
 

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ def test_rows_are_written_in_order_with_the_images_in_place(tmp_path):
     assert img.shape == (2 * 4 + 2, 3 * 5 + 2 * 2, 3)
     assert (img[:4, :5] == 0).all() and (img[:4, 7:12] == 255).all()  # black, then white
     assert (img[6:, :5, 0] == 255).all() and (img[6:, :5, 1:] == 0).all()  # red second row
+    assert json.loads(path.with_suffix(".json").read_text()) == {"rows": ["input", "truth"]}  # for the report
 
 
 def test_mismatched_shapes_are_rejected(tmp_path):

@@ -129,7 +129,7 @@ class ViT(nn.Module):
             if keep.dim() != 2 or len(keep) != len(x):
                 raise ValueError(f"keep must be (B, k) = ({len(x)}, k) patch indices, got shape {tuple(keep.shape)}")
             t = t.gather(1, keep.unsqueeze(-1).expand(-1, -1, self.dim))  # (B, k, dim)
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(len(t), -1, -1)  # (B, 1, dim)
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(t.shape[0], -1, -1)  # (B, 1, dim); a symbolic B for torch.export
         t = torch.cat([cls, t], dim=1)
         for block in self.blocks:
             t = block(t)

@@ -1,5 +1,6 @@
 """Pictures of what a generative pretext task does: rows of input / prediction / truth."""
 
+import json
 from pathlib import Path
 
 import torch
@@ -9,7 +10,8 @@ from PIL import Image
 def save_image_rows(path: Path, rows: dict[str, torch.Tensor], max_images: int = 8) -> Path:
     """Write a PNG with one row per entry of ``rows`` (name → (N, C, H, W) in [0, 1], C = 1 or
     3, all the same H and W; grey rows are drawn grey beside colour ones), the first ``max_images`` of each side by side, 2 px apart, rows in
-    the given order. The names label the rows in the report; the picture itself has no text."""
+    the given order. The picture itself has no text: the names, top to bottom, go into a JSON
+    beside it (``grid.png`` → ``grid.json``: ``{"rows": [...]}``), which the run report shows."""
     tensors = [t[:max_images].detach().float().cpu().clamp(0, 1) for t in rows.values()]
     sizes = {tuple(t.shape[2:]) for t in tensors}
     if len(sizes) != 1 or any(t.ndim != 4 or t.shape[1] not in (1, 3) for t in tensors):
@@ -23,4 +25,5 @@ def save_image_rows(path: Path, rows: dict[str, torch.Tensor], max_images: int =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(canvas.mul(255).round().byte().permute(1, 2, 0).numpy()).save(path)
+    path.with_suffix(".json").write_text(json.dumps({"rows": list(rows)}) + "\n")
     return path

@@ -1,0 +1,88 @@
+"""Evaluation results (``RUN/evaluations/*.json`` and ``*.png``, written by ``ssrl evaluate``) as
+HTML: each result beside its baselines, SSL vs random init vs supervised from scratch.
+
+A figure ``F`` has baselines where the JSON also holds ``random_init_F`` or ``scratch_F``;
+``F_mean`` with ``F_std`` (several seeded draws) reads as "mean ± std". Everything else in the
+file is shown too (settings as a key/value table, lists of records as tables), so a protocol
+added later needs no change here.
+"""
+
+import json
+from pathlib import Path
+
+from ssrl.report.page import Missing, esc, image, missing, table
+
+BASELINES = (("random_init_", "random init"), ("scratch_", "supervised from scratch"))
+
+
+def evaluations_html(folder: Path) -> str:
+    """Every JSON in ``folder`` as tables and every PNG inlined, in file-name order."""
+    files = sorted(folder.glob("*.json")) + sorted(folder.glob("*.png")) if folder.is_dir() else []
+    if not files:
+        raise Missing("No evaluations yet: run `ssrl evaluate RUN --data LABELED --protocol ...` "
+                      "(it saves each result in RUN/evaluations/), then `ssrl report RUN`.")
+    parts = []
+    for path in files:
+        parts.append(f"<h3>{esc(path.name)}</h3>")
+        if path.suffix == ".png":
+            parts.append(image(path.read_bytes(), path.stem, path.name))
+            continue
+        try:
+            result = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            parts.append(missing(f"{path}, line {e.lineno}: not valid JSON ({e.msg}); left out"))
+            continue
+        parts.append(result_html(result))
+    return "".join(parts)
+
+
+def result_html(result) -> str:
+    """One evaluation result (a JSON object, or a list of records) as tables."""
+    if isinstance(result, list):
+        return records_table(result)
+    if not isinstance(result, dict):
+        return f"<pre>{esc(json.dumps(result, indent=2))}</pre>"
+    rows, used = comparison_rows(result)
+    present = [(p, name) for p, name in BASELINES if any(k.startswith(p) for k in result)]
+    parts = [table(["figure", "pretrained (SSL)", *[name for _, name in present]],
+                   [[figure, *[value(result, p + key) for p in ("", *[p for p, _ in present])]]
+                    for figure, key in rows])] if rows else []
+    details = [[k, v] for k, v in result.items() if k not in used and not isinstance(v, (list, dict))]
+    if details:
+        parts.append(table(["setting", "value"], details))
+    for k, v in result.items():
+        if isinstance(v, (list, dict)) and k not in used:
+            parts.append(f"<p>{esc(k)}:</p>" + (records_table(v) if isinstance(v, list) else
+                                                  f"<pre>{esc(json.dumps(v, indent=2))}</pre>"))
+    return "".join(parts)
+
+
+def comparison_rows(result: dict) -> tuple[list[tuple[str, str]], set[str]]:
+    """(figure name, key) of every figure that has a baseline, and every key those rows show."""
+    rows, used = [], set()
+    for key in result:
+        if any(key.startswith(p) for p, _ in BASELINES) or not any(p + key in result for p, _ in BASELINES):
+            continue
+        figure = key[: -len("_mean")] if key.endswith("_mean") else key
+        rows.append((figure, key))
+        for prefix in ("", *[p for p, _ in BASELINES]):
+            used |= {prefix + key, prefix + figure + "_std"}
+    return rows, used
+
+
+def value(result: dict, key: str) -> str:
+    """``result[key]`` for a table cell, with "± std" where a ``_std`` goes with a ``_mean``."""
+    if key not in result:
+        return "—"
+    v = result[key]
+    if key.endswith("_mean") and key[: -len("_mean")] + "_std" in result:
+        return f"{v:.4f} ± {result[key[: -len('_mean')] + '_std']:.4f}"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def records_table(records: list) -> str:
+    """A list of JSON objects as one table (columns: every key, in first-seen order)."""
+    if not records or not all(isinstance(r, dict) for r in records):
+        return f"<pre>{esc(json.dumps(records, indent=2))}</pre>"
+    header = list(dict.fromkeys(k for r in records for k in r))
+    return table(header, [[r.get(k, "—") for k in header] for r in records])

@@ -1,0 +1,122 @@
+"""``RUN/report.html``: what a run did and how good its features are, on one page.
+
+Each section is built from the files the run directory holds, so any run (image or text,
+finished or not, evaluated or not) gets a report; a section with nothing to show says so and why.
+"""
+
+import io
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from PIL import Image
+
+from ssrl.data import Source
+from ssrl.report import figures
+from ssrl.report.embedding_map import MAP_POINTS, embedding_map
+from ssrl.report.evaluations import evaluations_html
+from ssrl.report.metrics import curves, read_metrics
+from ssrl.report.page import Missing, Section, document, esc, image, missing, table
+from ssrl.runs import run_config
+
+KNN = "knn_top1"
+PICTURE_WIDTH = 640  # px: the method's pictures (often 8 images of 28 px) are scaled up to about this
+
+
+def write_report(run_dir: str | Path, source: Source | None = None) -> Path:
+    """Write (or rebuild) ``RUN/report.html`` and return its path. Cheap after the first call
+    (the embedding map is cached), so ``ssrl evaluate`` can call it after saving a result.
+    ``source``: D_s as the run used it, when the caller has it in memory (saves reloading it)."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    builders = [("configuration", "Configuration", lambda: configuration(run_dir)),
+                ("training-curves", "Training curves", lambda: training_curves(run_dir)),
+                ("knn-monitor", "Online kNN monitor", lambda: knn_monitor(run_dir)),
+                ("embedding-map", "Embedding map", lambda: embedding_section(run_dir, source)),
+                ("method-pictures", "The method's pictures", lambda: method_pictures(run_dir)),
+                ("evaluations", "Evaluations", lambda: evaluations_html(run_dir / "evaluations"))]
+    sections = []
+    for sid, title, build in builders:
+        try:
+            body = build()
+        except Missing as e:
+            body = missing(str(e))
+        sections.append(Section(sid, title, body))
+    intro = (f"<p>{esc(cfg.method)} on {esc(cfg.data)}, backbone {esc(cfg.backbone)}, {cfg.epochs} epochs. "
+             f"Run directory: <code>{esc(run_dir.resolve())}</code>. "
+             f"Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>")
+    page = document(f"ssrl run: {run_dir.name}", intro, sections)
+    path, tmp = run_dir / "report.html", run_dir / "report.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)  # a browser reloading the page never sees half of it
+    return path
+
+
+def configuration(run_dir: Path) -> str:
+    """config.yaml as a table (method parameters and view options one row each), and backbone.json."""
+    rows = []
+    for key, v in asdict(run_config(run_dir)).items():
+        if isinstance(v, dict):
+            rows += [[f"{key}.{k}", sub] for k, sub in v.items()] or [[key, "(defaults)"]]
+        else:
+            rows.append([key, v])
+    body = table(["option", "value"], rows)
+    spec = run_dir / "backbone.json"
+    if spec.is_file():
+        body += "<p>backbone.json (what rebuilds h_θ):</p>" + table(["field", "value"], list(json.loads(spec.read_text()).items()))
+    else:
+        body += missing("No backbone.json: the run has not finished, so there is no exported backbone yet.")
+    return body
+
+
+def training_curves(run_dir: Path) -> str:
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        raise Missing("No metrics.csv: the run has logged nothing yet.")
+    grouped = curves(read_metrics(path), exclude=(KNN,))
+    if not grouped:
+        raise Missing("metrics.csv has no figures yet: they are written every few steps and at each epoch's end.")
+    caption = ("Per-step values (thin line) and per-epoch means (dots) against the training step; "
+               f"figures: {', '.join(grouped)}.")
+    return image(figures.training_curves(grouped), "training curves", caption)
+
+
+def knn_monitor(run_dir: Path) -> str:
+    path = run_dir / "metrics.csv"
+    knn = read_metrics(path).get(KNN) if path.is_file() else None
+    if knn is None:
+        raise Missing("No online kNN curve: the run had no --monitor LABELED data, so the features were not "
+                      "scored while training (pass --monitor to `ssrl pretrain` to get one).")
+    monitor = run_config(run_dir).monitor
+    return image(figures.knn_curve(knn), "kNN top-1 per epoch",
+                 f"Weighted kNN top-1 on held-out images of {monitor}, after each epoch; "
+                 f"last: {knn.values[-1]:.3f}.")
+
+
+def embedding_section(run_dir: Path, source: Source | None) -> str:
+    m = embedding_map(run_dir, source)
+    title = f"{m.technique} of {len(m.coords)} of {m.total} images of {m.data}"
+    caption = (f"{title} (a fixed random subset of at most {MAP_POINTS}), coloured by their labels, which the "
+               f"backbone never saw. Technique: {m.technique} (UMAP where installed, else t-SNE, else PCA).")
+    return image(figures.embedding_scatter(m.coords, m.labels, m.classes, title), "embedding map", caption)
+
+
+def method_pictures(run_dir: Path) -> str:
+    """PNGs the method wrote into the run directory (``Pretext.save_artifacts``), with the row names
+    ``save_image_rows`` keeps beside them."""
+    pictures = sorted(run_dir.glob("*.png"))
+    if not pictures:
+        raise Missing(f"{run_config(run_dir).method} wrote no pictures: only methods with something to show "
+                      "write them (the generative methods' reconstructions.png, for example).")
+    parts = []
+    for png in pictures:
+        rows_file = png.with_suffix(".json")
+        rows = json.loads(rows_file.read_text()).get("rows") if rows_file.is_file() else None
+        caption = png.name + (f": rows, top to bottom: {' / '.join(rows)}" if rows else "")
+        data = png.read_bytes()
+        with Image.open(io.BytesIO(data)) as picture:
+            width = picture.width * max(1, PICTURE_WIDTH // picture.width)  # whole multiples stay sharp
+        parts.append(image(data, png.stem, caption, width))
+    return "".join(parts)

@@ -1,0 +1,93 @@
+import base64
+import io
+import json
+import re
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssrl.components.image_grid import save_image_rows
+from ssrl.report import write_report
+from ssrl.report.embedding_map import CACHE, project
+from tests.report.runs import make_run, two_class_npz
+
+SECTIONS = ["configuration", "training-curves", "knn-monitor", "embedding-map", "method-pictures", "evaluations"]
+
+
+def sections(html: str) -> dict[str, str]:
+    found = re.findall(r'<section id="([a-z-]+)">(.*?)</section>', html, re.S)
+    assert [sid for sid, _ in found] == SECTIONS
+    return dict(found)
+
+
+def images(html: str) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(base64.b64decode(data))) for data in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+
+
+def test_full_run_every_section_has_its_content(tmp_path):
+    data = two_class_npz(tmp_path / "two.npz")
+    run = make_run(tmp_path / "run", data, monitor=data)
+    save_image_rows(run / "reconstructions.png", {"input": torch.rand(4, 1, 12, 12), "prediction": torch.rand(4, 1, 12, 12)})
+    (run / "evaluations").mkdir()
+    (run / "evaluations" / "knn-two.npz.json").write_text(json.dumps({"top1": 0.93, "random_init_top1": 0.61}))
+    Image.new("RGB", (60, 40), "white").save(run / "evaluations" / "label_efficiency-two.npz.png")
+    html = write_report(run).read_text()
+    body = sections(html)
+    assert 'class="missing"' not in html
+    assert "<td>method</td><td>rotation</td>" in body["configuration"]
+    assert "figures: loss." in body["training-curves"] and "last: 0.800" in body["knn-monitor"]
+    assert "t-SNE of 60 of 60 images of" in body["embedding-map"]
+    assert "rows, top to bottom: input / prediction" in body["method-pictures"]
+    assert "<td>0.9300</td><td>0.6100</td>" in body["evaluations"] and "label_efficiency-two.npz.png" in body["evaluations"]
+    shown = images(html)
+    assert len(shown) == 5 and all(im.format == "PNG" and im.width > 20 for im in shown)
+    # self-contained: nothing fetched from anywhere, no script
+    assert not re.search(r"https?:|<script|@import|url\(", html)
+    assert re.findall(r'(?:src|href)="([a-z]+):', html) == ["data"] * 6
+
+
+def test_missing_data_gives_one_visible_line_per_section(tmp_path):
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path / "plain.npz", labels=False), metrics=None)
+    body = sections(write_report(run).read_text())
+    reasons = {sid: re.findall(r'<p class="missing">(.*?)</p>', html) for sid, html in body.items()}
+    assert reasons["configuration"] == []
+    assert reasons["training-curves"] == ["No metrics.csv: the run has logged nothing yet."]
+    assert "no --monitor" in reasons["knn-monitor"][0]
+    assert "has no labels" in reasons["embedding-map"][0]
+    assert "rotation wrote no pictures" in reasons["method-pictures"][0]
+    assert reasons["evaluations"][0].startswith("No evaluations yet")
+
+
+def test_unlabeled_data_is_mapped_with_the_monitor_labels(tmp_path):
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path / "plain.npz", labels=False),
+                   monitor=two_class_npz(tmp_path / "labeled.npz", n=40))
+    assert "t-SNE of 40 of 40 images of" in sections(write_report(run).read_text())["embedding-map"]
+
+
+def test_the_map_is_cached_until_the_backbone_changes(tmp_path, monkeypatch):
+    data = two_class_npz(tmp_path / "two.npz")
+    run = make_run(tmp_path / "run", data)
+    write_report(run)
+    cached = np.load(run / CACHE)["coords"]
+    monkeypatch.setattr("ssrl.report.embedding_map.project", lambda f: pytest.fail("recomputed"))
+    write_report(run)  # cheap: the evaluation commands may call it after every result
+    (run / "backbone.safetensors").touch()
+    monkeypatch.setattr("ssrl.report.embedding_map.project", lambda f: (np.zeros((len(f), 2)), "PCA"))
+    assert "PCA of 60" in write_report(run).read_text()
+    assert cached.shape == (60, 2)
+
+
+def test_projection_falls_back_from_umap_to_tsne_to_pca(monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", None)  # as if umap-learn were not installed
+    features = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    coords, technique = project(features)
+    assert technique == "t-SNE" and coords.shape == (30, 2)
+    coords, technique = project(features[:5])
+    assert technique == "PCA" and coords.shape == (5, 2)
+    # PCA keeps the first two principal directions: its coordinates span the top of the spectrum
+    centred = features[:5] - features[:5].mean(0)
+    top2 = np.linalg.svd(centred, compute_uv=False)[:2]
+    np.testing.assert_allclose(np.linalg.svd(coords, compute_uv=False), top2, rtol=1e-4)
