@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from ssrl.config import RunConfig, parse_value
+from ssrl.config import RunConfig, parse_budget, parse_value
 from ssrl.data import Source, load_labeled, load_source, stratified_split
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
@@ -71,7 +71,8 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
                             optim, cfg.seed, cfg.channels_last, source.labels)
     monitors = [_monitor(cfg)] if cfg.monitor else []
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
-                           cfg.log_every_n_steps, [*monitors, *callbacks], progress)
+                           cfg.log_every_n_steps, [*monitors, *callbacks], progress,
+                           max_time=parse_budget(cfg.budget) if cfg.budget else None)
     trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank == 0:
         save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)

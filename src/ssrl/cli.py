@@ -86,6 +86,7 @@ def pretrain(
     monitor: Optional[str] = typer.Option(None, "--monitor", help="Labeled data for an online kNN monitor."),
     param: list[str] = typer.Option([], "--param", help="Method hyperparameter KEY=VALUE (repeatable)."),
     view: list[str] = typer.Option([], "--view", help="View option KEY=VALUE (repeatable)."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training: 90s, 10m, 1h30m."),
 ):
     """Pretrain a backbone on unlabeled data with a pretext method."""
     from ssrl.api import pretrain as run_pretrain
@@ -98,7 +99,7 @@ def pretrain(
         run = run_pretrain(
             data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, devices=devices,
             nodes=nodes, accelerator=accelerator, precision=precision, seed=seed, lr=lr, optimizer=optimizer,
-            image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor,
+            image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor, budget=budget,
             params=_params(param, "--param"), views=_params(view, "--view"))
     print(f"run directory: {run}")
 

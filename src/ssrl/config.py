@@ -5,7 +5,9 @@ size and channel count read from the data), so a run directory says exactly what
 ``--resume`` or ``ssrl evaluate`` can rebuild everything from it.
 """
 
+import re
 from dataclasses import asdict, dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -39,12 +41,18 @@ class RunConfig:
     monitor: str | None = None             # labeled data for the online kNN monitor
     log_every_n_steps: int = 10
     max_steps: int | None = None           # stop (and end the lr schedule) after this many steps
+    budget: str | None = None              # wall-clock limit of training ("90s", "10m", "1h30m"); the lr
+                                           # schedule still spans `epochs`, so a budget that stops early cuts it
     modality: str = "image"                # image | text, from the data
     text_column: str | None = None         # text data: the column holding the documents
     documents: str = "line"                # plain text: one document per line | per paragraph
     tokenizer: str = "bpe"                 # text: bpe | wordpiece | word, trained on D_s
     vocab_size: int = 8000                 # text: tokenizer entries asked for (resolved: trained)
     max_tokens: int = 64                   # text: ids per document, [CLS] and [SEP] included
+
+    def __post_init__(self):
+        if self.budget is not None:
+            parse_budget(self.budget)  # refuse a bad budget before anything runs
 
     def to_yaml(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
@@ -72,3 +80,17 @@ def parse_value(text: str, default):
     if default is None:
         return float(text) if "." in text else int(text)
     return type(default)(text)
+
+
+def parse_budget(text: str) -> timedelta:
+    """A wall-clock budget as a timedelta: hours, minutes and seconds such as ``90s``, ``10m``,
+    ``1h30m``, ``2.5m``, or a plain number of seconds."""
+    text = str(text).strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms]?)", text)
+    units = [unit for _, unit in parts]
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", "") or len(set(units)) < len(units):
+        raise SsrlError(f"budget {text!r}: expected a duration such as 90s, 10m or 1h30m")
+    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1, "": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise SsrlError(f"budget {text!r}: must be longer than zero")
+    return timedelta(seconds=seconds)

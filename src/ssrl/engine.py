@@ -13,6 +13,7 @@ stopped.
 import csv
 import math
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -179,14 +180,16 @@ class ResumableCSVLogger(CSVLogger):
 
 def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nodes: int,
                  precision: str, log_every_n_steps: int, callbacks: list[Callback] = (),
-                 progress: bool = True, max_steps: int | None = None) -> L.Trainer:
+                 progress: bool = True, max_steps: int | None = None,
+                 max_time: timedelta | None = None) -> L.Trainer:
     """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``;
-    ``max_steps`` stops training (and ends the learning-rate schedule) before ``epochs`` is done."""
+    ``max_steps`` stops training (and ends the learning-rate schedule) before ``epochs`` is done;
+    ``max_time`` stops it after that much wall-clock time (the schedule is not shortened)."""
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                  every_n_epochs=1, enable_version_counter=False)
     distributed = devices > 1 or nodes > 1
     return L.Trainer(
-        max_epochs=epochs, max_steps=max_steps or -1, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
+        max_epochs=epochs, max_steps=max_steps or -1, max_time=max_time, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
         strategy="ddp" if distributed else "auto", use_distributed_sampler=False,
         logger=ResumableCSVLogger(run_dir, name="", version=""),
         callbacks=[checkpoint, *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
