@@ -19,6 +19,7 @@ from ssrl.evaluation.label_efficiency import plot_label_efficiency
 from ssrl.evaluation.records import evaluation_path, save_evaluation
 from ssrl.evaluation.monitor import KnnMonitor
 from ssrl.pretext import LARGE_IMAGE, OptimizerDefaults, get_method, method_config
+from ssrl.report import write_report
 from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
 from ssrl.views import ViewConfig, Views
 
@@ -77,6 +78,7 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     if trainer.global_rank == 0:
         save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)
         module.method.save_artifacts(run_dir, source.images[:64])
+        write_report(run_dir)
     return run_dir
 
 

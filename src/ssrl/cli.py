@@ -189,6 +189,26 @@ def embed(
 
 
 @app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run directory."),
+    fmt: str = typer.Option(..., "--format", help="torchvision, safetensors or onnx."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default RUN/export/backbone.EXT)."),
+):
+    """Export the run's backbone for use without ssrl (a PATH.json beside it says how to load it)."""
+    from ssrl.export import export as run_export
+
+    print(f"wrote {run_export(run, fmt, out)}")
+
+
+@app.command()
+def report(run: Path = typer.Argument(..., help="Run directory.")):
+    """Rebuild RUN/report.html: configuration, curves, embedding map, pictures, evaluations."""
+    from ssrl.report import write_report
+
+    print(f"wrote {write_report(run)}")
+
+
+@app.command()
 def demo(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     out: Path = typer.Option(Path("runs/demo"), "--out"),

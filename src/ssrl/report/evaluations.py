@@ -43,7 +43,7 @@ def result_html(result) -> str:
     if not isinstance(result, dict):
         return f"<pre>{esc(json.dumps(result, indent=2))}</pre>"
     rows, used = comparison_rows(result)
-    present = [(p, name) for p, name in BASELINES if any(k.startswith(p) for k in result)]
+    present = baselines_in([result])
     parts = [table(["figure", "pretrained (SSL)", *[name for _, name in present]],
                    [[figure, *[value(result, p + key) for p in ("", *[p for p, _ in present])]]
                     for figure, key in rows])] if rows else []
@@ -57,14 +57,21 @@ def result_html(result) -> str:
     return "".join(parts)
 
 
+def baselines_in(results: list[dict]) -> list[tuple[str, str]]:
+    return [(p, name) for p, name in BASELINES if any(k.startswith(p) for r in results for k in r)]
+
+
 def comparison_rows(result: dict) -> tuple[list[tuple[str, str]], set[str]]:
     """(figure name, key) of every figure that has a baseline, and every key those rows show."""
     rows, used = [], set()
     for key in result:
         if any(key.startswith(p) for p, _ in BASELINES) or not any(p + key in result for p, _ in BASELINES):
             continue
+        if key.endswith("_std") and key[: -len("_std")] + "_mean" in result:  # shown with its mean
+            continue
         figure = key[: -len("_mean")] if key.endswith("_mean") else key
-        rows.append((figure, key))
+        if key != figure or figure + "_mean" not in result:  # a per-draw list beside its mean: show the mean
+            rows.append((figure, key))
         for prefix in ("", *[p for p, _ in BASELINES]):
             used |= {prefix + key, prefix + figure + "_std"}
     return rows, used
@@ -81,8 +88,22 @@ def value(result: dict, key: str) -> str:
 
 
 def records_table(records: list) -> str:
-    """A list of JSON objects as one table (columns: every key, in first-seen order)."""
+    """A list of JSON objects (one per setting: a label-efficiency curve's points) as one table:
+    the settings, then each figure beside its baselines. Lists and objects inside the records
+    (per-draw values, training budgets) stay in the JSON file, and the table says so."""
     if not records or not all(isinstance(r, dict) for r in records):
         return f"<pre>{esc(json.dumps(records, indent=2))}</pre>"
-    header = list(dict.fromkeys(k for r in records for k in r))
-    return table(header, [[r.get(k, "—") for k in header] for r in records])
+    figures, used = {}, set()
+    for r in records:
+        rows, keys = comparison_rows(r)
+        figures.update(dict(rows))
+        used |= keys
+    nested = sorted({k for r in records for k, v in r.items() if isinstance(v, (list, dict)) and k not in used})
+    settings = [k for k in dict.fromkeys(k for r in records for k in r)
+                if k not in used and k not in nested and any(r.get(k) is not None for r in records)]
+    present = [("", "pretrained"), *baselines_in(records)]
+    header = settings + [f"{figure}: {name}" for figure in figures for _, name in present]
+    body = [[r.get(k, "—") for k in settings] + [value(r, p + key) for key in figures.values() for p, _ in present]
+            for r in records]
+    note = f"<p>In the JSON file only: {', '.join(nested)}.</p>" if nested else ""
+    return table(header, body) + note
