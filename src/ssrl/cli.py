@@ -176,6 +176,44 @@ def _mean_std(point: dict, key: str) -> str:
 
 
 @app.command()
+def bench(
+    data: str = typer.Option(..., "--data", help="Source to pretrain on (path or data-set name)."),
+    methods: str = typer.Option(..., "--methods", help="Comma-separated pretext methods (see `ssrl methods`)."),
+    budget: str = typer.Option(..., "--budget", help="Wall-clock pretraining budget of each method: 90s, 10m, 1h."),
+    protocol: str = typer.Option("knn", "--protocol", help="knn or linear."),
+    labeled: Optional[str] = typer.Option(None, "--labeled", help="Labeled data to evaluate on (default: DATA)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Bench directory (default runs/bench-DATA-TIME)."),
+    epochs: int = typer.Option(100, "--epochs", help="Horizon of the lr schedule; the budget stops training."),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Pretrain on the first N images only."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Pretrain each method with the same budget, evaluate each the same way, rank them."""
+    from ssrl.bench import bench as run_bench
+
+    _quiet_lightning()
+    given = dict(backbone=backbone, batch_size=batch_size, seed=seed, limit=limit)
+    result = run_bench(data, [m.strip() for m in methods.split(",") if m.strip()], budget, protocol=protocol,
+                       labeled=labeled, out=out, epochs=epochs, progress=not as_json,
+                       **{key: value for key, value in given.items() if value is not None})
+    failed = [r for r in result["rows"] if "error" in r]
+    if as_json:
+        print(json.dumps(result))
+    else:
+        print(f"\n{result['budget']} of pretraining each on {data}; {protocol} top-1 on {result['labeled']}")
+        print(_table(["rank", "method", "pretrained", "random init", "steps", "pretrain s"],
+                     [[r["rank"], r["method"], *((r["top1"], r["random_init_top1"], r["steps"], r["pretrain_seconds"])
+                                                 if "error" not in r else ("failed: " + r["error"], "", "", ""))]
+                      for r in result["rows"]]))
+        print(f"plot: {result['plot']}")
+    if failed:
+        raise SsrlError(f"{len(failed)} of {len(result['rows'])} methods failed: "
+                        + "; ".join(f"{r['method']}: {r['error']}" for r in failed))
+
+
+@app.command()
 def embed(
     run: Path = typer.Argument(..., help="Run directory."),
     data: str = typer.Option(..., "--data", help="Images to embed."),

@@ -1,0 +1,101 @@
+"""``ssrl bench``: which pretext task suits my data?
+
+Every method pretrains the same backbone on the same data for the same wall-clock budget
+(``RunConfig.budget``, Lightning's ``max_time``), is evaluated with the same protocol against its
+random-init floor, and the methods are ranked by top-1. A method that fails (say, a colour task
+on grayscale data) is kept in the table with its error, ranked last, never dropped.
+
+``DIR/METHOD/`` holds each run directory; ``DIR/bench.json`` and ``DIR/bench.png`` the ranking.
+"""
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+from ssrl.api import evaluate, pretrain  # noqa: E402
+from ssrl.config import parse_budget  # noqa: E402
+from ssrl.errors import SsrlError  # noqa: E402
+from ssrl.pretext import get_method  # noqa: E402
+
+BENCH_PROTOCOLS = ("knn", "linear")
+
+
+def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", labeled: str | None = None,
+          out: str | Path | None = None, epochs: int = 100, progress: bool = True, **options) -> dict:
+    """Pretrain each of ``methods`` on ``data`` for ``budget`` (``"10m"``), evaluate each on
+    ``labeled`` (default: ``data``'s own labels) with ``protocol``, and rank them.
+
+    ``epochs`` is the learning-rate schedule's horizon; the budget stops training, normally long
+    before it. ``options`` are further ``RunConfig`` fields shared by every run (backbone,
+    batch_size, seed, limit, ...). Returns ``{"rows": [...ranked...], "best", "plot", ...}``."""
+    if protocol not in BENCH_PROTOCOLS:
+        raise SsrlError(f"bench evaluates with {' or '.join(BENCH_PROTOCOLS)}, not {protocol!r}")
+    if not methods or len(set(methods)) != len(methods):
+        raise SsrlError(f"--methods needs distinct method names, got {methods}")
+    for name in methods:
+        get_method(name)  # an unknown name fails now, not after the first runs
+    parse_budget(budget)
+    out = Path(out) if out else Path("runs") / f"bench-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    labeled = labeled or data
+    rows = [_one(data, name, budget, protocol, labeled, out / name, epochs, progress, options) for name in methods]
+    rows.sort(key=lambda r: -1.0 if r["top1"] is None else r["top1"], reverse=True)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    result = {"data": data, "labeled": labeled, "budget": budget, "protocol": protocol, "epochs": epochs,
+              "options": options, "rows": rows, "best": rows[0]["method"] if rows[0]["top1"] is not None else None}
+    result["plot"] = str(plot_bench(rows, out / "bench.png", f"{protocol} top-1 on {Path(labeled).name}, "
+                                                            f"{budget} of pretraining each"))
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _one(data, method, budget, protocol, labeled, run_dir, epochs, progress, options) -> dict:
+    row = {"method": method, "run": str(run_dir), "top1": None, "random_init_top1": None}
+    start = time.monotonic()
+    try:
+        pretrain(data, method, out=run_dir, budget=budget, epochs=epochs, progress=progress, **options)
+        row["pretrain_seconds"] = round(time.monotonic() - start, 1)
+        row["steps"] = _last_step(run_dir / "metrics.csv")
+        scores = evaluate(run_dir, labeled, protocol, progress=progress)
+        row.update(top1=scores["top1"], random_init_top1=scores["random_init_top1"], split=scores["split"])
+    except SsrlError as e:
+        row["error"] = str(e)
+    return row
+
+
+def _last_step(metrics: Path) -> int | None:
+    """The last optimizer step logged in a run's ``metrics.csv`` (None if nothing was logged)."""
+    if not metrics.is_file():
+        return None
+    with open(metrics, newline="") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("step")]
+    return max(steps) + 1 if steps else None
+
+
+def plot_bench(rows: list[dict], path: Path, title: str) -> Path:
+    """Bars of pretrained top-1 per method (ranked), each with its random-init floor as a tick."""
+    done = [r for r in rows if r["top1"] is not None]
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows) + 2), 4), dpi=100)
+    x = range(len(done))
+    ax.bar(x, [r["top1"] for r in done], color="tab:blue", label="pretrained")
+    ax.scatter(x, [r["random_init_top1"] for r in done], marker="_", s=900, color="black", zorder=3,
+               label="random init")
+    for i, r in zip(x, done):
+        ax.annotate(f"{r['top1']:.3f}", (i, r["top1"]), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), [r["method"] for r in done])
+    low = min([r["random_init_top1"] for r in done] + [r["top1"] for r in done], default=0.0)
+    ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.set_ylabel("test top-1")
+    ax.set_title(title + ("" if len(done) == len(rows) else f" ({len(rows) - len(done)} failed)"), fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,66 @@
+"""``ssrl bench`` on tiny data with a tiny budget: every method runs for the budget, is evaluated
+the same way and ranked; a method that refuses the data stays in the table with its error."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ssrl.bench import bench
+from ssrl.cli import app
+from ssrl.errors import SsrlError
+
+
+@pytest.fixture(scope="module")
+def labeled_npz(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, (96, 12, 12), dtype=np.uint8)
+    y = np.arange(96) % 2
+    x[y == 0, :6] += 150  # top vs bottom half bright
+    x[y == 1, 6:] += 150
+    path = tmp_path_factory.mktemp("bench") / "two.npz"
+    np.savez(path, x=x, y=y)
+    return str(path)
+
+
+def test_bench_ranks_methods_and_keeps_failures(labeled_npz, tmp_path):
+    result = bench(labeled_npz, ["rotation", "simclr", "colorization"], "2s", out=tmp_path / "b", batch_size=16,
+                   progress=False)
+    rows = result["rows"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["method"] == "colorization" and rows[-1]["top1"] is None and "error" in rows[-1]
+    done = rows[:2]
+    assert {r["method"] for r in done} == {"rotation", "simclr"} and done[0]["top1"] >= done[1]["top1"]
+    assert result["best"] == done[0]["method"]
+    for r in done:
+        assert 0 <= r["top1"] <= 1 and 0 <= r["random_init_top1"] <= 1
+        assert r["steps"] >= 1 and r["pretrain_seconds"] < 30  # stopped by the 2 s budget, not 100 epochs
+        assert (tmp_path / "b" / r["method"] / "evaluations" / "knn-two.npz.json").is_file()
+    assert json.loads((tmp_path / "b" / "bench.json").read_text())["rows"] == rows
+    with Image.open(result["plot"]) as image:
+        assert image.format == "PNG"
+
+
+def test_bench_command_prints_the_ranking_and_fails_on_a_failed_method(labeled_npz, tmp_path):
+    def args(methods, out):
+        return ["bench", "--data", labeled_npz, "--methods", methods, "--budget", "1s", "--batch-size", "16",
+                "--out", str(tmp_path / out)]
+
+    ok = CliRunner().invoke(app, args("rotation", "b"))
+    assert ok.exit_code == 0, ok.output
+    assert "rank" in ok.output and "rotation" in ok.output and "bench.png" in ok.output
+    failed = CliRunner().invoke(app, [*args("rotation,colorization", "c"), "--json"])
+    assert isinstance(failed.exception, SsrlError) and "colorization" in str(failed.exception)
+    assert json.loads(failed.output)["rows"][0]["method"] == "rotation"
+
+
+def test_unknown_method_or_protocol_is_refused_before_anything_runs(labeled_npz, tmp_path):
+    with pytest.raises(SsrlError, match="simclr"):
+        bench(labeled_npz, ["rotation", "nope"], "1s", out=tmp_path / "b")
+    with pytest.raises(SsrlError, match="knn or linear"):
+        bench(labeled_npz, ["rotation"], "1s", protocol="fewshot", out=tmp_path / "b")
+    with pytest.raises(SsrlError, match="budget"):
+        bench(labeled_npz, ["rotation"], "soon", out=tmp_path / "b")
+    assert not (tmp_path / "b").exists()
