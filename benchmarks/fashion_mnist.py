@@ -4,6 +4,7 @@ linear probe on frozen features beside the random-init floor, throughput and pea
     python benchmarks/fashion_mnist.py --methods simclr,rotation --epochs 3
     python benchmarks/fashion_mnist.py --methods all --epochs 3      # every image method
     python benchmarks/fashion_mnist.py --table --epochs 3            # the table of saved results
+    python benchmarks/fashion_mnist.py --methods dino --param out_dim=1024   # a method parameter changed
 
 Each method runs in its own process so its peak memory is its own; each writes
 benchmarks/results/fashion_mnist_METHOD_Nep.json and the parent prints a summary table.
@@ -85,7 +86,8 @@ def run_one(args) -> dict:
     timer = StepTimer()
     start = time.perf_counter()
     run = pretrain(args.data, args.methods, out=out, epochs=args.epochs, batch_size=args.batch_size,
-                   backbone=args.backbone, seed=args.seed, limit=args.limit, callbacks=(timer,))
+                   backbone=args.backbone, seed=args.seed, limit=args.limit, lr=args.lr,
+                   params=dict(kv.split("=", 1) for kv in args.param), callbacks=(timer,))
     wall = time.perf_counter() - start
     train, test, split = load_labeled(args.data)
     cfg = run_config(run)
@@ -119,6 +121,8 @@ def main() -> None:
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--limit", type=int, default=None, help="pretrain on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
+    p.add_argument("--lr", type=float, default=None, help="default: the method's own, scaled by batch/256")
     p.add_argument("--runs", default="runs/bench")
     p.add_argument("--table", action="store_true", help="only print the table of the saved results")
     args = p.parse_args()

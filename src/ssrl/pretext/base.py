@@ -50,6 +50,7 @@ class Pretext(nn.Module):
     large_image_params: ClassVar[dict] = {}
     large_image_views: ClassVar[dict] = {}
     uses_index: ClassVar[bool] = False  # True: P is called as pseudolabels(x, index), index (B,) into D_s
+    patch_inputs: ClassVar[bool] = False  # True: h_θ sees only patches; its BN statistics are redone on whole images
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
         super().__init__()

@@ -77,6 +77,7 @@ def shuffle_tiles(tiles: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 @register("jigsaw", family="transformation prediction", modality="image",
           paper="Noroozi & Favaro 2016, Unsupervised Learning of Visual Representations by Solving Jigsaw Puzzles")
 class Jigsaw(Pretext):
+    patch_inputs = True
     Config = JigsawConfig
     optimizer = OptimizerDefaults(name="sgd", lr=0.1, weight_decay=5e-4, momentum=0.9)
     large_image_params = {"num_permutations": 1000, "tile_fraction": 64 / 75, "normalize_tiles": True}

@@ -124,6 +124,7 @@ def pair_features(feats: torch.Tensor) -> torch.Tensor:
 @register("relative_position", family="transformation prediction", modality="image",
           paper="Doersch et al. 2015, Unsupervised Visual Representation Learning by Context Prediction")
 class RelativePosition(Pretext):
+    patch_inputs = True
     Config = RelativePositionConfig
     optimizer = OptimizerDefaults(name="sgd", lr=0.1, weight_decay=5e-4, momentum=0.9)
     large_image_params = {"patch": 96, "gap": 48, "jitter": 7, "downsample_min": 0.1}
