@@ -1,21 +1,26 @@
 """``ssrl export``: a run's backbone h_θ in a file that loads without ssrl where possible.
 
-Formats (each maps (B, C, H, W) float32 images in [0, 1] to (B, dim) features, any B):
+Formats (image backbones map (B, C, H, W) float32 in [0, 1], text backbones (B, T) int64 token
+ids, to (B, dim) features, any B; ``PATH.json`` beside each file says which):
 
 - ``torchvision``: for a torchvision ResNet backbone, its state dict (``.pth``), which loads
   into ``torchvision.models.resnetNN()`` once ``fc`` is ``Identity`` and, for small images or
   other than 3 channels, the stem is changed as ``ssrl.backbones.resnet.adapt_stem`` does (the
-  metadata JSON beside the file says which). Every other backbone (convnet-small, ViT,
-  split-brain's pair) has no torchvision class, so it is saved as a ``torch.export`` program
+  JSON gives the lines). Every other backbone (convnet-small, ViT, split-brain's pair, text
+  Transformers) has no torchvision class, so it is saved as a ``torch.export`` program
   (``.pt2``): ``torch.export.load(path).module()`` runs it with plain torch.
 - ``safetensors``: the weights, with a header (safetensors metadata) holding what rebuilds the
-  module: backbone name, input channels, image size, feature size, method; rebuilding a
+  module (``RUN/backbone.json``: backbone name and input sizes, feature size); rebuilding a
   non-ResNet backbone from it needs ssrl (``ssrl.backbones.build_backbone``).
 - ``onnx``: ``torch.onnx.export`` (its torch.export-based exporter, which needs ``onnxscript``)
-  with a dynamic batch axis; runs in onnxruntime with no torch at all.
+  with a dynamic batch axis (and token axis for text); runs in onnxruntime without torch.
+
+A text run's tokenizer (``RUN/tokenizer.json``, Hugging Face ``tokenizers``) is copied beside the
+exported file, since the ids mean nothing without it.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -24,6 +29,7 @@ from torch import nn
 from torchvision.models import ResNet
 
 from ssrl.backbones.resnet import SMALL_IMAGE_MAX
+from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
 from ssrl.runs import load_backbone, run_config
 
@@ -35,15 +41,15 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     returns the path written. ``PATH.json`` beside it says what the file holds and how to load it."""
     if fmt not in FORMATS:
         raise SsrlError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    run = Path(run)
     cfg = run_config(run)
     backbone = load_backbone(run)
-    example = torch.rand(2, cfg.in_channels, cfg.image_size, cfg.image_size)
-    spec = {"backbone": cfg.backbone, "method": cfg.method, "in_channels": cfg.in_channels,
-            "image_size": cfg.image_size, "dim": backbone.dim, "input": "float32 (B, C, H, W) in [0, 1]",
+    text = cfg.modality == "text"
+    spec = {**json.loads((run / "backbone.json").read_text()), "method": cfg.method,
             "output": "float32 (B, dim) features", "format": fmt}
     is_resnet = isinstance(backbone, ResNet)
     ext = {"torchvision": ".pth" if is_resnet else ".pt2", "safetensors": ".safetensors", "onnx": ".onnx"}[fmt]
-    path = Path(out) if out is not None else Path(run) / "export" / f"backbone{ext}"
+    path = Path(out) if out is not None else run / "export" / f"backbone{ext}"
     if path.suffix != ext:
         raise SsrlError(f"{path}: the {fmt} export of a {cfg.backbone} backbone is a {ext} file")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,14 +58,17 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
         torch.save(_state(backbone), path)
     elif fmt == "torchvision":
         spec["load"] = "torch.export.load(path).module()"
-        torch.export.save(_program(backbone, example), path)
+        torch.export.save(_program(backbone, cfg), path)
     elif fmt == "safetensors":
+        sizes = "vocab_size, max_tokens" if text else "in_channels, image_size"
         spec["load"] = (_resnet_recipe(cfg.backbone, cfg.in_channels, cfg.image_size) if is_resnet else
-                        "ssrl.backbones.build_backbone(backbone, in_channels, image_size).load_state_dict(...)")
+                        f"ssrl.backbones.build_backbone(backbone, {sizes}).load_state_dict(...)")
         save_file(_state(backbone), path, metadata={k: str(v) for k, v in spec.items()})
     else:
-        spec["load"] = "onnxruntime.InferenceSession(path); input 'images', output 'features'"
-        _onnx(backbone, example, path)
+        spec["load"] = f"onnxruntime.InferenceSession(path); input '{'ids' if text else 'images'}', output 'features'"
+        _onnx(backbone, cfg, path)
+    if text:
+        spec["tokenizer"] = shutil.copyfile(run / "tokenizer.json", path.with_name(path.name + ".tokenizer.json")).name
     path.with_name(path.name + ".json").write_text(json.dumps(spec, indent=2) + "\n")
     return path
 
@@ -81,17 +90,40 @@ def _resnet_recipe(name: str, in_channels: int, image_size: int) -> str:
             "net.load_state_dict(torch.load(path, weights_only=True))")
 
 
-def _program(backbone: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+class PooledTokens(nn.Module):
+    """A text backbone's features without the padding trim of its ``forward`` (a shape that
+    depends on the data, which torch.export cannot trace). Padded positions are never attended
+    to nor pooled, so the features are the same; only the cost of the padding remains."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.backbone.pooled(self.backbone.tokens(ids), ids)
+
+
+def _program(backbone: nn.Module, cfg: RunConfig) -> torch.export.ExportedProgram:
+    """The backbone traced on an example input, with the batch (and, for text, the length) dynamic."""
+    batch = torch.export.Dim("batch", min=1)
+    if cfg.modality == "text":
+        module = PooledTokens(backbone)
+        example = torch.randint(1, cfg.vocab_size, (2, cfg.max_tokens), generator=torch.Generator().manual_seed(0))
+        example[1, cfg.max_tokens // 2:] = 0  # padding after the end, as the tokenizer writes it
+        dims = {0: batch, 1: torch.export.Dim("tokens", min=2, max=cfg.max_tokens)}
+    else:
+        module, example, dims = backbone, torch.rand(2, cfg.in_channels, cfg.image_size, cfg.image_size), {0: batch}
     try:
-        return torch.export.export(backbone, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+        return torch.export.export(module, (example,), dynamic_shapes=(dims,))
     except Exception as e:  # noqa: BLE001  (torch.export raises many types; the user needs the gist)
-        raise SsrlError(f"torch.export cannot trace this backbone: {str(e).splitlines()[0]}") from e
+        raise SsrlError(f"torch.export cannot trace the {cfg.backbone} backbone: {str(e).splitlines()[0]}") from e
 
 
-def _onnx(backbone: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _onnx(backbone: nn.Module, cfg: RunConfig, path: Path) -> None:
     try:
         import onnxscript  # noqa: F401  (torch's exporter imports it lazily; fail early with a clear message)
     except ImportError as e:
         raise SsrlError("--format onnx needs the onnx and onnxscript packages: pip install onnx onnxscript") from e
-    torch.onnx.export(_program(backbone, example), (example,), path, input_names=["images"],
+    program = _program(backbone, cfg)
+    torch.onnx.export(program, program.example_inputs[0], path, input_names=["ids" if cfg.modality == "text" else "images"],
                       output_names=["features"], external_data=False, verbose=False)
