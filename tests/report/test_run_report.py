@@ -57,7 +57,7 @@ def test_missing_data_gives_one_visible_line_per_section(tmp_path):
     assert reasons["training-curves"] == ["No metrics.csv: the run has logged nothing yet."]
     assert "no --monitor" in reasons["knn-monitor"][0]
     assert "has no labels" in reasons["embedding-map"][0]
-    assert "rotation wrote no pictures" in reasons["method-pictures"][0]
+    assert reasons["method-pictures"][0].startswith("No pictures: rotation draws none")
     assert reasons["evaluations"][0].startswith("No evaluations yet")
 
 

@@ -36,17 +36,16 @@ class EmbeddingMap:
     total: int            # images in that data (the map shows a subset)
 
 
-def embedding_map(run_dir: Path, source: Source | None = None) -> EmbeddingMap:
-    """The run's map, from the cache if it is newer than the backbone, else computed (and cached)
-    from ``source`` (D_s as the run used it, if the caller has it in memory) or the run's data."""
+def embedding_map(run_dir: Path) -> EmbeddingMap:
+    """The run's map, from the cache if it is newer than the backbone, else computed and cached."""
     cache, weights = run_dir / CACHE, run_dir / "backbone.safetensors"
     if not weights.is_file():
-        raise Missing("the run has no backbone.safetensors yet (it has not finished)")
+        raise Missing("No embedding map: the run has no backbone.safetensors yet (it has not finished).")
     if cache.is_file() and cache.stat().st_mtime >= weights.stat().st_mtime:
         with np.load(cache) as f:
             return EmbeddingMap(f["coords"], f["labels"], list(f["classes"]), str(f["technique"]),
                                 str(f["data"]), int(f["total"]))
-    labeled = _labeled_data(run_dir, source)
+    labeled = _labeled_data(run_dir)
     pick = torch.randperm(len(labeled), generator=torch.Generator().manual_seed(0))[:MAP_POINTS].sort().values
     features = extract_features(load_backbone(run_dir), labeled.images[pick]).numpy()
     coords, technique = project(features)
@@ -58,24 +57,24 @@ def embedding_map(run_dir: Path, source: Source | None = None) -> EmbeddingMap:
     return result
 
 
-def _labeled_data(run_dir: Path, source: Source | None) -> Source:
+def _labeled_data(run_dir: Path) -> Source:
+    """D_s as the run used it (resized, limited) if it has labels, else the --monitor data."""
     cfg = run_config(run_dir)
-    if getattr(cfg, "modality", "image") != "image":
-        raise Missing(f"{cfg.modality} run: the map is drawn for image runs only (text has no labels in D_s here)")
+    if cfg.modality != "image":
+        raise Missing(f"No embedding map: it is drawn for image runs only, and this is a {cfg.modality} run.")
     try:
-        if source is None:
-            source = load_source(cfg.data, image_size=cfg.image_size)
-            if cfg.limit:
-                source = source.subset(slice(0, cfg.limit))
+        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
+        if cfg.limit:
+            source = source.subset(slice(0, cfg.limit))
         if source.labels is None and cfg.monitor:
             source = load_source(cfg.monitor, image_size=cfg.image_size)
     except SsrlError as e:
-        raise Missing(f"the run's data could not be loaded to embed it: {e}") from e
+        raise Missing(f"No embedding map: the run's data could not be loaded to embed it ({e}).") from e
     if source.labels is None:
-        raise Missing(f"the run's data ({cfg.data}) has no labels and the run had no --monitor labeled data, "
-                      "so there is nothing to colour the points by")
+        raise Missing(f"No embedding map: the run's data ({cfg.data}) has no labels and the run had no --monitor "
+                      "labeled data, so there is nothing to colour the points by.")
     if len(source) < 2:
-        raise Missing(f"{source.name} has {len(source)} image(s): too few to map")
+        raise Missing(f"No embedding map: {source.name} has {len(source)} image(s), too few to map.")
     return source
 
 

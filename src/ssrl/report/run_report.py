@@ -13,7 +13,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from ssrl.data import Source
 from ssrl.report import figures
 from ssrl.report.embedding_map import MAP_POINTS, embedding_map
 from ssrl.report.evaluations import evaluations_html
@@ -25,16 +24,15 @@ KNN = "knn_top1"
 PICTURE_WIDTH = 640  # px: the method's pictures (often 8 images of 28 px) are scaled up to about this
 
 
-def write_report(run_dir: str | Path, source: Source | None = None) -> Path:
+def write_report(run_dir: str | Path) -> Path:
     """Write (or rebuild) ``RUN/report.html`` and return its path. Cheap after the first call
-    (the embedding map is cached), so ``ssrl evaluate`` can call it after saving a result.
-    ``source``: D_s as the run used it, when the caller has it in memory (saves reloading it)."""
+    (the embedding map is cached), so ``ssrl evaluate`` can call it after saving a result."""
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
     builders = [("configuration", "Configuration", lambda: configuration(run_dir)),
                 ("training-curves", "Training curves", lambda: training_curves(run_dir)),
                 ("knn-monitor", "Online kNN monitor", lambda: knn_monitor(run_dir)),
-                ("embedding-map", "Embedding map", lambda: embedding_section(run_dir, source)),
+                ("embedding-map", "Embedding map", lambda: embedding_section(run_dir)),
                 ("method-pictures", "The method's pictures", lambda: method_pictures(run_dir)),
                 ("evaluations", "Evaluations", lambda: evaluations_html(run_dir / "evaluations"))]
     sections = []
@@ -86,17 +84,20 @@ def training_curves(run_dir: Path) -> str:
 def knn_monitor(run_dir: Path) -> str:
     path = run_dir / "metrics.csv"
     knn = read_metrics(path).get(KNN) if path.is_file() else None
+    cfg = run_config(run_dir)
+    if knn is None and cfg.modality != "image":
+        raise Missing(f"No online kNN curve: the kNN monitor (--monitor) scores image runs only, and this is a "
+                      f"{cfg.modality} run.")
     if knn is None:
         raise Missing("No online kNN curve: the run had no --monitor LABELED data, so the features were not "
                       "scored while training (pass --monitor to `ssrl pretrain` to get one).")
-    monitor = run_config(run_dir).monitor
     return image(figures.knn_curve(knn), "kNN top-1 per epoch",
-                 f"Weighted kNN top-1 on held-out images of {monitor}, after each epoch; "
+                 f"Weighted kNN top-1 on held-out images of {cfg.monitor}, after each epoch; "
                  f"last: {knn.values[-1]:.3f}.")
 
 
-def embedding_section(run_dir: Path, source: Source | None) -> str:
-    m = embedding_map(run_dir, source)
+def embedding_section(run_dir: Path) -> str:
+    m = embedding_map(run_dir)
     title = f"{m.technique} of {len(m.coords)} of {m.total} images of {m.data}"
     caption = (f"{title} (a fixed random subset of at most {MAP_POINTS}), coloured by their labels, which the "
                f"backbone never saw. Technique: {m.technique} (UMAP where installed, else t-SNE, else PCA).")
@@ -108,8 +109,8 @@ def method_pictures(run_dir: Path) -> str:
     ``save_image_rows`` keeps beside them."""
     pictures = sorted(run_dir.glob("*.png"))
     if not pictures:
-        raise Missing(f"{run_config(run_dir).method} wrote no pictures: only methods with something to show "
-                      "write them (the generative methods' reconstructions.png, for example).")
+        raise Missing(f"No pictures: {run_config(run_dir).method} draws none (methods with something to show "
+                      "write PNGs into the run directory, e.g. the generative methods' reconstructions.png).")
     parts = []
     for png in pictures:
         rows_file = png.with_suffix(".json")
