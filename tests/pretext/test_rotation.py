@@ -1,7 +1,13 @@
+import json
+
 import pytest
 import torch
+from PIL import Image
 
+from ssrl.backbones import build_backbone
+from ssrl.pretext.rotation import Rotation, RotationConfig
 from ssrl.pretext.rotations import rotate_all
+from ssrl.views import Views
 
 
 def unrotate(inputs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -36,3 +42,26 @@ def test_rotations_are_distinct_so_the_task_is_learnable():
 def test_non_square_images_are_refused():
     with pytest.raises(ValueError, match="square"):
         rotate_all(torch.rand(1, 1, 4, 6))
+
+
+class TrueRotation(torch.nn.Module):
+    """A head that always names the rotation ``predicted_rotations`` applied (i mod 4)."""
+
+    def forward(self, h):
+        return torch.nn.functional.one_hot(torch.arange(len(h)) % 4, 4).float()
+
+
+def test_predicted_rotations_picture(tmp_path):
+    method = Rotation(build_backbone("convnet-small", 1, 8, seed=0), RotationConfig(), Views(Rotation.default_views()))
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    out = method.predicted_rotations(x)  # an untrained head: whatever it predicts, the picture follows it
+    torch.testing.assert_close(unrotate(out["rotated"], torch.arange(6) % 4), x)
+    torch.testing.assert_close(out["turned_back"], torch.stack(
+        [torch.rot90(img, -int(k), dims=(1, 2)) for img, k in zip(out["rotated"], out["predicted"])]))
+    method.head = TrueRotation()
+    out = method.predicted_rotations(x)
+    torch.testing.assert_close(out["turned_back"], x)  # right predictions turn every image upright
+    method.save_artifacts(tmp_path, (x * 255).round().byte())
+    rows = json.loads((tmp_path / "rotations.json").read_text())["rows"]
+    assert rows[1] == "turned back by the predicted rotation (6 of 6 right)" and len(rows) == 3
+    assert Image.open(tmp_path / "rotations.png").size == (6 * 8 + 5 * 2, 3 * 8 + 2 * 2)

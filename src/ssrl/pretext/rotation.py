@@ -15,12 +15,16 @@ low-level cues.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssrl.components.image_grid import save_image_rows
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
+from ssrl.pretext.pixel_head import eval_mode
 from ssrl.pretext.registry import register
 from ssrl.pretext.rotations import rotate_all
 from ssrl.views import ViewConfig
@@ -54,3 +58,26 @@ class Rotation(Pretext):
     def loss(self, inputs, z):                          # L
         logits = self.head(self.backbone(inputs))
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}
+
+    @torch.no_grad()
+    def predicted_rotations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Image i of x (B, C, H, W) in [0, 1] rotated by (i mod R)·90°, the rotation k_γ predicts
+        for it, and the image turned back by that prediction (upright where it is right)."""
+        with eval_mode(self) as device:
+            x = x.to(device)
+            k = torch.arange(len(x), device=device) % self.cfg.num_rotations
+            rotated = torch.stack([torch.rot90(img, int(r), dims=(1, 2)) for img, r in zip(x, k)])
+            predicted = self.head(self.backbone(rotated)).argmax(1)
+        turned_back = torch.stack([torch.rot90(img, -int(r), dims=(1, 2)) for img, r in zip(rotated, predicted)])
+        return {"rotated": rotated, "predicted": predicted, "turned_back": turned_back, "truth": x}
+
+    def save_artifacts(self, run_dir: Path, sample: torch.Tensor) -> None:
+        """``rotations.png``: rotated inputs, then each turned back by the predicted rotation (a
+        correct prediction shows the image upright), then the originals; first 8 images."""
+        out = self.predicted_rotations(sample[:8].float() / 255)
+        right = int((out["predicted"] == torch.arange(len(out["truth"]), device=out["predicted"].device)
+                     % self.cfg.num_rotations).sum())
+        save_image_rows(Path(run_dir) / "rotations.png", {
+            "rotated input (0°, 90°, 180°, 270°, ...)": out["rotated"],
+            f"turned back by the predicted rotation ({right} of {len(out['truth'])} right)": out["turned_back"],
+            "original": out["truth"]})
