@@ -203,6 +203,9 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     settings = ([Setting(per_class=n) for n in per_class] if per_class
                 else [Setting(fraction=f) for f in (label_fractions or [0.01])])
     cfg = run_config(run)
+    if cfg.modality != "image":
+        raise SsrlError(f"{run}: the few-shot protocol takes image runs, this is a {cfg.modality} run "
+                        f"(use knn, linear or finetune)")
     train, test, split = labeled_pair(data, cfg, test_data, 1.0, seed)
     pretrained, random_init = load_backbone(run), init_backbone(cfg)
     augment = supervised_views() if (budget or TrainBudget()).augment else None

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import ssrl
+from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
 from ssrl.evaluation.fewshot import TrainBudget
 
@@ -65,3 +66,9 @@ def test_bad_protocol_and_both_kinds_of_setting_are_refused(run_and_data):
         ssrl.evaluate(run, data, "nope")
     with pytest.raises(SsrlError, match="not both"):
         ssrl.evaluate(run, data, "fewshot", label_fractions=[0.1], per_class=[2])
+
+
+def test_fewshot_refuses_a_text_run(tmp_path):
+    RunConfig(data="glosses.tsv", modality="text").to_yaml(tmp_path / "config.yaml")
+    with pytest.raises(SsrlError, match="image runs"):
+        ssrl.evaluate(tmp_path, "glosses.tsv", "fewshot")
