@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.config import RunConfig, parse_budget, parse_value
 from ssrl.data import Source, load_labeled, load_source, stratified_split
 from ssrl.engine import PretrainModule, make_trainer
@@ -76,6 +77,8 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
                            max_time=parse_budget(cfg.budget) if cfg.budget else None)
     trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank == 0:
+        if method_cls.patch_inputs:
+            recompute_batch_norm(backbone, source.images)
         save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)
         module.method.save_artifacts(run_dir, source.images[:64])
         write_report(run_dir)
