@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from ssrl.data import Source, load_source
 from ssrl.errors import SsrlError
@@ -90,7 +91,11 @@ def project(features: np.ndarray) -> tuple[np.ndarray, str]:
         from sklearn.manifold import TSNE
 
         perplexity = min(30.0, (len(features) - 1) / 3)
-        return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=0).fit_transform(features), "t-SNE"
+        tsne = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=0)
+        # One OpenMP thread: on a busy 2-core machine two threads took 90 s for 1,000 points, one 6 s
+        # (BENCHMARKS.md, "Run report and export").
+        with threadpool_limits(1):
+            return tsne.fit_transform(features), "t-SNE"
     from sklearn.decomposition import PCA
 
     return PCA(n_components=2, random_state=0).fit_transform(features), "PCA"
