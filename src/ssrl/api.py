@@ -22,6 +22,9 @@ from ssrl.evaluation.monitor import KnnMonitor
 from ssrl.pretext import LARGE_IMAGE, OptimizerDefaults, get_method, method_config
 from ssrl.report import write_report
 from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
+from ssrl.data.tokenize import save_tokenizer
+from ssrl.text_runs import (TOKENIZER_FILE, check_modality, default_backbone, embed_text, evaluate_text, is_text_data,
+                            source_ids)
 from ssrl.views import ViewConfig, Views
 
 
@@ -44,7 +47,11 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     else:
         if data is None:
             raise SsrlError("pretrain needs --data")
+        if options.get("backbone") is None:
+            options["backbone"] = default_backbone(method) if is_text_data(data) else "convnet-small"
         cfg = RunConfig(data=data, method=method, **options)
+        if is_text_data(data):
+            cfg.modality, cfg.channels_last = "text", False
         if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
             raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")
         run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -53,12 +60,20 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
             raise SsrlError(f"{run_dir}: a run is already there; pass --resume to continue it or choose another --out")
         (run_dir / "metrics.csv").unlink(missing_ok=True)  # left by a run killed before its first checkpoint
 
-    source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
-    if cfg.limit:
-        source = source.subset(slice(0, cfg.limit))
     method_cls = get_method(cfg.method)
-    optim = _resolve(cfg, source, method_cls.optimizer)
-    large = cfg.image_size >= LARGE_IMAGE
+    check_modality(cfg, method_cls.modality)
+    if cfg.modality == "text":
+        if cfg.monitor:
+            raise SsrlError("--monitor (an online kNN on images) is not available for text data")
+        rows, tokenizer = source_ids(cfg, run_dir / TOKENIZER_FILE if resume else None)
+        labels, optim, large = None, _resolve(cfg, None, method_cls.optimizer), False
+    else:
+        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
+        if cfg.limit:
+            source = source.subset(slice(0, cfg.limit))
+        rows, labels = source.images, source.labels
+        optim = _resolve(cfg, source, method_cls.optimizer)
+        large = cfg.image_size >= LARGE_IMAGE
     mcfg = method_config(cfg.method, {**(method_cls.large_image_params if large else {}), **cfg.params})
     cfg.params = asdict(mcfg)
     views = Views(_views(method_cls.default_views(), {**(method_cls.large_image_views if large else {}), **cfg.views}))
@@ -69,18 +84,20 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:
         cfg.to_yaml(run_dir / "config.yaml")
-    module = PretrainModule(method, source.images, cfg.batch_size, cfg.epochs,
-                            optim, cfg.seed, cfg.channels_last, source.labels)
+        if cfg.modality == "text" and not resume:
+            save_tokenizer(tokenizer, run_dir / TOKENIZER_FILE)
+    module = PretrainModule(method, rows, cfg.batch_size, cfg.epochs,
+                            optim, cfg.seed, cfg.channels_last, labels)
     monitors = [_monitor(cfg)] if cfg.monitor else []
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
-                           cfg.log_every_n_steps, [*monitors, *callbacks], progress,
+                           cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps,
                            max_time=parse_budget(cfg.budget) if cfg.budget else None)
     trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank == 0:
         if method_cls.patch_inputs:
-            recompute_batch_norm(backbone, source.images)
+            recompute_batch_norm(backbone, rows)
         save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)
-        module.method.save_artifacts(run_dir, source.images[:64])
+        module.method.save_artifacts(run_dir, rows[:64])
         write_report(run_dir)
     return run_dir
 
@@ -93,12 +110,13 @@ def _where_only(options: dict) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _resolve(cfg: RunConfig, source: Source, default: OptimizerDefaults) -> OptimizerDefaults:
-    """Fill the data-dependent and method-default fields of ``cfg`` in place."""
-    h, w = source.image_size
-    if h != w:
-        raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")
-    cfg.image_size, cfg.in_channels = h, source.channels
+def _resolve(cfg: RunConfig, source: Source | None, default: OptimizerDefaults) -> OptimizerDefaults:
+    """Fill the data-dependent (images: ``source``; text: None) and method-default fields of ``cfg`` in place."""
+    if source is not None:
+        h, w = source.image_size
+        if h != w:
+            raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")
+        cfg.image_size, cfg.in_channels = h, source.channels
     cfg.optimizer = cfg.optimizer or default.name
     cfg.lr = cfg.lr if cfg.lr is not None else default.lr * cfg.batch_size / 256
     cfg.weight_decay = cfg.weight_decay if cfg.weight_decay is not None else default.weight_decay
@@ -156,8 +174,12 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
              label_fraction: float | None = None, label_fractions: list[float] | None = None,
              per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
              budget: TrainBudget | None = None, k: int = 200, temperature: float = 0.1, seed: int = 0,
-             progress: bool = False, save: bool = True) -> dict:
+             progress: bool = False, save: bool = True, label_column: str | None = None,
+             text_column: str | None = None, pool: str = "mean") -> dict:
     """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
+
+    Text runs (knn, linear, finetune): ``label_column`` names the class column of ``data``,
+    ``pool`` the pooled feature (``mean`` over the tokens, or the ``first``), see ``ssrl.text_runs``.
 
     knn, linear, finetune: ``{"top1", "random_init_top1", "protocol", "split", ...}`` (top-1 as
     fractions); for finetune the random-init row is a supervised model trained from scratch with
@@ -166,6 +188,10 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
     """
     if protocol not in PROTOCOLS:
         raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    if protocol != "fewshot" and run_config(run).modality == "text":
+        return evaluate_text(run, data, protocol, label_column=label_column, text_column=text_column, pool=pool,
+                             test_data=test_data, label_fraction=1.0 if label_fraction is None else label_fraction,
+                             k=k, temperature=temperature, seed=seed, budget=budget or TrainBudget(), progress=progress)
     if protocol == "fewshot":
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
@@ -239,8 +265,12 @@ def labeled_pair(data: str, cfg: RunConfig, test_data: str | None = None, label_
     return train, test, split
 
 
-def embed(run: str | Path, data: str, out: str | Path | None = None) -> np.ndarray:
-    """Features (N, dim) of every image of ``data`` under the run's backbone; saved to ``out`` (.npy) if given."""
+def embed(run: str | Path, data: str, out: str | Path | None = None, *, text_column: str | None = None,
+          pool: str = "mean") -> np.ndarray:
+    """Features (N, dim) of every image (or document: text runs pool the token features, ``pool``) of
+    ``data`` under the run's backbone; saved to ``out`` (.npy) if given."""
+    if run_config(run).modality == "text":
+        return embed_text(run, data, out, text_column=text_column, pool=pool)
     cfg = run_config(run)
     source = load_source(data, image_size=cfg.image_size)
     features = extract_features(load_backbone(run), source.images, progress=True).numpy()

@@ -68,7 +68,9 @@ def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="Unlabeled source: path or data-set name."),
     method: str = typer.Option("simclr", "--method", help="Pretext method (see `ssrl methods`)."),
-    backbone: str = typer.Option("convnet-small", "--backbone", help="convnet-small, resnet18/34/50."),
+    backbone: Optional[str] = typer.Option(
+        None, "--backbone", help="convnet-small (default for images), resnet18/34/50, vit-mini, ...; text: "
+        "text-encoder-mini (default), text-causal-mini (default for next_token)."),
     epochs: int = typer.Option(10, "--epochs"),
     batch_size: int = typer.Option(256, "--batch-size", help="Source images per step, all processes."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/METHOD-DATA-TIME)."),
@@ -87,8 +89,14 @@ def pretrain(
     param: list[str] = typer.Option([], "--param", help="Method hyperparameter KEY=VALUE (repeatable)."),
     view: list[str] = typer.Option([], "--view", help="View option KEY=VALUE (repeatable)."),
     budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training: 90s, 10m, 1h30m."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N steps (the lr schedule ends there)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: the column of the documents."),
+    documents: str = typer.Option("line", "--documents", help="Plain text: one document per line or paragraph."),
+    tokenizer: str = typer.Option("bpe", "--tokenizer", help="Text: bpe, wordpiece or word (trained on DATA)."),
+    vocab_size: int = typer.Option(8000, "--vocab-size", help="Text: tokenizer entries."),
+    max_tokens: int = typer.Option(64, "--max-tokens", help="Text: tokens per document, [CLS] and [SEP] included."),
 ):
-    """Pretrain a backbone on unlabeled data with a pretext method."""
+    """Pretrain a backbone on unlabeled data (images, or text: .txt/.tsv/.csv/.jsonl) with a pretext method."""
     from ssrl.api import pretrain as run_pretrain
 
     _quiet_lightning()
@@ -100,7 +108,9 @@ def pretrain(
             data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, devices=devices,
             nodes=nodes, accelerator=accelerator, precision=precision, seed=seed, lr=lr, optimizer=optimizer,
             image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor, budget=budget,
-            params=_params(param, "--param"), views=_params(view, "--view"))
+            params=_params(param, "--param"), views=_params(view, "--view"), max_steps=max_steps,
+            text_column=text_column, documents=documents, tokenizer=tokenizer, vocab_size=vocab_size,
+            max_tokens=max_tokens)
     print(f"run directory: {run}")
 
 
@@ -133,6 +143,9 @@ def evaluate(
                                  help="Fine-tuning / from scratch: random crops (50-100%) and flips."),
     k: int = typer.Option(200, "--k", help="kNN neighbours."),
     seed: int = typer.Option(0, "--seed"),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Text data: the column of the classes."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
+    pool: str = typer.Option("mean", "--pool", help="Text: mean of the token features, or first (the [CLS] token)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a run's backbone on labeled data, beside its random-init floor (and, for few-shot,
@@ -145,7 +158,8 @@ def evaluate(
     result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction,
                           label_fractions=_numbers(label_fractions, float, "--label-fractions"),
                           per_class=_numbers(per_class, int, "--per-class"), draws=draws, classifier=classifier,
-                          budget=budget, k=k, seed=seed, progress=not as_json)
+                          budget=budget, k=k, seed=seed, progress=not as_json, label_column=label_column,
+                          text_column=text_column, pool=pool)
     if as_json:
         print(json.dumps(result))
         return
@@ -216,13 +230,15 @@ def bench(
 @app.command()
 def embed(
     run: Path = typer.Argument(..., help="Run directory."),
-    data: str = typer.Option(..., "--data", help="Images to embed."),
+    data: str = typer.Option(..., "--data", help="Images (or text) to embed."),
     out: Path = typer.Option(..., "--out", help="Output .npy file (N, dim)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
+    pool: str = typer.Option("mean", "--pool", help="Text: mean or first."),
 ):
-    """Write the backbone's features of every image to a .npy file."""
+    """Write the backbone's features of every image (or document) to a .npy file."""
     from ssrl.api import embed as run_embed
 
-    features = run_embed(run, data, out)
+    features = run_embed(run, data, out, text_column=text_column, pool=pool)
     print(f"wrote {out}: {features.shape[0]} × {features.shape[1]} features")
 
 

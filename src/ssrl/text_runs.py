@@ -119,7 +119,7 @@ def embed_text(run: str | Path, data: str, out: str | Path | None = None, *, tex
 
 def check_modality(cfg: RunConfig, method_modality: str) -> None:
     if method_modality != cfg.modality:
-        raise SsrlError(f"{cfg.data}: {cfg.modality} data, but {cfg.method} is a {method_modality} method "
+        raise SsrlError(f"{cfg.data}: {cfg.modality} data, but {cfg.method} is a method for {method_modality} "
                         f"(see `ssrl methods`)")
 
 

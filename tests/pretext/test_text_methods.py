@@ -1,0 +1,109 @@
+"""Text pretext methods on a tiny text Transformer: P, k_γ and L checked against direct computations."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssrl.backbones import build_backbone
+from ssrl.backbones.text_transformer import TextTransformer, causal_mask
+from ssrl.data.tokenize import CLS, FIRST_ORDINARY, PAD, SEP
+from ssrl.errors import SsrlError
+from ssrl.pretext import METHODS, method_config
+from ssrl.pretext.next_token import prefix_mask
+from ssrl.pretext.token_masks import IGNORE
+
+TEXT_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "text")
+VOCAB, T = 80, 16
+
+
+def documents(b=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(FIRST_ORDINARY, VOCAB, (b, T), generator=g)
+    x[:, 0] = CLS
+    for row, n in zip(x, torch.randint(6, T, (b,), generator=g).tolist()):
+        row[n - 1], row[n:] = SEP, PAD
+    return x
+
+
+def method(name, causal=False, **params):
+    torch.manual_seed(0)
+    backbone = TextTransformer(VOCAB, T, dim=32, depth=2, heads=2, causal=causal)
+    return METHODS[name](backbone, method_config(name, params), None)
+
+
+OPTIONS = [("span_corruption", {"objective": "deletion"}), ("span_corruption", {"objective": "deshuffle"}),
+           ("next_token", {"prefix_lm": True})]
+
+
+@pytest.mark.parametrize("name, params", [(n, {}) for n in TEXT_METHODS] + OPTIONS)
+def test_forward_backward_reaches_backbone_and_head(name, params):
+    m = method(name, **params)
+    torch.manual_seed(1)
+    loss, logs = m.loss(*m.pseudolabels(documents()))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert m.backbone.embed.weight.grad.abs().sum() > 0 and m.backbone.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in m.head.parameters())
+
+
+@pytest.mark.parametrize("name", TEXT_METHODS)
+def test_text_methods_refuse_an_image_backbone(name):
+    with pytest.raises(SsrlError, match="text backbone"):
+        METHODS[name](build_backbone("convnet-small", 1, 16), method_config(name), None)
+
+
+def test_masked_lm_loss_is_cross_entropy_on_the_selected_positions_only():
+    m = method("masked_lm")
+    torch.manual_seed(2)
+    inputs, z = m.pseudolabels(documents())
+    loss, _ = m.loss(inputs, z)
+    logits = m.head(m.backbone.tokens(inputs))                     # every position
+    per_token = F.cross_entropy(logits.flatten(0, 1), z.flatten(), reduction="none", ignore_index=IGNORE)
+    torch.testing.assert_close(loss, per_token.sum() / (z != IGNORE).sum())
+    z2 = z.clone()
+    z2[z == IGNORE] = 0                                            # targets elsewhere would change the loss
+    assert not torch.isclose(F.cross_entropy(logits.flatten(0, 1), z2.flatten()), loss)
+
+
+def test_next_token_targets_are_the_next_ids_and_attention_is_causal():
+    m = method("next_token", causal=True)
+    x = documents()
+    (inputs, allowed), z = m.pseudolabels(x)
+    real = (inputs != PAD).sum(1)
+    for row, zrow, n in zip(inputs, z, real.tolist()):
+        assert torch.equal(zrow[:n - 1], row[1:n]) and (zrow[n - 1:] == IGNORE).all()
+    assert torch.equal(allowed, causal_mask(inputs.shape[1]))
+    loss, _ = m.loss((inputs, allowed), z)
+    logits = m.head(m.backbone.tokens(inputs))
+    torch.testing.assert_close(loss, F.cross_entropy(logits.flatten(0, 1), z.flatten(), ignore_index=IGNORE))
+
+
+def test_prefix_lm_sees_the_prefix_both_ways_and_predicts_only_after_it():
+    allowed = prefix_mask(torch.tensor([3]), 6)[0]
+    expected = causal_mask(6)
+    expected[:, :3] = True
+    assert torch.equal(allowed, expected)
+    m = method("next_token", prefix_lm=True)
+    torch.manual_seed(3)
+    (inputs, allowed), z = m.pseudolabels(documents(50))
+    prefix = allowed[:, 0].sum(1)                                  # query 0 sees exactly the prefix
+    lengths = (inputs != PAD).sum(1)
+    assert (prefix >= 1).all() and (prefix <= lengths - 1).all() and len(prefix.unique()) > 3
+    for zrow, p, n in zip(z, prefix.tolist(), lengths.tolist()):
+        assert (zrow[:p - 1] == IGNORE).all() and (zrow[p - 1:n - 1] != IGNORE).all()
+
+
+def test_span_decoder_is_causal_and_loss_is_teacher_forced_cross_entropy():
+    m = method("span_corruption")
+    torch.manual_seed(4)
+    inputs, z = m.pseudolabels(documents())
+    loss, _ = m.loss(inputs, z)
+    memory = m.backbone.tokens(inputs)
+    dec_in = torch.cat([torch.full_like(z[:, :1], CLS), z[:, :-1]], 1)
+    logits = m.head(dec_in, memory, inputs)
+    torch.testing.assert_close(loss, F.cross_entropy(logits.flatten(0, 1), z.flatten(), ignore_index=PAD))
+    changed = dec_in.clone()
+    changed[:, 2:] = FIRST_ORDINARY
+    changed[dec_in == PAD] = PAD
+    with torch.no_grad():
+        torch.testing.assert_close(m.head(changed, memory, inputs)[:, :2], logits[:, :2].detach())
