@@ -52,6 +52,7 @@ def knn_curve(knn: Series) -> bytes:
     for x, y in zip(epochs, knn.values):
         ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, max(epochs) + 0.5)  # whole epochs, even for a single point
     ax.set_xlabel("epochs trained")
     ax.set_ylabel("kNN top-1")
     ax.set_ylim(0, 1.05)

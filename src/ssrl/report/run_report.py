@@ -98,8 +98,8 @@ def knn_monitor(run_dir: Path) -> str:
 
 def embedding_section(run_dir: Path) -> str:
     m = embedding_map(run_dir)
-    title = f"{m.technique} of {len(m.coords)} of {m.total} images of {m.data}"
-    caption = (f"{title} (a fixed random subset of at most {MAP_POINTS}), coloured by their labels, which the "
+    title = f"{m.technique} of {len(m.coords):,} of {m.total:,} images of {m.data}"
+    caption = (f"{title} (a fixed random subset of at most {MAP_POINTS:,}), coloured by their labels, which the "
                f"backbone never saw. Technique: {m.technique} (UMAP where installed, else t-SNE, else PCA).")
     return image(figures.embedding_scatter(m.coords, m.labels, m.classes, title), "embedding map", caption)
 
