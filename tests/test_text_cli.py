@@ -72,3 +72,16 @@ def test_malformed_row_and_wrong_modality_are_refused_before_a_run_is_written(gl
     with pytest.raises(SsrlError, match="masked_lm is a text method: it needs a text backbone"):
         pretrain(glosses, "masked_lm", backbone="convnet-small", out=tmp_path / "r3")
     assert not any((tmp_path / r).exists() for r in ("r", "r2", "r3"))
+
+
+def test_word2vec_run_writes_word2vec_format_and_finds_neighbours(glosses, tmp_path):
+    run = tmp_path / "w2v"
+    ssrl("pretrain", "--data", glosses, "--method", "word2vec", "--epochs", "1", "--batch-size", "25",
+         "--text-column", "gloss", "--out", run)
+    assert json.loads((run / "backbone.json").read_text())["backbone"] == "word-embeddings-100"
+    ssrl("embed", run, "--out", tmp_path / "vectors.txt")
+    lines = (tmp_path / "vectors.txt").read_text().splitlines()
+    words = {line.split()[0] for line in lines[1:]}
+    assert lines[0] == f"{len(lines) - 1} 100" and {"dog", "river", "and"} <= words
+    neighbours = json.loads(ssrl("similar", run, "dog", "--k", "3", "--json"))
+    assert len(neighbours) == 3 and all(w != "dog" and -1 <= s <= 1 for w, s in neighbours)

@@ -265,12 +265,15 @@ def labeled_pair(data: str, cfg: RunConfig, test_data: str | None = None, label_
     return train, test, split
 
 
-def embed(run: str | Path, data: str, out: str | Path | None = None, *, text_column: str | None = None,
+def embed(run: str | Path, data: str | None, out: str | Path | None = None, *, text_column: str | None = None,
           pool: str = "mean") -> np.ndarray:
     """Features (N, dim) of every image (or document: text runs pool the token features, ``pool``) of
-    ``data`` under the run's backbone; saved to ``out`` (.npy) if given."""
+    ``data`` under the run's backbone; saved to ``out`` (.npy) if given. Text runs with ``out``
+    ending in .txt or .vec write the vocabulary's vectors in word2vec's text format instead."""
     if run_config(run).modality == "text":
         return embed_text(run, data, out, text_column=text_column, pool=pool)
+    if data is None:
+        raise SsrlError("embed needs --data")
     cfg = run_config(run)
     source = load_source(data, image_size=cfg.image_size)
     features = extract_features(load_backbone(run), source.images, progress=True).numpy()

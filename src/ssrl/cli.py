@@ -92,7 +92,8 @@ def pretrain(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N steps (the lr schedule ends there)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: the column of the documents."),
     documents: str = typer.Option("line", "--documents", help="Plain text: one document per line or paragraph."),
-    tokenizer: str = typer.Option("bpe", "--tokenizer", help="Text: bpe, wordpiece or word (trained on DATA)."),
+    tokenizer: Optional[str] = typer.Option(
+        None, "--tokenizer", help="Text: bpe, wordpiece or word (trained on DATA; default word for word2vec, else bpe)."),
     vocab_size: int = typer.Option(8000, "--vocab-size", help="Text: tokenizer entries."),
     max_tokens: int = typer.Option(64, "--max-tokens", help="Text: tokens per document, [CLS] and [SEP] included."),
 ):
@@ -230,8 +231,9 @@ def bench(
 @app.command()
 def embed(
     run: Path = typer.Argument(..., help="Run directory."),
-    data: str = typer.Option(..., "--data", help="Images (or text) to embed."),
-    out: Path = typer.Option(..., "--out", help="Output .npy file (N, dim)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Images (or text) to embed."),
+    out: Path = typer.Option(..., "--out", help="Output .npy file (N, dim); text runs: .txt or .vec writes "
+                             "the word vectors in word2vec's text format (no --data needed)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
     pool: str = typer.Option("mean", "--pool", help="Text: mean or first."),
 ):
@@ -240,6 +242,20 @@ def embed(
 
     features = run_embed(run, data, out, text_column=text_column, pool=pool)
     print(f"wrote {out}: {features.shape[0]} × {features.shape[1]} features")
+
+
+@app.command()
+def similar(
+    run: Path = typer.Argument(..., help="Text run directory (word2vec, or any text run's token vectors)."),
+    word: str = typer.Argument(..., help="The word (a tokenizer entry) to find neighbours of."),
+    k: int = typer.Option(10, "--k", help="Neighbours."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """Nearest-neighbour words by cosine similarity of the run's word vectors."""
+    from ssrl.text_runs import similar_words
+
+    rows = similar_words(run, word, k)
+    print(json.dumps(rows) if as_json else _table(["word", "cosine"], [list(r) for r in rows]))
 
 
 @app.command()

@@ -46,7 +46,7 @@ class RunConfig:
     modality: str = "image"                # image | text, from the data
     text_column: str | None = None         # text data: the column holding the documents
     documents: str = "line"                # plain text: one document per line | per paragraph
-    tokenizer: str = "bpe"                 # text: bpe | wordpiece | word, trained on D_s
+    tokenizer: str | None = None           # text: bpe | wordpiece | word, trained on D_s (None: word for word2vec, else bpe)
     vocab_size: int = 8000                 # text: tokenizer entries asked for (resolved: trained)
     max_tokens: int = 64                   # text: ids per document, [CLS] and [SEP] included
 

@@ -17,9 +17,11 @@ from ssrl.data.tokenize import encode, load_tokenizer, train_tokenizer
 from ssrl.errors import SsrlError
 from ssrl.evaluation import extract_features, finetune_top1, knn_top1, linear_probe_top1
 from ssrl.runs import init_backbone, load_backbone, run_config
+from ssrl.word_vectors import nearest_words, word_vectors, write_word2vec
 
 TOKENIZER_FILE = "tokenizer.json"
 POOLS = ("mean", "first")
+WORD2VEC_SUFFIXES = (".txt", ".vec")
 
 
 def is_text_data(spec: str | None) -> bool:
@@ -27,8 +29,9 @@ def is_text_data(spec: str | None) -> bool:
 
 
 def default_backbone(method: str) -> str:
-    """Next-token prediction trains a causal model; every other text method a bidirectional one."""
-    return "text-causal-mini" if method == "next_token" else "text-encoder-mini"
+    """word2vec trains a word-embedding table, next-token prediction a causal model, every other
+    text method a bidirectional one."""
+    return {"word2vec": "word-embeddings-100", "next_token": "text-causal-mini"}.get(method, "text-encoder-mini")
 
 
 def source_ids(cfg: RunConfig, tokenizer_path: Path | None = None):
@@ -40,6 +43,7 @@ def source_ids(cfg: RunConfig, tokenizer_path: Path | None = None):
         source = source.subset(range(min(cfg.limit, len(source))))
     if not len(source):
         raise SsrlError(f"{cfg.data}: no documents")
+    cfg.tokenizer = cfg.tokenizer or ("word" if cfg.method == "word2vec" else "bpe")
     tok = load_tokenizer(tokenizer_path) if tokenizer_path else train_tokenizer(source.texts, cfg.tokenizer, cfg.vocab_size)
     cfg.vocab_size = tok.get_vocab_size()
     return encode(tok, source.texts, cfg.max_tokens), tok
@@ -104,9 +108,17 @@ def evaluate_text(run: str | Path, data: str, protocol: str, *, label_column: st
             "label_fraction": label_fraction, "n_train": len(train_x), "n_test": len(test_x), **top1}
 
 
-def embed_text(run: str | Path, data: str, out: str | Path | None = None, *, text_column: str | None = None,
+def embed_text(run: str | Path, data: str | None, out: str | Path | None = None, *, text_column: str | None = None,
                pool: str = "mean") -> np.ndarray:
-    """Pooled features (N, dim) of every document of ``data`` (all rows); saved to ``out`` (.npy) if given."""
+    """Pooled features (N, dim) of every document of ``data`` (all rows); saved to ``out`` (.npy) if
+    given. With ``out`` ending in .txt or .vec: the vectors of the vocabulary (the input embedding
+    table) in word2vec's text format instead, and ``data`` is not needed."""
+    if out is not None and Path(out).suffix in WORD2VEC_SUFFIXES:
+        words, vectors = word_vectors(run)
+        write_word2vec(out, words, vectors)
+        return vectors
+    if data is None:
+        raise SsrlError("embed needs --data (or an --out ending in .txt or .vec for the word vectors)")
     cfg = run_config(run)
     tok = load_tokenizer(Path(run) / TOKENIZER_FILE)
     source = load_text(data, split=None, text_column=text_column or cfg.text_column, documents=cfg.documents)
@@ -117,6 +129,11 @@ def embed_text(run: str | Path, data: str, out: str | Path | None = None, *, tex
     return features
 
 
+def similar_words(run: str | Path, word: str, k: int = 10) -> list[tuple[str, float]]:
+    """The ``k`` nearest words to ``word`` by cosine similarity of the run's word vectors."""
+    return nearest_words(*word_vectors(run), word, k)
+
+
 def check_modality(cfg: RunConfig, method_modality: str) -> None:
     if method_modality != cfg.modality:
         raise SsrlError(f"{cfg.data}: {cfg.modality} data, but {cfg.method} is a method for {method_modality} "
@@ -124,4 +141,4 @@ def check_modality(cfg: RunConfig, method_modality: str) -> None:
 
 
 __all__ = ["TOKENIZER_FILE", "check_modality", "default_backbone", "embed_text", "evaluate_text", "is_text_data",
-           "labeled_ids", "source_ids"]
+           "labeled_ids", "similar_words", "source_ids"]

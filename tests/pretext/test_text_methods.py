@@ -1,4 +1,4 @@
-"""Text pretext methods on a tiny text Transformer: P, k_γ and L checked against direct computations."""
+"""Text pretext methods (all but word2vec) on a tiny text Transformer: P, k_γ and L checked against direct computations."""
 
 import pytest
 import torch
@@ -12,7 +12,7 @@ from ssrl.pretext import METHODS, method_config
 from ssrl.pretext.next_token import prefix_mask
 from ssrl.pretext.token_masks import IGNORE
 
-TEXT_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "text")
+TEXT_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "text" and n != "word2vec")  # word2vec: test_word2vec
 VOCAB, T = 80, 16
 
 

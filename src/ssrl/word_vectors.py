@@ -1,0 +1,46 @@
+"""Word vectors of a text run: the input embedding table h_θ.embed with the tokenizer's entries,
+written in word2vec's text format, and nearest-neighbour word similarity (cosine), the
+evaluation the word2vec papers show (Mikolov et al., 2013, arXiv:1301.3781)."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ssrl.data.tokenize import FIRST_ORDINARY, load_tokenizer
+from ssrl.errors import SsrlError
+from ssrl.runs import load_backbone
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def word_vectors(run: str | Path) -> tuple[list[str], np.ndarray]:
+    """(words, vectors (V, dim)) of the ordinary entries of the run's tokenizer, in id order."""
+    backbone = load_backbone(run)
+    if not hasattr(backbone, "embed"):
+        raise SsrlError(f"{run}: not a text run (its backbone has no word-embedding table)")
+    vocab = load_tokenizer(Path(run) / TOKENIZER_FILE).get_vocab()
+    ids = sorted(i for i in vocab.values() if i >= FIRST_ORDINARY)
+    words = {i: w for w, i in vocab.items()}
+    return [words[i] for i in ids], backbone.embed.weight.detach()[ids].numpy()
+
+
+def write_word2vec(path: str | Path, words: list[str], vectors: np.ndarray) -> None:
+    """The word2vec text format: a line ``V dim``, then ``word v_1 ... v_dim`` per word."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{len(words)} {vectors.shape[1]}\n")
+        for word, v in zip(words, vectors):
+            f.write(word.replace(" ", "_") + " " + " ".join(f"{x:.6g}" for x in v) + "\n")
+
+
+def nearest_words(words: list[str], vectors: np.ndarray, query: str, k: int = 10) -> list[tuple[str, float]]:
+    """The k words of highest cosine similarity to ``query`` (itself left out), with the similarity."""
+    index = {w: i for i, w in enumerate(words)}
+    if query not in index:
+        raise SsrlError(f"{query!r} is not in the run's vocabulary ({len(words)} words)")
+    v = F.normalize(torch.from_numpy(vectors).float(), dim=1)
+    sims = v @ v[index[query]]
+    sims[index[query]] = -2
+    top = sims.topk(min(k, len(words) - 1))
+    return [(words[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
