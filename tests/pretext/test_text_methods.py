@@ -10,6 +10,7 @@ from ssrl.data.tokenize import CLS, FIRST_ORDINARY, PAD, SEP
 from ssrl.errors import SsrlError
 from ssrl.pretext import METHODS, method_config
 from ssrl.pretext.next_token import prefix_mask
+from ssrl.pretext.sentence_order import segment_pairs
 from ssrl.pretext.token_masks import IGNORE
 
 TEXT_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "text" and n != "word2vec")  # word2vec: test_word2vec
@@ -107,3 +108,34 @@ def test_span_decoder_is_causal_and_loss_is_teacher_forced_cross_entropy():
     changed[dec_in == PAD] = PAD
     with torch.no_grad():
         torch.testing.assert_close(m.head(changed, memory, inputs)[:, :2], logits[:, :2].detach())
+
+
+@pytest.mark.parametrize("task", ["sop", "nsp"])
+def test_sentence_pairs_are_the_document_cut_in_two(task):
+    x = documents(200)
+    x[0, 2:] = PAD                                                 # one token only: left out
+    x[0, 1] = FIRST_ORDINARY
+    bodies = [row[row >= FIRST_ORDINARY] for row in x[1:]]
+    inputs, z = segment_pairs(x, task, T, generator=torch.Generator().manual_seed(0))
+    assert len(inputs) == len(z) == 199 and 0.4 < z.float().mean() < 0.6
+    others = {tuple(b.tolist()) for b in bodies}
+    for row, label, body in zip(inputs, z.tolist(), bodies):
+        row = row[row != PAD]
+        assert row[0] == CLS and row[-1] == SEP and (row == SEP).sum() == 2
+        sep = int((row == SEP).nonzero()[0])
+        a, b = row[1:sep].tolist(), row[sep + 1:-1].tolist()
+        if task == "sop":
+            assert (b + a if label else a + b) == body.tolist()
+        else:
+            assert a == body.tolist()[:len(a)]
+            assert (a + b == body.tolist()) != bool(label)
+            if label:
+                assert any(o[i:i + len(b)] == tuple(b) for o in others for i in range(len(o)))  # from some document
+
+
+def test_sentence_order_classifies_the_cls_output():
+    m = method("sentence_order")
+    torch.manual_seed(5)
+    inputs, z = m.pseudolabels(documents())
+    loss, _ = m.loss(inputs, z)
+    torch.testing.assert_close(loss, F.cross_entropy(m.head(m.backbone.tokens(inputs)[:, 0]), z))
