@@ -1,0 +1,58 @@
+"""Few-shot / label-efficiency on Fashion-MNIST (B1): a pretrained run's backbone with a class-balanced
+few of the 60,000 training labels, beside the same backbone at random init and a supervised model
+trained from scratch on the same labels with the same budget; test on the 10,000 test images.
+
+    SSRL_DATA_DIR=/path/to/fashion-mnist OMP_NUM_THREADS=1 \\
+        python benchmarks/fewshot.py --run /tmp/runs/fm-simclr --label-fractions 0.01 --draws 3
+
+It calls ``ssrl.evaluate(RUN, "fashion-mnist", "fewshot", ...)``, exactly what ``ssrl evaluate
+--protocol fewshot`` runs, and writes benchmarks/results/fewshot_fashion_mnist_METHOD_FRACTIONS.json
+(with several fractions, the label-efficiency plot is copied beside it).
+"""
+
+import argparse
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, save  # noqa: E402
+
+import ssrl  # noqa: E402
+from ssrl.evaluation.fewshot import TrainBudget  # noqa: E402
+from ssrl.runs import run_config  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--label-fractions", default="0.01")
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--classifier", default="linear", choices=["linear", "finetune"])
+    defaults = TrainBudget()
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--lr-backbone", type=float, default=defaults.lr_backbone)
+    parser.add_argument("--lr-head", type=float, default=defaults.lr_head)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    args = parser.parse_args()
+    fractions = [float(f) for f in args.label_fractions.split(",")]
+    budget = TrainBudget(epochs=args.epochs, lr_backbone=args.lr_backbone, lr_head=args.lr_head,
+                         batch_size=args.batch_size)
+    start = time.monotonic()
+    result = ssrl.evaluate(args.run, "fashion-mnist", "fewshot", label_fractions=fractions, draws=args.draws,
+                           classifier=args.classifier, budget=budget, progress=True)
+    result["wall_seconds"] = round(time.monotonic() - start, 1)
+    result["pretraining"] = {k: v for k, v in asdict(run_config(args.run)).items()
+                             if k in ("method", "backbone", "epochs", "batch_size", "seed")}
+    name = (f"fewshot_fashion_mnist_{result['pretraining']['method']}_{args.classifier}_"
+            + "_".join(f"{f:g}" for f in fractions))
+    if "plot" in result:
+        RESULTS.mkdir(exist_ok=True)
+        shutil.copy(result["plot"], RESULTS / f"{name}.png")
+    save(name, result)
+
+
+if __name__ == "__main__":
+    main()
