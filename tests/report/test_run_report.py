@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from ssrl.components.image_grid import save_image_rows
+from ssrl.errors import SsrlError
 from ssrl.report import write_report
 from ssrl.report.embedding_map import CACHE, project
 from tests.report.runs import make_run, two_class_npz
@@ -91,3 +92,22 @@ def test_projection_falls_back_from_umap_to_tsne_to_pca(monkeypatch):
     centred = features[:5] - features[:5].mean(0)
     top2 = np.linalg.svd(centred, compute_uv=False)[:2]
     np.testing.assert_allclose(np.linalg.svd(coords, compute_uv=False), top2, rtol=1e-4)
+
+
+def test_damaged_files_cost_their_section_a_line_naming_them(tmp_path):
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path / "two.npz"), metrics="epoch,loss_step,step\n0,oops,9\n")
+    (run / "backbone.json").write_text("{broken")
+    Image.new("L", (8, 8)).save(run / "rows.png")
+    (run / "rows.json").write_text('{"rows": [}')
+    (run / "broken.png").write_bytes(b"not a png")
+    body = sections(write_report(run).read_text())
+    assert f"{run / 'backbone.json'}, line 1: not valid JSON" in body["configuration"]
+    assert f"{run / 'metrics.csv'}, line 2: not a metrics row" in body["training-curves"]
+    assert f"{run / 'broken.png'}: not a readable image" in body["method-pictures"]
+    assert f"{run / 'rows.json'}, line 1: not valid JSON" in body["method-pictures"]
+    assert len(images(body["method-pictures"])) == 1  # rows.png still shown
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
+    with pytest.raises(SsrlError, match="not a run directory"):
+        write_report(tmp_path)

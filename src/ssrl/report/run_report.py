@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ssrl.errors import SsrlError
 from ssrl.report import figures
 from ssrl.report.embedding_map import MAP_POINTS, embedding_map
 from ssrl.report.evaluations import evaluations_html
@@ -62,18 +63,19 @@ def configuration(run_dir: Path) -> str:
             rows.append([key, v])
     body = table(["option", "value"], rows)
     spec = run_dir / "backbone.json"
-    if spec.is_file():
-        body += "<p>backbone.json (what rebuilds h_θ):</p>" + table(["field", "value"], list(json.loads(spec.read_text()).items()))
-    else:
-        body += missing("No backbone.json: the run has not finished, so there is no exported backbone yet.")
-    return body
+    if not spec.is_file():
+        return body + missing("No backbone.json: the run has not finished, so there is no exported backbone yet.")
+    try:
+        return body + "<p>backbone.json (what rebuilds h_θ):</p>" + table(["field", "value"], list(_json(spec).items()))
+    except Missing as e:
+        return body + missing(str(e))
 
 
 def training_curves(run_dir: Path) -> str:
     path = run_dir / "metrics.csv"
     if not path.is_file():
         raise Missing("No metrics.csv: the run has logged nothing yet.")
-    grouped = curves(read_metrics(path), exclude=(KNN,))
+    grouped = curves(_metrics(path), exclude=(KNN,))
     if not grouped:
         raise Missing("metrics.csv has no figures yet: they are written every few steps and at each epoch's end.")
     caption = ("Per-step values (thin line) and per-epoch means (dots) against the training step; "
@@ -83,7 +85,7 @@ def training_curves(run_dir: Path) -> str:
 
 def knn_monitor(run_dir: Path) -> str:
     path = run_dir / "metrics.csv"
-    knn = read_metrics(path).get(KNN) if path.is_file() else None
+    knn = _metrics(path).get(KNN) if path.is_file() else None
     cfg = run_config(run_dir)
     if knn is None and cfg.modality != "image":
         raise Missing(f"No online kNN curve: the kNN monitor (--monitor) scores image runs only, and this is a "
@@ -113,11 +115,33 @@ def method_pictures(run_dir: Path) -> str:
                       "write PNGs into the run directory, e.g. the generative methods' reconstructions.png).")
     parts = []
     for png in pictures:
-        rows_file = png.with_suffix(".json")
-        rows = json.loads(rows_file.read_text()).get("rows") if rows_file.is_file() else None
-        caption = png.name + (f": rows, top to bottom: {' / '.join(rows)}" if rows else "")
         data = png.read_bytes()
-        with Image.open(io.BytesIO(data)) as picture:
-            width = picture.width * max(1, PICTURE_WIDTH // picture.width)  # whole multiples stay sharp
+        try:
+            with Image.open(io.BytesIO(data)) as picture:
+                width = picture.width * max(1, PICTURE_WIDTH // picture.width)  # whole multiples stay sharp
+        except OSError as e:  # PIL's UnidentifiedImageError is one
+            parts.append(missing(f"{png}: not a readable image ({e}); left out."))
+            continue
+        rows_file, rows = png.with_suffix(".json"), None
+        try:
+            rows = _json(rows_file).get("rows") if rows_file.is_file() else None
+        except Missing as e:
+            parts.append(missing(f"{e} The picture's rows are shown without their names."))
+        caption = png.name + (f": rows, top to bottom: {' / '.join(rows)}" if rows else "")
         parts.append(image(data, png.stem, caption, width))
     return "".join(parts)
+
+
+def _json(path: Path):
+    """A JSON file of the run directory; a broken one becomes a line of the report that names it."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise Missing(f"{path}, line {e.lineno}: not valid JSON ({e.msg}).") from e
+
+
+def _metrics(path: Path):
+    try:
+        return read_metrics(path)
+    except SsrlError as e:  # a damaged metrics.csv costs its sections, not the report
+        raise Missing(str(e)) from e
