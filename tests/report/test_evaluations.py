@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from PIL import Image
 
 from ssrl.report.evaluations import evaluations_html, result_html
 from ssrl.report.page import Missing
@@ -50,8 +51,15 @@ def test_folder_json_and_png_and_a_broken_file(tmp_path):
     folder.mkdir()
     (folder / "knn-x.json").write_text(json.dumps({"top1": 0.9, "random_init_top1": 0.4}))
     (folder / "linear-x.json").write_text('{"top1": 0.9,\n "oops"}')
-    (folder / "label_efficiency-x.png").write_bytes(b"\x89PNG fake")
+    Image.new("RGB", (30, 20), "white").save(folder / "label_efficiency-x.png")
+    (folder / "broken-x.png").write_bytes(b"\x89PNG fake")
     html = evaluations_html(folder)
     assert html.index("knn-x.json") < html.index("linear-x.json") < html.index("label_efficiency-x.png")
     assert "linear-x.json, line 2: not valid JSON" in html
-    assert 'src="data:image/png;base64,' in html
+    assert f"{folder / 'broken-x.png'}: not a readable image" in html
+    assert html.count('src="data:image/png;base64,') == 1
+
+
+def test_odd_values_are_shown_as_they_are():
+    _, top1 = rows(result_html({"top1_mean": None, "top1_std": 0.1, "random_init_top1_mean": 0.5}))[:2]
+    assert top1 == "<td>top1</td><td>None</td><td>0.5000</td>"

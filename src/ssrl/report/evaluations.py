@@ -7,8 +7,11 @@ file is shown too (settings as a key/value table, lists of records as tables), s
 added later needs no change here.
 """
 
+import io
 import json
 from pathlib import Path
+
+from PIL import Image
 
 from ssrl.report.page import Missing, esc, image, missing, table
 
@@ -25,7 +28,13 @@ def evaluations_html(folder: Path) -> str:
     for path in files:
         parts.append(f"<h3>{esc(path.name)}</h3>")
         if path.suffix == ".png":
-            parts.append(image(path.read_bytes(), path.stem, path.name))
+            data = path.read_bytes()
+            try:
+                Image.open(io.BytesIO(data)).verify()
+            except (OSError, SyntaxError) as e:  # PIL reports a damaged PNG as either
+                parts.append(missing(f"{path}: not a readable image ({e}); left out."))
+                continue
+            parts.append(image(data, path.stem, path.name))
             continue
         try:
             result = json.loads(path.read_text())
@@ -82,8 +91,9 @@ def value(result: dict, key: str) -> str:
     if key not in result:
         return "—"
     v = result[key]
-    if key.endswith("_mean") and key[: -len("_mean")] + "_std" in result:
-        return f"{v:.4f} ± {result[key[: -len('_mean')] + '_std']:.4f}"
+    std = result.get(key[: -len("_mean")] + "_std") if key.endswith("_mean") else None
+    if isinstance(v, (int, float)) and isinstance(std, (int, float)):
+        return f"{v:.4f} ± {std:.4f}"
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
