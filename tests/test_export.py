@@ -111,10 +111,11 @@ def test_onnx_format_runs_in_onnxruntime_with_any_batch(runs, backbone):
         np.testing.assert_allclose(features, expected[:n].numpy(), rtol=1e-3, atol=1e-4)
 
 
-def test_text_backbone_exports_with_dynamic_batch_and_length(tmp_path):
+@pytest.mark.parametrize("method, backbone", [("masked_lm", "text-encoder-mini"), ("word2vec", "word-embeddings-100")])
+def test_text_backbone_exports_with_dynamic_batch_and_length(tmp_path, method, backbone):
     """Token ids in, pooled features out, for any batch and any length up to max_tokens; padded
     positions change nothing (the export drops forward's padding trim, see PooledTokens)."""
-    cfg = RunConfig(data="unused.txt", method="masked_lm", backbone="text-encoder-mini", epochs=1,
+    cfg = RunConfig(data="unused.txt", method=method, backbone=backbone, epochs=1,
                     modality="text", vocab_size=50, max_tokens=12)
     run = tmp_path / "run"
     run.mkdir()

@@ -107,7 +107,7 @@ def _program(backbone: nn.Module, cfg: RunConfig) -> torch.export.ExportedProgra
     """The backbone traced on an example input, with the batch (and, for text, the length) dynamic."""
     batch = torch.export.Dim("batch", min=1)
     if cfg.modality == "text":
-        module = PooledTokens(backbone)
+        module = PooledTokens(backbone) if hasattr(backbone, "pooled") else backbone  # word2vec's table: as it is
         example = torch.randint(1, cfg.vocab_size, (2, cfg.max_tokens), generator=torch.Generator().manual_seed(0))
         example[1, cfg.max_tokens // 2:] = 0  # padding after the end, as the tokenizer writes it
         dims = {0: batch, 1: torch.export.Dim("tokens", min=2, max=cfg.max_tokens)}
