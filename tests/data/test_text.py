@@ -71,3 +71,11 @@ def test_missing_column_and_bad_bytes_are_named(tmp_path):
     binary.write_bytes(b"fine\n\xff\xfe bad\n")
     with pytest.raises(DataError, match="b.txt:.*cannot decode"):
         load_text(binary)
+
+
+def test_classes_are_numbered_over_train_and_test(tmp_path):
+    path = tmp_path / "a.tsv"
+    path.write_text("split\ttext\tlabel\ntrain\tx\tb\ntrain\ty\td\ntest\tz\tc\ntest\tw\tb\n")
+    train, test, _ = load_text_labeled(str(path), label_column="label")
+    assert train.classes == test.classes == ["b", "c", "d"]
+    assert train.labels.tolist() == [0, 2] and test.labels.tolist() == [1, 0]

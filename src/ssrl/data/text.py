@@ -196,6 +196,18 @@ def load_text(spec: str | Path, *, split: str | None = "train", text_column: str
     return TextSource(texts, torch.tensor([index[n] for n in names], dtype=torch.long), str(spec), classes)
 
 
+def _common_classes(train: TextSource, test: TextSource) -> tuple[TextSource, TextSource]:
+    """Both sets numbered over the union of their classes (a class seen only in the test set
+    stays a class: the classifier cannot predict it, and those documents count as errors)."""
+    classes = sorted(set(train.classes) | set(test.classes))
+
+    def renumbered(source: TextSource) -> TextSource:
+        index = torch.tensor([classes.index(c) for c in source.classes], dtype=torch.long)
+        return TextSource(source.texts, index[source.labels], source.name, classes)
+
+    return renumbered(train), renumbered(test)
+
+
 def load_text_labeled(spec: str, *, label_column: str, text_column: str | None = None,
                       test_spec: str | None = None, documents: str = "line", seed: int = 0,
                       holdout: float = 0.2) -> tuple[TextSource, TextSource, str]:
@@ -203,12 +215,11 @@ def load_text_labeled(spec: str, *, label_column: str, text_column: str | None =
     ``split`` column, else a stratified ``holdout`` fraction drawn with ``seed``."""
     kwargs = {"text_column": text_column, "label_column": label_column, "documents": documents}
     if test_spec is not None:
-        train = load_text(spec, split="train", **kwargs)
-        return train, load_text(test_spec, split="test", classes=train.classes, **kwargs), f"test split: {test_spec}"
+        train, test = load_text(spec, split="train", **kwargs), load_text(test_spec, split="test", **kwargs)
+        return *_common_classes(train, test), f"test split: {test_spec}"
     if has_own_split(spec, documents):
-        train = load_text(spec, split="train", **kwargs)
-        test = load_text(spec, split="test", classes=train.classes, **kwargs)
-        return train, test, "test split: the data set's own (split column)"
+        train, test = load_text(spec, split="train", **kwargs), load_text(spec, split="test", **kwargs)
+        return *_common_classes(train, test), "test split: the data set's own (split column)"
     train = load_text(spec, split=None, **kwargs)
     rest, picked = stratified_split(train.labels, holdout, seed)
     return train.subset(rest), train.subset(picked), f"test split: stratified {holdout * 100:g}% held out (seed {seed})"
