@@ -6,7 +6,7 @@ trained from scratch on the same labels with the same budget; test on the 10,000
         python benchmarks/fewshot.py --run /tmp/runs/fm-simclr --label-fractions 0.01 --draws 3
 
 It calls ``ssrl.evaluate(RUN, "fashion-mnist", "fewshot", ...)``, exactly what ``ssrl evaluate
---protocol fewshot`` runs, and writes benchmarks/results/fewshot_fashion_mnist_METHOD_FRACTIONS.json
+--protocol fewshot`` runs, and writes benchmarks/results/fewshot_fashion_mnist_NAME_CLASSIFIER_FRACTIONS.json
 (with several fractions, the label-efficiency plot is copied beside it).
 """
 
@@ -28,6 +28,7 @@ from ssrl.runs import run_config  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True)
+    parser.add_argument("--name", help="names the result file (default: the run directory's name)")
     parser.add_argument("--label-fractions", default="0.01")
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--classifier", default="linear", choices=["linear", "finetune"])
@@ -46,7 +47,7 @@ def main() -> None:
     result["wall_seconds"] = round(time.monotonic() - start, 1)
     result["pretraining"] = {k: v for k, v in asdict(run_config(args.run)).items()
                              if k in ("method", "backbone", "epochs", "batch_size", "seed")}
-    name = (f"fewshot_fashion_mnist_{result['pretraining']['method']}_{args.classifier}_"
+    name = (f"fewshot_fashion_mnist_{args.name or Path(args.run).name}_{args.classifier}_"
             + "_".join(f"{f:g}" for f in fractions))
     if "plot" in result:
         RESULTS.mkdir(exist_ok=True)
