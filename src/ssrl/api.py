@@ -189,10 +189,12 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
     if protocol not in PROTOCOLS:
         raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     if protocol != "fewshot" and run_config(run).modality == "text":
-        return evaluate_text(run, data, protocol, label_column=label_column, text_column=text_column, pool=pool,
-                             test_data=test_data, label_fraction=1.0 if label_fraction is None else label_fraction,
-                             k=k, temperature=temperature, seed=seed, budget=budget or TrainBudget(), progress=progress)
-    if protocol == "fewshot":
+        result = evaluate_text(run, data, protocol, label_column=label_column, text_column=text_column, pool=pool,
+                               test_data=test_data, label_fraction=1.0 if label_fraction is None else label_fraction,
+                               k=k, temperature=temperature, seed=seed, budget=budget or TrainBudget(),
+                               progress=progress)
+        name = protocol
+    elif protocol == "fewshot":
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
             classifier=classifier, budget=budget, seed=seed, progress=progress)

@@ -72,3 +72,14 @@ def test_fewshot_refuses_a_text_run(tmp_path):
     RunConfig(data="glosses.tsv", modality="text").to_yaml(tmp_path / "config.yaml")
     with pytest.raises(SsrlError, match="image runs"):
         ssrl.evaluate(tmp_path, "glosses.tsv", "fewshot")
+
+
+def test_a_text_run_saves_its_evaluation_too(tmp_path):
+    words = {"a": ["cat", "dog", "fish"], "b": ["car", "bus", "train"]}
+    lines = ["label\ttext"] + [f"{c}\t" + " ".join(words[c][(i + j) % 3] for j in range(5))
+                               for i, c in enumerate("ab" * 30)]
+    (tmp_path / "d.tsv").write_text("\n".join(lines) + "\n")
+    run = ssrl.pretrain(str(tmp_path / "d.tsv"), "masked_lm", out=tmp_path / "run", epochs=1, batch_size=16,
+                        text_column="text", vocab_size=40, max_steps=1, progress=False)
+    result = ssrl.evaluate(run, str(tmp_path / "d.tsv"), "knn", label_column="label")
+    assert json.loads((run / "evaluations" / "knn-d.tsv.json").read_text())["top1"] == result["top1"]
