@@ -182,9 +182,24 @@ def test_gradients_reach_backbone_and_head(channels):
             assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+def test_zoom_cuts_the_grid_from_the_upsampled_image():
+    method = _method(views=ViewConfig.none(), zoom=2.0, patch=14, gap=4, jitter=2, downsample=0.0)
+    x = torch.rand(3, 1, SIDE, SIDE)
+    patches, _ = method.pseudolabels(x)
+    assert patches.shape == (3 * 9, 1, 14, 14)
+    zoomed = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    # every patch is a 14 × 14 block of the 56 px image: find it there exactly
+    blocks = F.unfold(zoomed, 14).transpose(1, 2)                          # (3, 43 · 43, 196)
+    flat = patches.reshape(3, 9, 196)
+    for i in range(3):
+        assert all((blocks[i] - f).abs().amax(1).min() < 1e-6 for f in flat[i])
+
+
 def test_bad_settings_are_rejected():
     with pytest.raises(SsrlError, match="twice the jitter"):
         _method(gap=1, jitter=1)
+    with pytest.raises(SsrlError, match="zoom"):
+        _method(zoom=0.5)
     with pytest.raises(SsrlError, match="probability"):
         _method(channel_drop=1.5)
 

@@ -32,6 +32,10 @@ paper's 1/100 of the kept channels' standard deviation, centred on the kept chan
 zeros instead would make every colour patch very dark or strongly tinted, inputs unlike any
 image h_θ sees later, while the noise, like zeros, tells nothing about the dropped channel.
 
+``zoom`` upsamples each image (bilinear) before the grid is cut, as the paper cut its patches
+from images enlarged to 150k-450k pixels; ``patch``, ``gap`` and ``jitter`` are then pixels of
+the enlarged image.
+
 The paper draws one random neighbour per sample. Here every image gives all 8 pairs at each
 step, as rotation prediction feeds all four rotations: h_θ then encodes 9 patches for 8
 labelled pairs (1.1 encodings a pair, against 2 for one random pair) and every batch has
@@ -68,6 +72,7 @@ class RelativePositionConfig:
     downsample_min: float = 0.5  # the smallest side downsampled to, a fraction of the patch; the paper: 0.1
     channel_drop: float = 1.0    # probability that a patch of a 3-channel image loses 1 or 2 channels
     head_hidden: int = 512       # MLP width; 0 = a linear head; the paper: fc7 of 4096
+    zoom: float = 1.0            # images upsampled by this factor before the grid is cut; patch, gap, jitter in its px
 
 
 def fit_layout(side: int, patch: int, gap: int, jitter: int) -> tuple[int, int, int]:
@@ -146,6 +151,8 @@ class RelativePosition(Pretext):
 
     def pseudolabels(self, x):                          # P
         x = self.views(x)
+        if self.cfg.zoom != 1:
+            x = F.interpolate(x, scale_factor=self.cfg.zoom, mode="bilinear", align_corners=False)
         b, side = len(x), min(x.shape[-2:])
         patch, gap, jitter = self.layout(side)
         rows, cols = jittered_starts(b, side, GRID, patch, patch + gap, 2 * jitter, x.device)
@@ -170,5 +177,7 @@ def _check(cfg: RelativePositionConfig) -> None:
     for field in ("downsample", "channel_drop"):
         if not 0 <= getattr(cfg, field) <= 1:
             raise SsrlError(f"{name}: {field} is a probability in [0, 1], got {getattr(cfg, field)}")
+    if cfg.zoom < 1:
+        raise SsrlError(f"{name}: zoom upsamples the image before the grid is cut; it must be ≥ 1, got {cfg.zoom}")
     if not 0 < cfg.downsample_min <= 1:
         raise SsrlError(f"{name}: downsample_min is a fraction of the patch side in (0, 1], got {cfg.downsample_min}")
