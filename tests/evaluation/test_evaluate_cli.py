@@ -1,13 +1,13 @@
 """``ssrl evaluate`` with the finetune and fewshot protocols, through the API and the command line."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import ssrl
+from ssrl.cli import app
 from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
 from ssrl.evaluation.fewshot import TrainBudget
@@ -49,11 +49,10 @@ def test_label_efficiency_curve_is_saved_with_its_plot(run_and_data):
 
 def test_fewshot_json_from_the_command_line(run_and_data):
     run, data = run_and_data
-    out = subprocess.run([sys.executable, "-m", "ssrl", "evaluate", str(run), "--data", data, "--protocol", "fewshot",
-                          "--per-class", "3", "--draws", "3", "--epochs", "2", "--no-augment", "--json"],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
+    out = CliRunner().invoke(app, ["evaluate", str(run), "--data", data, "--protocol", "fewshot", "--per-class", "3",
+                                   "--draws", "3", "--epochs", "2", "--no-augment", "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
     for key in ("top1", "scratch_top1", "random_init_top1"):
         assert len(result[key]) == 3 and 0 <= result[f"{key}_mean"] <= 1 and result[f"{key}_std"] >= 0
     assert result["n_labels"] == 6 and result["classifier"] == "linear probe on frozen features"
