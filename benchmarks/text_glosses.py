@@ -190,13 +190,14 @@ def main() -> None:
     p.add_argument("--lr-head", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", default="runs")
+    p.add_argument("--tag", default="", help="suffix of the result file's name")
     p.add_argument("--baseline", action="store_true", help="TF-IDF + logistic regression instead")
     p.add_argument("--C", type=float, default=10.0, help="baseline: inverse regularization")
     args = p.parse_args()
     if args.baseline:
         save("text_glosses_tfidf", baseline(args))
     else:
-        save(f"text_glosses_{args.method}", run_method(args))
+        save(f"text_glosses_{args.method}{args.tag}", run_method(args))
 
 
 if __name__ == "__main__":
