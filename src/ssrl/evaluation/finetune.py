@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.evaluation.features import as_input
 from ssrl.views import ViewConfig, Views
 
@@ -65,29 +66,10 @@ def train_classifier(backbone: nn.Module, train_x: torch.Tensor, train_y: torch.
                 loss.backward()
                 opt.step()
                 sched.step()
-        recompute_batch_norm(model, train_x, batch_size)
+        # "Precise BN" on the (un-augmented) training rows: after a few hundred steps or fewer the
+        # running averages still remember their initial values (or the pretraining data).
+        recompute_batch_norm(model, train_x, max_images=len(train_x), batch_size=batch_size, seed=seed)
     return model.eval()
-
-
-@torch.no_grad()
-def recompute_batch_norm(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
-    """Set every batch-norm layer's running statistics to the exact average over the training rows
-    ``x`` (un-augmented), "precise BN" (Wu & Johnson 2021, arXiv:2105.07576). After a few hundred
-    steps or fewer, the exponential moving averages still remember their initial values (or the
-    pretraining data), and evaluation in eval mode would use stale statistics."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches that follow
-    device = next(model.parameters()).device
-    model.train()
-    for start in range(0, len(x), batch_size):
-        model(as_input(x[start:start + batch_size], device))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
 
 
 @torch.no_grad()
