@@ -1,0 +1,38 @@
+"""kNN and linear probe on B1 of a run's saved backbone as saved, then with its batch-norm
+statistics recomputed on whole Fashion-MNIST training images (``ssrl.components.batch_norm``).
+
+    python benchmarks/batch_norm_recalibration.py RUN_DIR
+
+Shows what the recomputation does for a backbone pretrained on patches and saved without it
+(runs of relative position or jigsaw made before commit bcb5424). Writes
+benchmarks/results/batch_norm_recalibration_RUNNAME.json.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import save  # noqa: E402
+
+from ssrl.api import score  # noqa: E402
+from ssrl.components.batch_norm import recompute_batch_norm  # noqa: E402
+from ssrl.data import load_labeled  # noqa: E402
+from ssrl.runs import load_backbone  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    args = parser.parse_args()
+    train, test, split = load_labeled("fashion-mnist")
+    backbone = load_backbone(args.run)
+    before = score(backbone, train, test)
+    recompute_batch_norm(backbone, train.images)
+    after = score(backbone, train, test)
+    save(f"batch_norm_recalibration_{args.run.name}", {"run": str(args.run), "split": split, "as_saved": before,
+                                                          "recomputed_on_whole_images": after})
+
+
+if __name__ == "__main__":
+    main()
