@@ -15,10 +15,10 @@ positions ≤ t only, so its outputs never depend on later tokens.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssrl.backbones.registry import register_backbone
+from ssrl.backbones.vit import Attention
 from ssrl.data.tokenize import PAD
 
 SIZES = {  # name: (dim, depth, heads, causal)
@@ -30,32 +30,13 @@ SIZES = {  # name: (dim, depth, heads, causal)
 POOLS = ("mean", "first")
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention, softmax(QKᵀ/√d + mask)V per head, through PyTorch's fused kernel."""
-
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"width {dim} is not divisible by {heads} heads")
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """x (B, T, dim); allowed (B, 1, T, T) bool, True where query t may attend to key s."""
-        b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, h, T, d/h)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, h, T, d/h)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
-
-
 class TextBlock(nn.Module):
     """Pre-norm Transformer block."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = SelfAttention(dim, heads)
+        self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 

@@ -44,7 +44,8 @@ def _trunc_normal(t: torch.Tensor, std: float = 0.02) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention: softmax(QKᵀ/√d)V per head, through PyTorch's fused kernel."""
+    """Multi-head self-attention: softmax(QKᵀ/√d + mask)V per head, through PyTorch's fused kernel
+    (shared by the ViT and the text Transformer)."""
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
@@ -54,10 +55,11 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, N, dim); allowed: None (all pairs) or (B, 1, N, N) bool, True where query n may attend to key m."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, h, N, d/h)
-        y = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d/h)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, h, N, d/h)
         return self.proj(y.transpose(1, 2).reshape(b, n, d))
 
 
