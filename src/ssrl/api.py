@@ -10,7 +10,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.config import RunConfig, parse_budget, parse_value
-from ssrl.data import Source, load_labeled, load_source, stratified_split
+from ssrl.data import Source, load_labeled, load_source
+from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
 from ssrl.evaluation import PROTOCOLS, extract_features, knn_top1, linear_probe_top1
@@ -258,13 +259,8 @@ def labeled_pair(data: str, cfg: RunConfig, test_data: str | None = None, label_
     train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed)
     if train.channels != cfg.in_channels:
         raise SsrlError(f"{data}: {train.channels}-channel images, but the run was trained on {cfg.in_channels}")
-    if not 0 < label_fraction <= 1:
-        raise SsrlError(f"label fraction must be in (0, 1], got {label_fraction}")
-    if label_fraction < 1:
-        _, picked = stratified_split(train.labels, label_fraction, seed)
-        train = train.subset(picked)
-        split += f"; {len(train)} labeled training images ({label_fraction:.0%}, class-balanced, seed {seed})"
-    return train, test, split
+    train, note = keep_label_fraction(train, label_fraction, seed)
+    return train, test, split + note
 
 
 def embed(run: str | Path, data: str | None, out: str | Path | None = None, *, text_column: str | None = None,

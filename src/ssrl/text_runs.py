@@ -11,7 +11,7 @@ import numpy as np
 from torch import nn
 
 from ssrl.config import RunConfig
-from ssrl.data.split import stratified_split
+from ssrl.data.split import keep_label_fraction
 from ssrl.data.text import load_text, load_text_labeled, text_kind
 from ssrl.data.tokenize import encode, load_tokenizer, train_tokenizer
 from ssrl.errors import SsrlError
@@ -56,12 +56,8 @@ def labeled_ids(run: str | Path, data: str, label_column: str, text_column: str 
     tok = load_tokenizer(Path(run) / TOKENIZER_FILE)
     train, test, split = load_text_labeled(data, label_column=label_column, text_column=text_column or cfg.text_column,
                                            test_spec=test_data, documents=cfg.documents, seed=seed)
-    if not 0 < label_fraction <= 1:
-        raise SsrlError(f"label fraction must be in (0, 1], got {label_fraction}")
-    if label_fraction < 1:
-        _, picked = stratified_split(train.labels, label_fraction, seed)
-        train = train.subset(picked)
-        split += f"; {len(train)} labeled training documents ({label_fraction:.0%}, class-balanced, seed {seed})"
+    train, note = keep_label_fraction(train, label_fraction, seed, unit="documents")
+    split += note
     return (encode(tok, train.texts, cfg.max_tokens), train.labels, encode(tok, test.texts, cfg.max_tokens),
             test.labels, split)
 

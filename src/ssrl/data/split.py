@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ssrl.errors import DataError
+from ssrl.errors import DataError, SsrlError
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,3 +25,15 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
     if picked:
         mask[torch.cat(picked)] = True
     return torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten()
+
+
+def keep_label_fraction(train, fraction: float, seed: int, unit: str = "images"):
+    """``train`` (anything with ``labels`` and ``subset``) cut to a class-balanced ``fraction`` of
+    its labels, and the words that say so in a split description (empty when all are kept)."""
+    if not 0 < fraction <= 1:
+        raise SsrlError(f"label fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return train, ""
+    _, picked = stratified_split(train.labels, fraction, seed)
+    train = train.subset(picked)
+    return train, f"; {len(train)} labeled training {unit} ({fraction:.0%}, class-balanced, seed {seed})"
