@@ -137,3 +137,16 @@ def test_tiny_run_through_the_engine_writes_the_permutation_set(tmp_path):
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert np.array_equal(state["method.permutations"].numpy(), saved)
     assert (run / "backbone.safetensors").exists() and "pretext_acc" in (run / "metrics.csv").read_text()
+
+
+def test_zoom_cuts_the_tiles_from_the_upsampled_image():
+    method = _method(views=ViewConfig.none(), zoom=2.0)
+    x = torch.rand(3, 1, SIDE, SIDE)
+    puzzles, _ = method.pseudolabels(x)
+    assert puzzles.shape == (3 * 9, 1, 14, 14)  # cells of 56 // 3 = 18 px, tiles of round(18 · 0.78) px
+    zoomed = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    blocks = torch.nn.functional.unfold(zoomed, 14).transpose(1, 2)  # every 14 × 14 block of the 56 px image
+    for i, tiles in enumerate(puzzles.reshape(3, 9, 196)):
+        assert all((blocks[i] - t).abs().amax(1).min() < 1e-6 for t in tiles)
+    with pytest.raises(SsrlError, match="zoom"):
+        _method(zoom=0.5)

@@ -25,7 +25,8 @@ to show every class often; no per-tile normalisation, because many tiles of cent
 photos are plain background, whose standard deviation is near 0 and whose normalised pixels
 would be amplified noise, and the shortcut it blocks (vignetting, colour casts of real lenses)
 is absent. The image is cropped to 60-100 % of its area and flipped first (as the paper's
-random 225 px crop).
+random 225 px crop). ``zoom`` upsamples it (bilinear) before the grid is cut, as relative
+position's does: at ``zoom=2`` a 28 px image gives cells of 18 px and tiles of 14 px.
 Optimizer: SGD at rotation prediction's small-image values (lr 0.1 per 256 images, momentum
 0.9, weight decay 5e-4), not tuned for this method.
 """
@@ -42,7 +43,7 @@ from torch import nn
 from ssrl.errors import SsrlError
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.jittered_grid import cut_patches, jittered_starts
+from ssrl.pretext.jittered_grid import cut_patches, jittered_starts, zoomed
 from ssrl.pretext.permutations import max_hamming_permutations
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -58,6 +59,7 @@ class JigsawConfig:
     tile_fraction: float = 0.78    # tile side / cell side: 7 px of 9; the paper: 64 of 75 (0.853)
     normalize_tiles: bool = False  # each tile to mean 0, standard deviation 1 (the paper: yes)
     head_hidden: int = 1024        # MLP width; 0 = a linear head; the paper: fc7 of 4096
+    zoom: float = 1.0              # images upsampled by this factor before the grid is cut
 
 
 def normalize_tiles(tiles: torch.Tensor, min_std: float = 1e-2) -> torch.Tensor:
@@ -102,7 +104,7 @@ class Jigsaw(Pretext):
         return cell, min(cell, max(1, round(cell * self.cfg.tile_fraction)))
 
     def pseudolabels(self, x):                          # P
-        x = self.views(x)
+        x = zoomed(self.views(x), self.cfg.zoom)
         b, side = len(x), min(x.shape[-2:])
         cell, tile = self.layout(side)
         rows, cols = jittered_starts(b, side, GRID, tile, cell, cell - tile, x.device)
@@ -128,3 +130,5 @@ def _check(cfg: JigsawConfig) -> None:
         raise SsrlError(f"jigsaw: tile_fraction is the tile's share of its cell's side, in (0, 1], got {cfg.tile_fraction}")
     if cfg.head_hidden < 0:
         raise SsrlError(f"jigsaw: head_hidden must be ≥ 0, got {cfg.head_hidden}")
+    if cfg.zoom < 1:
+        raise SsrlError(f"jigsaw: zoom upsamples the image before the grid is cut; it must be ≥ 1, got {cfg.zoom}")

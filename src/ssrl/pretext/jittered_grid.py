@@ -9,6 +9,16 @@ every patch gets its own position, drawn from the device's global torch generato
 """
 
 import torch
+import torch.nn.functional as F
+
+
+def zoomed(x: torch.Tensor, zoom: float) -> torch.Tensor:
+    """x (B, C, H, W) upsampled bilinearly by ``zoom`` (≥ 1; 1 returns x): both papers cut their
+    grids from images of hundreds of pixels, so that a patch holds parts of objects, not a few
+    pixels, and h_θ's deeper layers see more than a 1 × 1 map."""
+    if zoom < 1:
+        raise ValueError(f"zoom upsamples the image before the grid is cut; it must be ≥ 1, got {zoom}")
+    return x if zoom == 1 else F.interpolate(x, scale_factor=zoom, mode="bilinear", align_corners=False)
 
 
 def jittered_starts(n: int, side: int, grid: int, patch: int, pitch: int, slack: int,
@@ -51,4 +61,4 @@ def cut_patches(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: i
     return x.permute(0, 2, 3, 1)[b, r, c].permute(0, 1, 4, 2, 3)    # (B, K, s, s, C) -> (B, K, C, s, s)
 
 
-__all__ = ["cut_patches", "jittered_starts"]
+__all__ = ["cut_patches", "jittered_starts", "zoomed"]

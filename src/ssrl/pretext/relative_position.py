@@ -53,7 +53,7 @@ from torch import nn
 from ssrl.errors import SsrlError
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.jittered_grid import cut_patches, jittered_starts
+from ssrl.pretext.jittered_grid import cut_patches, jittered_starts, zoomed
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 
@@ -151,8 +151,7 @@ class RelativePosition(Pretext):
 
     def pseudolabels(self, x):                          # P
         x = self.views(x)
-        if self.cfg.zoom != 1:
-            x = F.interpolate(x, scale_factor=self.cfg.zoom, mode="bilinear", align_corners=False)
+        x = zoomed(x, self.cfg.zoom)
         b, side = len(x), min(x.shape[-2:])
         patch, gap, jitter = self.layout(side)
         rows, cols = jittered_starts(b, side, GRID, patch, patch + gap, 2 * jitter, x.device)
