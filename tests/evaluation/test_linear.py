@@ -32,3 +32,19 @@ def test_extract_features_uses_eval_mode_and_restores_training_mode():
     assert net.training
     expected = net.eval()(images.float() / 255)
     torch.testing.assert_close(f, expected)
+
+
+def test_text_features_are_batched_by_length_and_returned_in_the_data_order():
+    from ssrl.backbones.text_transformer import TextTransformer
+    from ssrl.evaluation.features import length_order
+
+    torch.manual_seed(0)
+    net = TextTransformer(50, 10, dim=16, depth=1, heads=2, causal=False)
+    lengths = torch.tensor([9, 2, 6, 3, 10, 4, 2])
+    ids = torch.randint(5, 50, (7, 10)) * (torch.arange(10) < lengths[:, None])  # 0 = padding at the end
+    assert length_order(ids).tolist() == [1, 6, 3, 5, 2, 0, 4]
+    with torch.no_grad():
+        one_by_one = torch.cat([net.eval()(row[None]) for row in ids])
+    torch.testing.assert_close(extract_features(net, ids, batch_size=3, device="cpu"), one_by_one)
+    images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    assert length_order(images).tolist() == [0, 1, 2, 3]

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ssrl.data.tokenize import PAD
+
 
 def as_input(batch: torch.Tensor, device: str | torch.device | None = None) -> torch.Tensor:
     """Stored rows as the backbone's input on ``device``: uint8 images (B, C, H, W) become float32
@@ -27,9 +29,18 @@ def extract_features(backbone: nn.Module, images: torch.Tensor, batch_size: int 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     was_training = backbone.training
     backbone.eval().to(device)
+    order = length_order(images)
     out = []
-    batches = range(0, len(images), batch_size)
-    for start in tqdm(batches, desc="features", disable=not progress, leave=False):
-        out.append(backbone(as_input(images[start:start + batch_size], device)).float().cpu())
+    for chunk in tqdm(order.split(batch_size), desc="features", disable=not progress, leave=False):
+        out.append(backbone(as_input(images[chunk], device)).float().cpu())
     backbone.train(was_training)
-    return torch.cat(out)
+    return torch.cat(out)[torch.argsort(order)]
+
+
+def length_order(rows: torch.Tensor) -> torch.Tensor:
+    """The order in which to batch stored rows: token ids (N, T), padded at the end, by
+    length, so that each batch is cut to its own longest document (a text backbone drops
+    all-padding columns) rather than mostly padding; anything else in storage order."""
+    if rows.dtype != torch.long or rows.ndim != 2:
+        return torch.arange(len(rows))
+    return torch.argsort((rows != PAD).sum(1), stable=True)
