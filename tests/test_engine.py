@@ -115,6 +115,23 @@ def test_epoch_batches_partition_the_global_batch_across_processes():
     assert not all(torch.equal(x, y) for x, y in zip(first, sampler))
 
 
+def test_token_rows_are_batched_by_length_from_the_same_draw():
+    n, b, world = 600, 4, 2
+    lengths = torch.randint(1, 65, (n,), generator=torch.Generator().manual_seed(0))
+    plain = list(EpochBatches(n, b * world, seed=3))
+    grouped = list(EpochBatches(n, b * world, seed=3, lengths=lengths))
+    assert len(grouped) == len(plain)
+    assert sorted(torch.cat(grouped).tolist()) == sorted(torch.cat(plain).tolist())  # the same documents
+    spread = [float(lengths[x].max() - lengths[x].min()) for x in grouped]
+    assert sum(spread) / len(spread) < 0.25 * sum(float(lengths[x].max() - lengths[x].min()) for x in plain) / len(plain)
+    assert all(torch.equal(x, y) for x, y in zip(grouped, EpochBatches(n, b * world, seed=3, lengths=lengths)))
+    per_rank = [list(EpochBatches(n, b, seed=3, rank=r, world=world, lengths=lengths)) for r in range(world)]
+    for step, global_batch in enumerate(grouped):  # processes still split the one-process global batches
+        assert torch.equal(torch.cat([per_rank[r][step] for r in range(world)]), global_batch)
+    longest = [int(lengths[x].max()) for x in grouped]
+    assert longest != sorted(longest)  # a pool's batches are not taken shortest first
+
+
 def test_batch_larger_than_data_is_an_error():
     with pytest.raises(SsrlError, match="exceeds"):
         EpochBatches(10, 16, seed=0)

@@ -7,7 +7,8 @@ there, batched, so the input pipeline costs next to nothing (see BENCHMARKS.md).
 Determinism: the data order and the global RNG are re-seeded at the start of every epoch from
 (seed, epoch, rank), so an epoch's batches and views do not depend on what ran before, and a
 run resumed from an epoch-boundary checkpoint ends with the same weights as one that never
-stopped.
+stopped. Token-id rows are batched by length (``EpochBatches``' ``lengths``): a text backbone
+cuts each batch to its longest document, so similar lengths together save the padding's compute.
 """
 
 import csv
@@ -26,6 +27,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ssrl.collapse import warn_if_collapsed
+from ssrl.data.tokenize import token_lengths
 from ssrl.errors import SsrlError
 from ssrl.pretext import OptimizerDefaults, Pretext
 
@@ -37,12 +39,20 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
 class EpochBatches(Sampler):
     """Index batches of one process: a fresh permutation per epoch from (seed, epoch), cut into
     global batches of ``batch_size × world``; this process takes its slice of each. The last
-    incomplete global batch is dropped so every process sees the same number of steps."""
+    incomplete global batch is dropped so every process sees the same number of steps.
 
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+    With ``lengths`` (of token-id rows), each run of ``LENGTH_POOL`` global batches of the
+    permutation is sorted by length before it is cut, and those batches are then taken in a
+    random order: batches hold documents of similar length, drawn from all over the data."""
+
+    LENGTH_POOL = 32
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 lengths: torch.Tensor | None = None):
         if n < batch_size * world:
             raise SsrlError(f"batch size {batch_size} × {world} processes exceeds the {n} source images")
         self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.lengths = lengths
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this before every epoch
@@ -54,10 +64,19 @@ class EpochBatches(Sampler):
     def __iter__(self):
         g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, 0))
         order = torch.randperm(self.n, generator=g)
+        if self.lengths is not None:
+            order = self._grouped(order, g)
         b = self.batch_size
         for step in range(len(self)):
             start = (step * self.world + self.rank) * b
             yield order[start:start + b]
+
+    def _grouped(self, order: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        glob = self.batch_size * self.world
+        batches = []
+        for pool in order[:len(self) * glob].split(self.LENGTH_POOL * glob):
+            batches.extend(pool[torch.argsort(self.lengths[pool], stable=True)].split(glob))
+        return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=g)])
 
 
 class ImagesByBatch(Dataset):
@@ -91,7 +110,8 @@ class PretrainModule(L.LightningModule):
         world = self.trainer.world_size
         if self.batch_size % world:
             raise SsrlError(f"batch size {self.batch_size} is not divisible by {world} processes")
-        sampler = EpochBatches(len(self.images), self.batch_size // world, self.seed, self.global_rank, world)
+        sampler = EpochBatches(len(self.images), self.batch_size // world, self.seed, self.global_rank, world,
+                               lengths=token_lengths(self.images))
         # A generator of its own keeps the loader from drawing on the global RNG, which must
         # depend on (seed, epoch) alone for resumed runs to match.
         return DataLoader(ImagesByBatch(self.images), sampler=sampler, batch_size=None,

@@ -86,6 +86,14 @@ def encode(tok: Tokenizer, texts: list[str], max_len: int) -> torch.Tensor:
     return out
 
 
+def token_lengths(rows: torch.Tensor) -> torch.Tensor | None:
+    """Lengths (N,) of stored token-id rows (N, T) (their non-``PAD`` ids); None for other rows
+    (images, features), which have no length to batch by."""
+    if rows.dtype != torch.long or rows.ndim != 2:
+        return None
+    return (rows != PAD).sum(1)
+
+
 def decode(tok: Tokenizer, ids: torch.Tensor) -> str:
     """The text of one row of ids, special tokens left out."""
     return tok.decode([int(i) for i in ids if i >= FIRST_ORDINARY or i == UNK], skip_special_tokens=False)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ssrl.data.tokenize import PAD
+from ssrl.data.tokenize import token_lengths
 
 
 def as_input(batch: torch.Tensor, device: str | torch.device | None = None) -> torch.Tensor:
@@ -41,6 +41,5 @@ def length_order(rows: torch.Tensor) -> torch.Tensor:
     """The order in which to batch stored rows: token ids (N, T), padded at the end, by
     length, so that each batch is cut to its own longest document (a text backbone drops
     all-padding columns) rather than mostly padding; anything else in storage order."""
-    if rows.dtype != torch.long or rows.ndim != 2:
-        return torch.arange(len(rows))
-    return torch.argsort((rows != PAD).sum(1), stable=True)
+    lengths = token_lengths(rows)
+    return torch.arange(len(rows)) if lengths is None else torch.argsort(lengths, stable=True)
