@@ -4,7 +4,7 @@ linear probe on frozen features beside the random-init floor, throughput and pea
     python benchmarks/fashion_mnist.py --methods simclr,rotation --epochs 3
     python benchmarks/fashion_mnist.py --methods all --epochs 3      # every image method
     python benchmarks/fashion_mnist.py --table --epochs 3            # the table of saved results
-    python benchmarks/fashion_mnist.py --methods dino --param out_dim=1024   # a method parameter changed
+    python benchmarks/fashion_mnist.py --methods dino --param out_dim=1024 --tag _k1024   # a variant
 
 Each method runs in its own process so its peak memory is its own; each writes
 benchmarks/results/fashion_mnist_METHOD_Nep.json and the parent prints a summary table.
@@ -81,7 +81,7 @@ def model_and_loss_step_s(run_dir: Path, images: torch.Tensor, steps: int = 20) 
 
 
 def run_one(args) -> dict:
-    out = Path(args.runs) / f"{args.methods}-{args.epochs}ep"
+    out = Path(args.runs) / f"{args.methods}-{args.epochs}ep{args.tag}"
     shutil.rmtree(out, ignore_errors=True)  # a benchmark always starts from scratch
     timer = StepTimer()
     start = time.perf_counter()
@@ -108,7 +108,7 @@ def run_one(args) -> dict:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "run_dir": str(run),
     }
-    save(f"fashion_mnist_{args.methods}_{args.epochs}ep", result)
+    save(f"fashion_mnist_{args.methods}_{args.epochs}ep{args.tag}", result)
     return result
 
 
@@ -124,6 +124,8 @@ def main() -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--lr", type=float, default=None, help="default: the method's own, scaled by batch/256")
     p.add_argument("--runs", default="runs/bench")
+    p.add_argument("--tag", default="", help="suffix of the result file and run directory, for a variant "
+                                             "(left out of --table)")
     p.add_argument("--table", action="store_true", help="only print the table of the saved results")
     args = p.parse_args()
     if args.table:
@@ -137,7 +139,7 @@ def main() -> None:
     for m in methods:  # one process per method: its own peak memory
         cmd = [sys.executable, __file__, "--methods", m, *_without_methods(sys.argv[1:])]
         subprocess.run(cmd, check=True)
-    print_table([RESULTS / f"fashion_mnist_{m}_{args.epochs}ep.json" for m in methods])
+    print_table([RESULTS / f"fashion_mnist_{m}_{args.epochs}ep{args.tag}.json" for m in methods])
 
 
 def image_methods() -> list[str]:
