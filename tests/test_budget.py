@@ -4,6 +4,7 @@ import time
 from datetime import timedelta
 
 import numpy as np
+import torch
 import pytest
 
 import ssrl
@@ -33,3 +34,5 @@ def test_pretraining_stops_when_the_budget_is_spent(tmp_path):
     assert time.monotonic() - start < 20  # 100,000 epochs would take hours
     assert (run / "backbone.safetensors").is_file()
     assert run_config(run).budget == "2s"
+    schedule = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["lr_schedulers"][0]
+    assert schedule["_last_lr"][0] < 0.05 * schedule["base_lrs"][0]  # annealed by the budget, not by epoch 100,000

@@ -2,6 +2,8 @@
 
 import csv
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -143,6 +145,10 @@ def test_warmup_cosine_schedule():
     assert warmup_cosine(4, 4, 20) == pytest.approx(1.0)
     assert warmup_cosine(12, 4, 20) == pytest.approx(0.5)
     assert warmup_cosine(20, 0, 20) == pytest.approx(0.0)
+    assert warmup_cosine(12, 4, 20, time_spent=0.75) == pytest.approx(0.5 * (1 + math.cos(0.75 * math.pi)))
+    assert warmup_cosine(12, 4, 20, time_spent=0.1) == pytest.approx(0.5)  # the steps are further along
+    assert warmup_cosine(5, 4, 20, time_spent=1.3) == pytest.approx(0.0)   # past the budget: 0, not rising
+    assert warmup_cosine(2, 4, 20, time_spent=0.9) == pytest.approx(0.75)  # warm-up is counted in steps
 
 
 def test_online_knn_monitor_is_logged(tmp_path):

@@ -87,12 +87,12 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
         cfg.to_yaml(run_dir / "config.yaml")
         if cfg.modality == "text" and not resume:
             save_tokenizer(tokenizer, run_dir / TOKENIZER_FILE)
-    module = PretrainModule(method, rows, cfg.batch_size, cfg.epochs,
-                            optim, cfg.seed, cfg.channels_last, labels)
+    max_time = parse_budget(cfg.budget) if cfg.budget else None
+    module = PretrainModule(method, rows, cfg.batch_size, cfg.epochs, optim, cfg.seed, cfg.channels_last, labels,
+                            budget_s=max_time.total_seconds() if max_time else None)
     monitors = [_monitor(cfg)] if cfg.monitor else []
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
-                           cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps,
-                           max_time=parse_budget(cfg.budget) if cfg.budget else None)
+                           cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps, max_time=max_time)
     trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank == 0:
         if method_cls.patch_inputs:

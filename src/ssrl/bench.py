@@ -31,8 +31,8 @@ def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", 
     """Pretrain each of ``methods`` on ``data`` for ``budget`` (``"10m"``), evaluate each on
     ``labeled`` (default: ``data``'s own labels) with ``protocol``, and rank them.
 
-    ``epochs`` is the learning-rate schedule's horizon; the budget stops training, normally long
-    before it. ``options`` are further ``RunConfig`` fields shared by every run (backbone,
+    ``epochs`` bounds the run; the budget stops training, normally long before it, and the
+    learning rate decays to zero by the end of the budget. ``options`` are further ``RunConfig`` fields shared by every run (backbone,
     batch_size, seed, limit, ...). Returns ``{"rows": [...ranked...], "best", "plot", ...}``."""
     if protocol not in BENCH_PROTOCOLS:
         raise SsrlError(f"bench evaluates with {' or '.join(BENCH_PROTOCOLS)}, not {protocol!r}")

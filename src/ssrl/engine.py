@@ -19,7 +19,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -96,11 +96,12 @@ class PretrainModule(L.LightningModule):
     """Runs a pretext method: ``loss, logs = method.loss(*method.pseudolabels(x))``."""
 
     def __init__(self, method: Pretext, images: torch.Tensor, batch_size: int, epochs: int,
-                 optim: OptimizerDefaults, seed: int, channels_last: bool, labels: torch.Tensor | None = None):
+                 optim: OptimizerDefaults, seed: int, channels_last: bool, labels: torch.Tensor | None = None,
+                 budget_s: float | None = None):
         super().__init__()
         self.method = method
         self.images, self.labels, self.batch_size, self.epochs = images, labels, batch_size, epochs
-        self.optim, self.seed = optim, seed
+        self.optim, self.seed, self.budget_s = optim, seed, budget_s
         if channels_last:
             method.to(memory_format=torch.channels_last)
             method.backbone.register_forward_pre_hook(
@@ -157,15 +158,25 @@ class PretrainModule(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = len(self.images) // self.batch_size  # steps, as EpochBatches cuts them
         warmup = int(o.warmup_epochs * (self.epochs * per_epoch) / max(1, self.epochs))  # also when max_steps ends the run early
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, warmup, total))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: warmup_cosine(step, warmup, total, self.budget_spent()))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def budget_spent(self) -> float:
+        """The fraction of the wall-clock budget (``budget_s``) spent training so far (resumed runs
+        included: Lightning's Timer keeps its count in the checkpoint); 0 without a budget."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None) if self.budget_s else None
+        return 0.0 if timer is None else timer.time_elapsed("train") / self.budget_s
 
-def warmup_cosine(step: int, warmup: int, total: int) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0."""
+
+def warmup_cosine(step: int, warmup: int, total: int, time_spent: float = 0.0) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at step
+    ``total``, or sooner when ``time_spent`` (the fraction of a wall-clock budget used) is further
+    along: a run stopped by its budget still anneals."""
     if step < warmup:
         return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    done = max((step - warmup) / max(1, total - warmup), time_spent)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -204,7 +215,8 @@ def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nod
                  max_time: timedelta | None = None) -> L.Trainer:
     """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``;
     ``max_steps`` stops training (and ends the learning-rate schedule) before ``epochs`` is done;
-    ``max_time`` stops it after that much wall-clock time (the schedule is not shortened)."""
+    ``max_time`` stops it after that much wall-clock time (``PretrainModule`` given the same
+    budget anneals its learning rate by then)."""
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                  every_n_epochs=1, enable_version_counter=False)
     distributed = devices > 1 or nodes > 1
