@@ -185,7 +185,8 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
     knn, linear, finetune: ``{"top1", "random_init_top1", "protocol", "split", ...}`` (top-1 as
     fractions); for finetune the random-init row is a supervised model trained from scratch with
     the same protocol. fewshot: see ``fewshot``. With ``save`` the result is also written to
-    ``RUN/evaluations/<protocol>-<data name>.json`` (its path in ``"saved"``).
+    ``RUN/evaluations/<protocol>-<data name>.json`` (its path in ``"saved"``), and ``RUN/report.html``
+    is rebuilt to show it.
     """
     if protocol not in PROTOCOLS:
         raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
@@ -219,6 +220,7 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
                 f"{run_config(run).method} on {Path(data).name}: label efficiency"))
         result["saved"] = str(evaluation_path(run, name, data))
         save_evaluation(run, name, data, result)
+        write_report(run)  # the report's evaluation section shows every saved result
     return result
 
 

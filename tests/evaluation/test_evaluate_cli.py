@@ -36,6 +36,7 @@ def test_finetune_protocol_saves_its_result(run_and_data):
     assert result["budget"]["epochs"] == 2
     saved = run / "evaluations" / "finetune-two.npz.json"
     assert json.loads(saved.read_text())["top1"] == result["top1"]
+    assert "finetune-two.npz" in (run / "report.html").read_text()  # the report was rebuilt with it
 
 
 def test_label_efficiency_curve_is_saved_with_its_plot(run_and_data):
