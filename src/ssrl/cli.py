@@ -137,7 +137,7 @@ def evaluate(
     draws: int = typer.Option(3, "--draws", help="fewshot: seeded class-balanced draws per setting."),
     classifier: str = typer.Option("linear", "--classifier", help="fewshot: linear (probe, frozen) or finetune."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Fine-tuning / from-scratch epochs (50)."),
-    lr_backbone: Optional[float] = typer.Option(None, "--lr-backbone", help="Fine-tuning lr of h_θ (1e-4)."),
+    lr_backbone: Optional[float] = typer.Option(None, "--lr-backbone", help="Fine-tuning lr of h_θ (1e-3)."),
     lr_head: Optional[float] = typer.Option(None, "--lr-head", help="lr of g_φ and of the from-scratch model (1e-3)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Fine-tuning / from-scratch batch (64)."),
     augment: bool = typer.Option(True, "--augment/--no-augment",

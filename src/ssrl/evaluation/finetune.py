@@ -2,7 +2,8 @@
 
 The transfer protocol SSL papers report beside the linear probe (e.g. SimCLR, Chen et al. 2020,
 arXiv:2002.05709, fine-tunes the pretrained network with a new linear head). h_θ and g_φ get
-separate learning rates, because pretrained features should move less than a fresh head. AdamW,
+separate learning rates (a pretrained h_θ may need smaller steps than a fresh head; with few labels
+on small images equal ones did better, hence the default in ``TrainBudget``). AdamW,
 cosine decay to zero over all steps. Initialisation of g_φ, data order and augmentation follow
 from ``seed`` alone; the caller's backbone is never modified (a deep copy is trained).
 
