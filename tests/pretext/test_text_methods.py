@@ -66,6 +66,19 @@ def test_masked_lm_loss_is_cross_entropy_on_the_selected_positions_only():
     assert not torch.isclose(F.cross_entropy(logits.flatten(0, 1), z2.flatten()), loss)
 
 
+@pytest.mark.parametrize("tie", [True, False])
+def test_masked_lm_output_layer_is_the_input_embedding_table_when_tied(tie):
+    m = method("masked_lm", tie_embeddings=tie)
+    out = m.head[-1]
+    assert (out.weight is m.backbone.embed.weight) == tie
+    if tie:  # logits are scores against the token vectors h_θ embeds its input with
+        h = torch.randn(5, 32)
+        torch.testing.assert_close(m.head(h), m.head[:-1](h) @ m.backbone.embed.weight.T + out.bias)
+    n_params = sum(p.numel() for p in m.parameters())  # shared weights count once
+    assert n_params == sum(p.numel() for p in m.backbone.parameters()) + sum(
+        p.numel() for p in m.head.parameters() if not (tie and p is m.backbone.embed.weight))
+
+
 def test_next_token_targets_are_the_next_ids_and_attention_is_causal():
     m = method("next_token", causal=True)
     x = documents()

@@ -25,6 +25,7 @@ class MaskedLMConfig:
     mask_rate: float = 0.15     # the paper's selection rate
     mask_token: float = 0.8     # of the selected: [MASK] ...
     random_token: float = 0.1   # ... a random token; the rest stay unchanged
+    tie_embeddings: bool = True  # the LM head's output weights are h_θ's input embeddings, as the paper
 
 
 @register("masked_lm", family="text", modality="text",
@@ -36,7 +37,7 @@ class MaskedLM(Pretext):
     def __init__(self, backbone: nn.Module, cfg: MaskedLMConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
         require_text_backbone(backbone, "masked_lm")
-        self.head = lm_head(backbone.dim, backbone.vocab_size)  # k_γ
+        self.head = lm_head(backbone.dim, backbone.vocab_size, backbone.embed if cfg.tie_embeddings else None)  # k_γ
 
     def pseudolabels(self, x):                              # P
         x = trim_padding(x)
