@@ -20,6 +20,7 @@ from ssrl.pretext.relative_position import (
 from ssrl.views import ViewConfig, Views
 
 SIDE = 28
+UNZOOMED = dict(zoom=1.0, patch=7, gap=2, jitter=1)  # patches cut from the image itself: exact blocks of it
 
 
 def _method(channels=1, views=None, **params):
@@ -77,7 +78,7 @@ def test_cut_patches_takes_the_blocks_at_the_given_corners():
 
 def test_each_pair_has_the_relative_position_its_label_names():
     patch, gap, jitter = 7, 2, 1
-    method = _method(views=ViewConfig.none(), patch=patch, gap=gap, jitter=jitter, downsample=0.0)
+    method = _method(views=ViewConfig.none(), zoom=1.0, patch=patch, gap=gap, jitter=jitter, downsample=0.0)
     patches, z = method.pseudolabels(coordinate_images(300))
     assert patches.shape == (300 * 9, 1, patch, patch)
     assert torch.equal(z, torch.arange(8).repeat(300))
@@ -136,11 +137,11 @@ def exact_blocks(patches: torch.Tensor, side: int = SIDE) -> torch.Tensor:
 
 
 def test_colour_drop_through_pseudolabels_only_for_colour_images():
-    coloured = _method(channels=3, views=ViewConfig.none(), downsample=0.0)
+    coloured = _method(channels=3, views=ViewConfig.none(), downsample=0.0, **UNZOOMED)
     patches, _ = coloured.pseudolabels(coordinate_images(50, channels=3))
     kept = exact_blocks(patches).sum(1)
     assert set(kept.tolist()) == {1, 2}
-    grey = _method(channels=1, views=ViewConfig.none(), downsample=0.0)
+    grey = _method(channels=1, views=ViewConfig.none(), downsample=0.0, **UNZOOMED)
     assert exact_blocks(grey.pseudolabels(coordinate_images(20))[0]).all()  # nothing dropped
 
 

@@ -20,13 +20,16 @@ layout that does not fit the image (3 patches + 2 gaps + 2 jitters > the side; 3
 paper's) is scaled down in proportion, so 224 px images get patches of 54 px, gaps of 27 px and
 a jitter of 3 px.
 
-For 28 px images (Fashion-MNIST) the defaults are patches of 7 px, gaps of 2 px and a jitter
-of 1 px: the grid spans 27 of the 28 px, neighbours are 0-4 px apart (2 on average) and never
-overlap (``gap`` ≥ 2 ``jitter`` is required). The paper's proportions (a gap of half a patch,
-a jitter of 7 % of it) would give 7 px patches, 3 px gaps and no jitter at all; we keep 1 px of
-jitter at the cost of a narrower gap (a wider one hides more of the borders but leaves less of
-the object in each patch). A fifth of the patches are downsampled to 50-100 % of their side (a
-7 px patch cannot go to 0.1). Channels are dropped only from 3-channel images, 1 or 2 of them
+For 28 px images (Fashion-MNIST) the defaults upsample the image 2× (``zoom``, below) and cut
+patches of 14 px, gaps of 4 px and a jitter of 2 px from the 56 px result: the grid spans 54 of
+the 56 px, neighbours are 0-8 px apart (4 on average) and never overlap (``gap`` ≥ 2 ``jitter``
+is required). The paper's proportions (a gap of half a patch, a jitter of 7 % of it) would
+leave no jitter at this size; we keep some at the cost of a narrower gap (a wider one hides
+more of the borders but leaves less of the object in each patch). Without the zoom (7 px
+patches, 2 px gaps, 1 px jitter on the 28 px image) the last two 3 × 3 convolutions of
+``convnet-small`` see a 1 × 1 map, only their centre taps learn, and on B1 the kNN floor was
+only tied (0.779 against 0.779; with the zoom 0.793, BENCHMARKS.md), at a quarter of the
+compute. A fifth of the patches are downsampled to 50-100 % of their side. Channels are dropped only from 3-channel images, 1 or 2 of them
 per patch at random, never all three. The dropped channels become Gaussian noise with the
 paper's 1/100 of the kept channels' standard deviation, centred on the kept channels' mean:
 zeros instead would make every colour patch very dark or strongly tinted, inputs unlike any
@@ -65,14 +68,14 @@ OFFSETS = tuple((n // GRID - 1, n % GRID - 1) for n in NEIGHBOURS)  # (rows, col
 
 @dataclass
 class RelativePositionConfig:
-    patch: int = 7               # px; the paper: 96
-    gap: int = 2                 # px between neighbouring patches before the jitter; the paper: 48
-    jitter: int = 1              # px, the most a patch moves along each axis; the paper: 7
+    patch: int = 14              # px (of the zoomed image); the paper: 96
+    gap: int = 4                 # px between neighbouring patches before the jitter; the paper: 48
+    jitter: int = 2              # px, the most a patch moves along each axis; the paper: 7
     downsample: float = 0.2      # probability that a patch is downsampled, then upsampled back
     downsample_min: float = 0.5  # the smallest side downsampled to, a fraction of the patch; the paper: 0.1
     channel_drop: float = 1.0    # probability that a patch of a 3-channel image loses 1 or 2 channels
     head_hidden: int = 512       # MLP width; 0 = a linear head; the paper: fc7 of 4096
-    zoom: float = 1.0            # images upsampled by this factor before the grid is cut; patch, gap, jitter in its px
+    zoom: float = 2.0            # images upsampled by this factor before the grid is cut; patch, gap, jitter in its px
 
 
 def fit_layout(side: int, patch: int, gap: int, jitter: int) -> tuple[int, int, int]:
@@ -132,7 +135,7 @@ class RelativePosition(Pretext):
     patch_inputs = True
     Config = RelativePositionConfig
     optimizer = OptimizerDefaults(name="sgd", lr=0.1, weight_decay=5e-4, momentum=0.9)
-    large_image_params = {"patch": 96, "gap": 48, "jitter": 7, "downsample_min": 0.1}
+    large_image_params = {"patch": 96, "gap": 48, "jitter": 7, "downsample_min": 0.1, "zoom": 1.0}
 
     @classmethod
     def default_views(cls) -> ViewConfig:
