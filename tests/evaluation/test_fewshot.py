@@ -83,3 +83,21 @@ def test_fine_tuned_classifier_and_a_single_draw():
     assert point["top1_std"] == 0.0 and len(point["scratch_top1"]) == 1
     with pytest.raises(SsrlError, match="classifier"):
         fewshot_point(QuadrantMeans(), TinyConvNet(), xtr, ytr, xte, yte, Setting(per_class=1), classifier="svm")
+
+
+def test_with_equal_learning_rates_the_random_init_fine_tune_is_the_scratch_model_trained_once(monkeypatch):
+    import ssrl.evaluation.fewshot as fewshot
+
+    (xtr, ytr), (xte, yte) = quadrant_images(10, 0), quadrant_images(5, 1)
+    calls = []
+    monkeypatch.setattr(fewshot, "finetune_top1", lambda net, *a, **kw: calls.append(net) or finetune_top1(net, *a, **kw))
+    random_init = TinyConvNet()
+    equal = TrainBudget(epochs=2, lr_backbone=1e-2, lr_head=1e-2, batch_size=8, augment=False)
+    point = fewshot_point(QuadrantMeans(), random_init, xtr, ytr, xte, yte, Setting(fraction=0.5), draws=2,
+                          classifier="finetune", budget=equal, device="cpu")
+    assert len(calls) == 4 and sum(net is random_init for net in calls) == 2  # per draw: scratch, pretrained
+    assert point["random_init_top1"] == point["scratch_top1"]
+    separate = TrainBudget(epochs=2, lr_backbone=1e-3, lr_head=1e-2, batch_size=8, augment=False)
+    fewshot_point(QuadrantMeans(), random_init, xtr, ytr, xte, yte, Setting(fraction=0.5), draws=1,
+                  classifier="finetune", budget=separate, device="cpu")
+    assert len(calls) == 7  # unequal rates: the random-init fine-tune is a different model, trained too

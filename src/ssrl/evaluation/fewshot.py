@@ -99,16 +99,18 @@ def fewshot_point(pretrained: nn.Module, random_init: nn.Module, train_x: torch.
         x, y = train_x[idx], train_y[idx]
         train = dict(epochs=budget.epochs, batch_size=budget.batch_size, seed=seed + d, augment=augment,
                      weight_decay=budget.weight_decay, device=device, progress=progress)
+        scores["scratch_top1"].append(finetune_top1(random_init, x, y, test_x, test_y, lr_backbone=budget.lr_head,
+                                                    lr_head=budget.lr_head, **train))
         for name, net in (("top1", pretrained), ("random_init_top1", random_init)):
             if classifier == "linear":
                 bank, test_f = frozen[name]
                 train_f = torch.stack([bank[i] for i in idx.tolist()])
                 scores[name].append(linear_probe_top1(train_f, y, test_f, test_y, seed=seed + d))
+            elif net is random_init and budget.lr_backbone == budget.lr_head:
+                scores[name].append(scores["scratch_top1"][-1])  # the very same training: not run twice
             else:
                 scores[name].append(finetune_top1(net, x, y, test_x, test_y, lr_backbone=budget.lr_backbone,
                                                   lr_head=budget.lr_head, **train))
-        scores["scratch_top1"].append(finetune_top1(random_init, x, y, test_x, test_y, lr_backbone=budget.lr_head,
-                                                    lr_head=budget.lr_head, **train))
     out = {**asdict(setting), "n_labels": len(picks[0]), "draws": draws, "seeds": [seed + d for d in range(draws)],
            "classifier": classifier, "budget": asdict(budget)}
     for name, values in scores.items():
