@@ -200,7 +200,8 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
             classifier=classifier, budget=budget, seed=seed, progress=progress)
-        name = "fewshot" if len(result["points"]) == 1 else "label_efficiency"
+        name = ("fewshot" if len(result["points"]) == 1 else "label_efficiency") + (
+            "_finetune" if classifier == "finetune" else "")  # both classifiers' results are kept
     else:
         cfg = run_config(run)
         fraction = 1.0 if label_fraction is None else label_fraction

@@ -58,6 +58,11 @@ def test_fewshot_json_from_the_command_line(run_and_data):
         assert len(result[key]) == 3 and 0 <= result[f"{key}_mean"] <= 1 and result[f"{key}_std"] >= 0
     assert result["n_labels"] == 6 and result["classifier"] == "linear probe on frozen features"
     assert (run / "evaluations" / "fewshot-two.npz.json").is_file()
+    out = CliRunner().invoke(app, ["evaluate", str(run), "--data", data, "--protocol", "fewshot", "--per-class", "2",
+                                   "--draws", "1", "--epochs", "1", "--no-augment", "--classifier", "finetune"])
+    assert out.exit_code == 0, out.output
+    assert (run / "evaluations" / "fewshot_finetune-two.npz.json").is_file()  # beside the linear one, not over it
+    assert (run / "evaluations" / "fewshot-two.npz.json").is_file()
 
 
 def test_bad_protocol_and_both_kinds_of_setting_are_refused(run_and_data):
