@@ -32,8 +32,8 @@ def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", 
     ``labeled`` (default: ``data``'s own labels) with ``protocol``, and rank them.
 
     ``epochs`` bounds the run; the budget stops training, normally long before it, and the
-    learning rate decays to zero by the end of the budget. ``options`` are further ``RunConfig`` fields shared by every run (backbone,
-    batch_size, seed, limit, ...). Returns ``{"rows": [...ranked...], "best", "plot", ...}``."""
+    learning rate decays to zero by the end of the budget. ``options`` are further ``RunConfig``
+    fields shared by every run (backbone, batch_size, seed, limit, ...). Returns ``{"rows": [...ranked...], "best", "plot", ...}``."""
     if protocol not in BENCH_PROTOCOLS:
         raise SsrlError(f"bench evaluates with {' or '.join(BENCH_PROTOCOLS)}, not {protocol!r}")
     if not methods or len(set(methods)) != len(methods):
