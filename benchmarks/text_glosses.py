@@ -34,6 +34,7 @@ from ssrl.data.split import stratified_split
 from ssrl.data.text import load_text
 from ssrl.data.tokenize import PAD, encode, load_tokenizer
 from ssrl.evaluation import finetune_top1, linear_probe_top1
+from ssrl.evaluation.features import length_order
 from ssrl.runs import init_backbone, load_backbone, run_config
 from ssrl.text_runs import TOKENIZER_FILE, default_backbone
 
@@ -74,7 +75,7 @@ def pooled_features(backbone, ids: torch.Tensor, batch_size: int = 256) -> dict[
     """Mean-pooled and first-token features of every row from one pass, rows taken in order of
     length so that each batch carries little padding."""
     backbone.eval()
-    order = (ids != PAD).sum(1).argsort()
+    order = length_order(ids)
     out = {"mean": torch.empty(len(ids), backbone.dim), "first": torch.empty(len(ids), backbone.dim)}
     for idx in order.split(batch_size):
         x = ids[idx]
