@@ -123,6 +123,20 @@ def test_span_decoder_is_causal_and_loss_is_teacher_forced_cross_entropy():
         torch.testing.assert_close(m.head(changed, memory, inputs)[:, :2], logits[:, :2].detach())
 
 
+@pytest.mark.parametrize("tie", [True, False])
+def test_span_decoder_output_layer_is_the_input_embedding_table_when_tied(tie):
+    m = method("span_corruption", tie_embeddings=tie)
+    assert (m.head.out.weight is m.backbone.embed.weight) == tie
+    torch.manual_seed(5)
+    inputs, z = m.pseudolabels(documents())
+    m.loss(inputs, z)[0].backward()
+    unseen = torch.ones(VOCAB, dtype=torch.bool)                  # ids neither h_θ nor k_γ reads
+    unseen[torch.cat([inputs.flatten(), z.flatten(), torch.tensor([CLS])])] = False
+    assert unseen.any()
+    # every logit's gradient reaches h_θ's table only through the tied output layer
+    assert (m.backbone.embed.weight.grad[unseen].abs().sum() > 0) == tie
+
+
 @pytest.mark.parametrize("task", ["sop", "nsp"])
 def test_sentence_pairs_are_the_document_cut_in_two(task):
     x = documents(200)

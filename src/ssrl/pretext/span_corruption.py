@@ -6,7 +6,9 @@ sentinel; z = the sentinels, each followed by the span it replaced, then [SEP]
 ``deshuffle`` (tokens in a random order) are the paper's other objectives: their target is the
 whole original document. k_γ: a Transformer decoder (causal self-attention, cross-attention to
 h_θ's token outputs) that reads the target shifted right behind [CLS]; it shares h_θ's token
-embeddings, as T5 shares them between encoder and decoder, and is discarded after pretraining.
+embeddings, as T5 shares them between encoder and decoder, and by default also uses them as its
+output layer (T5 v1.0 ties all three), so every predicted token trains the vectors h_θ embeds its
+input with; k_γ is discarded after pretraining.
 L: cross-entropy over every target token (teacher forcing). Optimizer: AdamW, weight decay
 0.01, lr 1e-3 per 256 documents (T5 uses Adafactor at 1e-2 for far larger models).
 """
@@ -35,12 +37,13 @@ class SpanCorruptionConfig:
     mean_span: float = 3.0          # the paper's best mean span length
     decoder_layers: int = 2         # k_γ's depth; small, since it is thrown away
     decoder_heads: int = 4
+    tie_embeddings: bool = True     # k_γ's output weights are h_θ's input embeddings, as T5 v1.0
 
 
 class SpanDecoder(nn.Module):
     """k_γ: target ids (B, Tt) shifted right, with h_θ's token outputs (B, Ti, dim) → logits (B, Tt, vocab)."""
 
-    def __init__(self, embed: nn.Embedding, max_len: int, layers: int, heads: int):
+    def __init__(self, embed: nn.Embedding, max_len: int, layers: int, heads: int, tied: bool = True):
         super().__init__()
         dim = embed.embedding_dim
         self.embed = embed                                  # shared with h_θ
@@ -49,6 +52,8 @@ class SpanDecoder(nn.Module):
                                            batch_first=True, norm_first=True)
         self.layers = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(dim))
         self.out = nn.Linear(dim, embed.num_embeddings)
+        if tied:
+            self.out.weight = embed.weight
 
     def forward(self, dec_in: torch.Tensor, memory: torch.Tensor, memory_ids: torch.Tensor) -> torch.Tensor:
         t = dec_in.shape[1]
@@ -70,7 +75,8 @@ class SpanCorruption(Pretext):
         if cfg.objective not in OBJECTIVES:
             raise SsrlError(f"span_corruption: unknown objective {cfg.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
         # Targets are at most twice the document (a sentinel before every token) plus [SEP].
-        self.head = SpanDecoder(backbone.embed, 2 * backbone.max_len + 1, cfg.decoder_layers, cfg.decoder_heads)  # k_γ
+        self.head = SpanDecoder(backbone.embed, 2 * backbone.max_len + 1, cfg.decoder_layers, cfg.decoder_heads,
+                                cfg.tie_embeddings)                                         # k_γ
 
     def pseudolabels(self, x):                              # P
         x = trim_padding(x)
