@@ -87,7 +87,8 @@ def run_one(args) -> dict:
     start = time.perf_counter()
     run = pretrain(args.data, args.methods, out=out, epochs=args.epochs, batch_size=args.batch_size,
                    backbone=args.backbone, seed=args.seed, limit=args.limit, lr=args.lr,
-                   params=dict(kv.split("=", 1) for kv in args.param), callbacks=(timer,))
+                   params=dict(kv.split("=", 1) for kv in args.param),
+                   views=dict(kv.split("=", 1) for kv in args.view), callbacks=(timer,))
     wall = time.perf_counter() - start
     train, test, split = load_labeled(args.data)
     cfg = run_config(run)
@@ -122,6 +123,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="pretrain on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
+    p.add_argument("--view", action="append", default=[], metavar="KEY=VALUE", help="a view option (repeatable)")
     p.add_argument("--lr", type=float, default=None, help="default: the method's own, scaled by batch/256")
     p.add_argument("--runs", default="runs/bench")
     p.add_argument("--tag", default="", help="suffix of the result file and run directory, for a variant "
