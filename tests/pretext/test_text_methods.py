@@ -33,6 +33,7 @@ def method(name, causal=False, **params):
 
 
 OPTIONS = [("span_corruption", {"objective": "deletion"}), ("span_corruption", {"objective": "deshuffle"}),
+           ("span_corruption", {"share_decoder": True}),
            ("next_token", {"prefix_lm": True})]
 
 
@@ -107,8 +108,9 @@ def test_prefix_lm_sees_the_prefix_both_ways_and_predicts_only_after_it():
         assert (zrow[:p - 1] == IGNORE).all() and (zrow[p - 1:n - 1] != IGNORE).all()
 
 
-def test_span_decoder_is_causal_and_loss_is_teacher_forced_cross_entropy():
-    m = method("span_corruption")
+@pytest.mark.parametrize("share", [False, True])
+def test_span_decoder_is_causal_and_loss_is_teacher_forced_cross_entropy(share):
+    m = method("span_corruption", share_decoder=share)
     torch.manual_seed(4)
     inputs, z = m.pseudolabels(documents())
     loss, _ = m.loss(inputs, z)
@@ -135,6 +137,21 @@ def test_span_decoder_output_layer_is_the_input_embedding_table_when_tied(tie):
     assert unseen.any()
     # every logit's gradient reaches h_θ's table only through the tied output layer
     assert (m.backbone.embed.weight.grad[unseen].abs().sum() > 0) == tie
+
+
+def test_shared_span_decoder_runs_h_theta_s_own_blocks():
+    m = method("span_corruption", share_decoder=True)
+    assert m.head.blocks is m.backbone.blocks and m.head.embed is m.backbone.embed
+    own = {id(p) for p in m.head.parameters()} - {id(p) for p in m.backbone.parameters()}
+    assert own == {id(p) for p in (m.head.pos_embed, m.head.out_bias, *m.head.norm.parameters(),
+                                   *m.head.cross.parameters(), *m.head.cross_norms.parameters())}
+    inputs, z = m.pseudolabels(documents())
+    memory = m.backbone.tokens(inputs)
+    dec_in = torch.cat([torch.full_like(z[:, :1], CLS), z[:, :-1]], 1)
+    before = m.head(dec_in, memory, inputs)
+    with torch.no_grad():
+        m.backbone.blocks[0].mlp[0].weight.mul_(2)                # h_θ's weights are k_γ's too
+    assert not torch.allclose(m.head(dec_in, memory, inputs), before)
 
 
 @pytest.mark.parametrize("task", ["sop", "nsp"])

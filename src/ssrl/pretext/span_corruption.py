@@ -8,7 +8,10 @@ whole original document. k_γ: a Transformer decoder (causal self-attention, cro
 h_θ's token outputs) that reads the target shifted right behind [CLS]; it shares h_θ's token
 embeddings, as T5 shares them between encoder and decoder, and by default also uses them as its
 output layer (T5 v1.0 ties all three), so every predicted token trains the vectors h_θ embeds its
-input with; k_γ is discarded after pretraining.
+input with; k_γ is discarded after pretraining. With ``share_decoder`` the decoder is h_θ's own
+blocks run causally over the target, each with a cross-attention of its own inserted between
+self-attention and MLP: the paper's "encoder-decoder, shared" variant (§3.2.2, Table 2), which
+scored close to separate weights, and in which every target token also trains h_θ's layers.
 L: cross-entropy over every target token (teacher forcing). Optimizer: AdamW, weight decay
 0.01, lr 1e-3 per 256 documents (T5 uses Adafactor at 1e-2 for far larger models).
 """
@@ -38,6 +41,7 @@ class SpanCorruptionConfig:
     decoder_layers: int = 2         # k_γ's depth; small, since it is thrown away
     decoder_heads: int = 4
     tie_embeddings: bool = True     # k_γ's output weights are h_θ's input embeddings, as T5 v1.0
+    share_decoder: bool = False     # k_γ reuses h_θ's blocks (then decoder_layers is h_θ's depth)
 
 
 class SpanDecoder(nn.Module):
@@ -63,6 +67,32 @@ class SpanDecoder(nn.Module):
         return self.out(y)
 
 
+class SharedSpanDecoder(nn.Module):
+    """k_γ of the shared variant: h_θ's blocks, causal over the target, each followed by its own
+    cross-attention to h_θ's token outputs before the block's MLP; the output layer is tied."""
+
+    def __init__(self, backbone: nn.Module, max_len: int):
+        super().__init__()
+        dim, heads = backbone.dim, backbone.blocks[0].attn.heads
+        self.embed, self.blocks = backbone.embed, backbone.blocks   # shared with h_θ
+        self.pos_embed = nn.Parameter(torch.randn(1, max_len, dim) * 0.02)
+        self.cross_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in self.blocks)
+        self.cross = nn.ModuleList(nn.MultiheadAttention(dim, heads, batch_first=True) for _ in self.blocks)
+        self.norm = nn.LayerNorm(dim)
+        self.out_bias = nn.Parameter(torch.zeros(backbone.vocab_size))
+
+    def forward(self, dec_in: torch.Tensor, memory: torch.Tensor, memory_ids: torch.Tensor) -> torch.Tensor:
+        t = dec_in.shape[1]
+        x = self.embed(dec_in) + self.pos_embed[:, :t]
+        allowed = causal_mask(t, x.device) & (dec_in != PAD)[:, None, :]
+        allowed = (allowed | torch.eye(t, dtype=torch.bool, device=x.device))[:, None]  # padded queries: no NaN
+        for block, norm, cross in zip(self.blocks, self.cross_norms, self.cross):
+            x = x + block.attn(block.norm1(x), allowed)
+            x = x + cross(norm(x), memory, memory, key_padding_mask=memory_ids == PAD, need_weights=False)[0]
+            x = x + block.mlp(block.norm2(x))
+        return self.norm(x) @ self.embed.weight.T + self.out_bias
+
+
 @register("span_corruption", family="text", modality="text",
           paper="Raffel et al. 2020, Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer")
 class SpanCorruption(Pretext):
@@ -75,8 +105,9 @@ class SpanCorruption(Pretext):
         if cfg.objective not in OBJECTIVES:
             raise SsrlError(f"span_corruption: unknown objective {cfg.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
         # Targets are at most twice the document (a sentinel before every token) plus [SEP].
-        self.head = SpanDecoder(backbone.embed, 2 * backbone.max_len + 1, cfg.decoder_layers, cfg.decoder_heads,
-                                cfg.tie_embeddings)                                         # k_γ
+        target_len = 2 * backbone.max_len + 1
+        self.head = (SharedSpanDecoder(backbone, target_len) if cfg.share_decoder else          # k_γ
+                     SpanDecoder(backbone.embed, target_len, cfg.decoder_layers, cfg.decoder_heads, cfg.tie_embeddings))
 
     def pseudolabels(self, x):                              # P
         x = trim_padding(x)
