@@ -2,9 +2,10 @@
 
 P: 15% of each document's ordinary tokens, in spans of mean length 3, are each replaced by one
 sentinel; z = the sentinels, each followed by the span it replaced, then [SEP]
-(``token_masks.span_corrupt``). The options ``deletion`` (15% of the tokens dropped) and
-``deshuffle`` (tokens in a random order) are the paper's other objectives: their target is the
-whole original document. k_γ: a Transformer decoder (causal self-attention, cross-attention to
+(``token_masks.span_corrupt``). The option ``deshuffle`` (tokens in a random order, the
+paper's table 3) has the whole original document as its target; so has ``deletion`` (15% of
+the tokens dropped), which is BART's token deletion (Lewis et al., 2020, arXiv:1910.13461,
+§2.2), not T5's "drop corrupted tokens", whose target is the dropped tokens alone. k_γ: a Transformer decoder (causal self-attention, cross-attention to
 h_θ's token outputs) that reads the target shifted right behind [CLS]; it shares h_θ's token
 embeddings, as T5 shares them between encoder and decoder, and by default also uses them as its
 output layer (T5 v1.0 ties all three), so every predicted token trains the vectors h_θ embeds its
@@ -35,7 +36,7 @@ OBJECTIVES = ("span", "deletion", "deshuffle")
 
 @dataclass
 class SpanCorruptionConfig:
-    objective: str = "span"         # span | deletion | deshuffle (the paper's table 3)
+    objective: str = "span"         # span | deletion (BART's) | deshuffle (the paper's table 3)
     noise_density: float = 0.15     # share of tokens corrupted (span) or dropped (deletion)
     mean_span: float = 3.0          # the paper's best mean span length
     decoder_layers: int = 2         # k_γ's depth; small, since it is thrown away
