@@ -13,7 +13,7 @@ from ssrl.api import pretrain
 from ssrl.backbones import build_backbone
 from ssrl.errors import SsrlError
 from ssrl.pretext import method_config
-from ssrl.pretext.pixel_head import feature_map
+from ssrl.pretext.pixel_head import PixelDecoder, feature_map, feature_maps, full_resolution_channels
 from ssrl.pretext.super_resolution import SuperResolution, content_loss, degrade, low_resolution
 from ssrl.views import ViewConfig, Views
 
@@ -22,6 +22,45 @@ def _method(channels=3, backbone="convnet-small", **params):
     torch.manual_seed(0)
     return SuperResolution(build_backbone(backbone, channels, 16, seed=0),
                            method_config("super_resolution", {"decoder_width": 16, **params}), Views(ViewConfig.none()))
+
+
+def _head_by_hand(method, inputs):
+    """k_γ on h_θ's two maps taken another way: ``convnet-small``'s layers sliced by hand (the
+    last map is the input of its average pool, the full-resolution one its second block's output)."""
+    return method.head(_layers(method.backbone, -2)(inputs), (16, 16), _layers(method.backbone, 6)(inputs))
+
+
+def _layers(net, stop):
+    return torch.nn.Sequential(*list(net)[:stop])
+
+
+def test_feature_maps_are_the_last_map_and_the_last_full_resolution_block():
+    net = build_backbone("convnet-small", 3, 16, seed=0)
+    x = torch.rand(2, 3, 16, 16)
+    last, full = feature_maps(net, x)
+    torch.testing.assert_close(last, _layers(net, -2)(x))
+    torch.testing.assert_close(full, _layers(net, 6)(x))           # conv-BN-ReLU twice, before the first max-pool
+    assert full.shape == (2, 32, 16, 16) and full_resolution_channels(net, 3) == 32
+    assert feature_maps(net, x, full_resolution=False)[1] is None
+    vit = build_backbone("vit-mini", 3, 16, seed=0)
+    assert feature_maps(vit, x)[1] is None and full_resolution_channels(vit, 3) == 0
+
+
+def test_counting_skip_channels_moves_no_batch_norm_statistics():
+    net = build_backbone("convnet-small", 3, 16, seed=0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.train()
+    full_resolution_channels(net, 3)
+    assert net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_decoder_reads_the_skip_map_it_was_built_for():
+    head = PixelDecoder(128, 3, 16, skip_dim=32)
+    fmap, skip = torch.rand(2, 128, 4, 4), torch.rand(2, 32, 8, 8)
+    assert head(fmap, (16, 16), skip).shape == (2, 3, 16, 16)  # a smaller skip map is resized
+    with pytest.raises(ValueError, match="32-channel skip"):
+        head(fmap, (16, 16))
+    assert _method(decoder_skip=False).head.skip_dim == 0 and _method().head.skip_dim == 32
 
 
 def test_low_resolution_is_block_means_by_hand():
@@ -52,7 +91,7 @@ def test_loss_is_l2_on_the_residual_prediction_by_hand():
     x = torch.rand(2, 3, 16, 16)
     inputs, z = method.pseudolabels(x)
     loss, logs = method.loss(inputs, z)
-    prediction = method.head(feature_map(method.backbone, inputs), (16, 16)) + inputs
+    prediction = _head_by_hand(method, inputs) + inputs
     torch.testing.assert_close(loss, ((prediction - z) ** 2).mean())
     torch.testing.assert_close(logs["baseline_mse"], ((inputs - z) ** 2).mean())
     # an untrained model starts close to the baseline, not at a random image
@@ -63,7 +102,7 @@ def test_without_residual_the_head_predicts_the_image():
     method = _method(residual=False)
     inputs, z = method.pseudolabels(torch.rand(2, 3, 16, 16))
     loss, _ = method.loss(inputs, z)
-    torch.testing.assert_close(loss, ((method.head(feature_map(method.backbone, inputs), (16, 16)) - z) ** 2).mean())
+    torch.testing.assert_close(loss, ((_head_by_hand(method, inputs) - z) ** 2).mean())
 
 
 def test_content_term_by_hand_on_a_frozen_copy_of_the_initial_backbone():
