@@ -141,9 +141,9 @@ def test_span_decoder_output_layer_is_the_input_embedding_table_when_tied(tie):
 
 def test_shared_span_decoder_runs_h_theta_s_own_blocks():
     m = method("span_corruption", share_decoder=True)
-    assert m.head.blocks is m.backbone.blocks and m.head.embed is m.backbone.embed
+    assert m.head.blocks is m.backbone.blocks and m.head.embed is m.backbone.embed and m.head.norm is m.backbone.norm
     own = {id(p) for p in m.head.parameters()} - {id(p) for p in m.backbone.parameters()}
-    assert own == {id(p) for p in (m.head.pos_embed, m.head.out_bias, *m.head.norm.parameters(),
+    assert own == {id(p) for p in (m.head.pos_embed, m.head.out_bias,
                                    *m.head.cross.parameters(), *m.head.cross_norms.parameters())}
     inputs, z = m.pseudolabels(documents())
     memory = m.backbone.tokens(inputs)

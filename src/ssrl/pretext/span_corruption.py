@@ -2,15 +2,16 @@
 
 P: 15% of each document's ordinary tokens, in spans of mean length 3, are each replaced by one
 sentinel; z = the sentinels, each followed by the span it replaced, then [SEP]
-(``token_masks.span_corrupt``). The option ``deshuffle`` (tokens in a random order, the
-paper's table 3) has the whole original document as its target; so has ``deletion`` (15% of
-the tokens dropped), which is BART's token deletion (Lewis et al., 2020, arXiv:1910.13461,
-§2.2), not T5's "drop corrupted tokens", whose target is the dropped tokens alone. k_γ: a Transformer decoder (causal self-attention, cross-attention to
-h_θ's token outputs) that reads the target shifted right behind [CLS]; it shares h_θ's token
-embeddings, as T5 shares them between encoder and decoder, and by default also uses them as its
-output layer (T5 v1.0 ties all three), so every predicted token trains the vectors h_θ embeds its
-input with; k_γ is discarded after pretraining. With ``share_decoder`` the decoder is h_θ's own
-blocks run causally over the target, each with a cross-attention of its own inserted between
+(``token_masks.span_corrupt``). The option ``deshuffle`` (tokens in a random order, the paper's
+table 3) has the whole original document as its target; so has ``deletion`` (15% of the tokens
+dropped), which is BART's token deletion (Lewis et al., 2020, arXiv:1910.13461, §2.2), not T5's
+"drop corrupted tokens", whose target is the dropped tokens alone. k_γ: a Transformer decoder
+(causal self-attention, cross-attention to h_θ's token outputs) that reads the target shifted
+right behind [CLS]; it shares h_θ's token embeddings, as T5 shares them between encoder and
+decoder, and by default also uses them as its output layer (T5 v1.0 ties all three), so every
+predicted token trains the vectors h_θ embeds its input with; k_γ is discarded after
+pretraining. With ``share_decoder`` the decoder is h_θ's own blocks and final layer norm run
+causally over the target, each with a cross-attention of its own inserted between
 self-attention and MLP: the paper's "encoder-decoder, shared" variant (§3.2.2, Table 2), which
 scored close to separate weights, and in which every target token also trains h_θ's layers.
 L: cross-entropy over every target token (teacher forcing). Optimizer: AdamW, weight decay
@@ -69,17 +70,18 @@ class SpanDecoder(nn.Module):
 
 
 class SharedSpanDecoder(nn.Module):
-    """k_γ of the shared variant: h_θ's blocks, causal over the target, each followed by its own
-    cross-attention to h_θ's token outputs before the block's MLP; the output layer is tied."""
+    """k_γ of the shared variant: h_θ's blocks and final layer norm, causal over the target, each
+    block followed by a cross-attention of its own to h_θ's token outputs before its MLP; the
+    output layer is tied. Only the cross-attentions, the target's positions and the output bias
+    are k_γ's own."""
 
     def __init__(self, backbone: nn.Module, max_len: int):
         super().__init__()
         dim, heads = backbone.dim, backbone.blocks[0].attn.heads
-        self.embed, self.blocks = backbone.embed, backbone.blocks   # shared with h_θ
+        self.embed, self.blocks, self.norm = backbone.embed, backbone.blocks, backbone.norm   # shared with h_θ
         self.pos_embed = nn.Parameter(torch.randn(1, max_len, dim) * 0.02)
         self.cross_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in self.blocks)
         self.cross = nn.ModuleList(nn.MultiheadAttention(dim, heads, batch_first=True) for _ in self.blocks)
-        self.norm = nn.LayerNorm(dim)
         self.out_bias = nn.Parameter(torch.zeros(backbone.vocab_size))
 
     def forward(self, dec_in: torch.Tensor, memory: torch.Tensor, memory_ids: torch.Tensor) -> torch.Tensor:
