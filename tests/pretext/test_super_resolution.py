@@ -25,9 +25,10 @@ def _method(channels=3, backbone="convnet-small", **params):
 
 
 def _head_by_hand(method, inputs):
-    """k_γ on h_θ's two maps taken another way: ``convnet-small``'s layers sliced by hand (the
-    last map is the input of its average pool, the full-resolution one its second block's output)."""
-    return method.head(_layers(method.backbone, -2)(inputs), (16, 16), _layers(method.backbone, 6)(inputs))
+    """k_γ on h_θ's maps taken another way: ``convnet-small``'s layers sliced by hand (the last
+    map is the input of its average pool, the full-resolution one its second block's output)."""
+    skip = _layers(method.backbone, 6)(inputs) if method.head.skip_dim else None
+    return method.head(_layers(method.backbone, -2)(inputs), (16, 16), skip)
 
 
 def _layers(net, stop):
@@ -60,7 +61,7 @@ def test_decoder_reads_the_skip_map_it_was_built_for():
     assert head(fmap, (16, 16), skip).shape == (2, 3, 16, 16)  # a smaller skip map is resized
     with pytest.raises(ValueError, match="32-channel skip"):
         head(fmap, (16, 16))
-    assert _method(decoder_skip=False).head.skip_dim == 0 and _method().head.skip_dim == 32
+    assert _method().head.skip_dim == 0 and _method(decoder_skip=True).head.skip_dim == 32
 
 
 def test_low_resolution_is_block_means_by_hand():
@@ -86,8 +87,9 @@ def test_input_carries_the_low_resolution_image_only(factor):
     torch.testing.assert_close(za, x)
 
 
-def test_loss_is_l2_on_the_residual_prediction_by_hand():
-    method = _method()
+@pytest.mark.parametrize("skip", [False, True])
+def test_loss_is_l2_on_the_residual_prediction_by_hand(skip):
+    method = _method(decoder_skip=skip)
     x = torch.rand(2, 3, 16, 16)
     inputs, z = method.pseudolabels(x)
     loss, logs = method.loss(inputs, z)
@@ -98,8 +100,9 @@ def test_loss_is_l2_on_the_residual_prediction_by_hand():
     assert abs(logs["pixel_mse"] - logs["baseline_mse"]) < 0.1 * logs["baseline_mse"]
 
 
-def test_without_residual_the_head_predicts_the_image():
-    method = _method(residual=False)
+@pytest.mark.parametrize("skip", [False, True])
+def test_without_residual_the_head_predicts_the_image(skip):
+    method = _method(residual=False, decoder_skip=skip)
     inputs, z = method.pseudolabels(torch.rand(2, 3, 16, 16))
     loss, _ = method.loss(inputs, z)
     torch.testing.assert_close(loss, ((_head_by_hand(method, inputs) - z) ** 2).mean())
@@ -131,8 +134,9 @@ def test_content_term_by_hand_on_a_frozen_copy_of_the_initial_backbone():
 
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("backbone", ["convnet-small", "vit-mini"])
-def test_gradients_reach_backbone_and_head_for_grey_and_colour(channels, backbone):
-    method = _method(channels=channels, backbone=backbone, content_weight=1.0)
+@pytest.mark.parametrize("skip", [False, True])
+def test_gradients_reach_backbone_and_head_for_grey_and_colour(channels, backbone, skip):
+    method = _method(channels=channels, backbone=backbone, content_weight=1.0, decoder_skip=skip)
     inputs, z = method.pseudolabels(torch.rand(2, channels, 16, 16))
     assert inputs.shape == z.shape == (2, channels, 16, 16)
     loss, _ = method.loss(inputs, z)

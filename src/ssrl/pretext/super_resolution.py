@@ -8,12 +8,11 @@ P: x is the image shrunk by ``factor`` (block means, ``downsample`` = "area"; or
 bicubic) and enlarged back to full size (``upsample`` = "bilinear" or "bicubic"), as SRCNN and
 VDSR feed their networks; z is the image. Feeding the enlarged image, rather than the low-res
 one as Johnson et al. and SRGAN do, keeps h_θ's input at the size it is evaluated at (and the
-ViT patch grid intact). x carries the low-resolution image's information only: two images
-with the same low-res copy give the same x. k_γ: ``PixelDecoder`` on h_θ's last feature map
-and, with ``decoder_skip``, h_θ's deepest full-resolution map (``pixel_head.feature_maps``:
-restoring pixel detail from the last map alone, 4 px to a cell in ``convnet-small``, left the
-held-out error at 0.84 × bilinear's), predicting the residual z − x (VDSR; ``residual``), its last layer's initial weights scaled
-by 0.1, so an untrained model starts close to the trivial baseline, the enlarged input itself.
+ViT patch grid intact). x carries the low-resolution image's information only: two images with
+the same low-res copy give the same x. k_γ: ``PixelDecoder`` on h_θ's last feature map and,
+with ``decoder_skip``, h_θ's deepest full-resolution map as well (``pixel_head.feature_maps``),
+predicting the residual z − x (VDSR; ``residual``), its last layer's initial weights scaled by
+0.1, so an untrained model starts close to the trivial baseline, the enlarged input itself.
 L: mean squared error to z, plus ``content_weight`` × the mean squared error between the
 feature maps of prediction and image under a fixed network φ (Johnson et al.'s ℓ_feat,
 normalised per element), divided by the mean square of the target's features.
@@ -29,6 +28,11 @@ Works for grey and colour images. Paper values: ×4 (SRGAN, Johnson et al.), 96 
 VGG content losses (SRGAN's VGG54, Johnson's relu2_2), Adam at 1e-4 (SRGAN) / 1e-3 (Johnson).
 Ours for small images: ×2 (×4 from 128 px up), area downsampling, bilinear enlargement, flips
 only (a resized crop would itself be a blurred upsample, a wrong target), AdamW 1e-3 per 256.
+
+``decoder_skip`` is off by default: the skip restores detail better (32 px colour crops,
+held-out error 0.75 × bilinear's against 0.84 × without it, BENCHMARKS.md) but leaves h_θ's
+pooled features worse (B1 kNN 0.767 against 0.792 without it, under the random-init 0.779):
+the early layers then do the restoring and the deep ones learn less.
 """
 
 import copy
@@ -60,7 +64,7 @@ class SuperResolutionConfig:
     residual: bool = True          # k_γ predicts z − x (VDSR)
     content_weight: float = 0.0    # weight of the content loss on a frozen random-init copy of h_θ
     decoder_width: int = 64
-    decoder_skip: bool = True      # k_γ also reads h_θ's full-resolution map (a U-Net skip; none for ViTs)
+    decoder_skip: bool = False     # k_γ also reads h_θ's full-resolution map (a U-Net skip; none for ViTs)
 
 
 def low_resolution(x: torch.Tensor, factor: int, mode: str = "area") -> torch.Tensor:
