@@ -86,7 +86,8 @@ def run_one(args) -> dict:
     timer = StepTimer()
     start = time.perf_counter()
     run = pretrain(args.data, args.methods, out=out, epochs=args.epochs, batch_size=args.batch_size,
-                   backbone=args.backbone, seed=args.seed, limit=args.limit, lr=args.lr,
+                   backbone=args.backbone, seed=args.seed, limit=args.limit, lr=args.lr, optimizer=args.optimizer,
+                   weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                    params=dict(kv.split("=", 1) for kv in args.param),
                    views=dict(kv.split("=", 1) for kv in args.view), callbacks=(timer,))
     wall = time.perf_counter() - start
@@ -125,6 +126,9 @@ def main() -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--view", action="append", default=[], metavar="KEY=VALUE", help="a view option (repeatable)")
     p.add_argument("--lr", type=float, default=None, help="default: the method's own, scaled by batch/256")
+    p.add_argument("--optimizer", default=None, help="default: the method's own (sgd, adamw, lars)")
+    p.add_argument("--weight-decay", type=float, default=None, help="default: the method's own")
+    p.add_argument("--warmup-epochs", type=float, default=None, help="default: the method's own")
     p.add_argument("--runs", default="runs/bench")
     p.add_argument("--tag", default="", help="suffix of the result file and run directory, for a variant "
                                              "(left out of --table)")
