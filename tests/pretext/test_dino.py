@@ -19,7 +19,7 @@ from ssrl.pretext.dino import DINO, teacher_temperature
 from ssrl.views import Views
 from tests.test_engine import Killed, KillAtEpoch
 
-SMALL = dict(out_dim=64, hidden_dim=32)  # a small head keeps the tests fast
+SMALL = dict(out_dim=64, hidden_dim=32, n_local=2)  # a small head keeps the tests fast; local views on
 
 
 def _method(backbone="convnet-small", channels=1, size=16, **params):
