@@ -126,7 +126,7 @@ def main() -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--view", action="append", default=[], metavar="KEY=VALUE", help="a view option (repeatable)")
     p.add_argument("--lr", type=float, default=None, help="default: the method's own, scaled by batch/256")
-    p.add_argument("--optimizer", default=None, help="default: the method's own (sgd, adamw, lars)")
+    p.add_argument("--optimizer", default=None, help="default: the method's own (sgd or adamw)")
     p.add_argument("--weight-decay", type=float, default=None, help="default: the method's own")
     p.add_argument("--warmup-epochs", type=float, default=None, help="default: the method's own")
     p.add_argument("--runs", default="runs/bench")
