@@ -6,12 +6,12 @@ import torch.nn.functional as F
 
 from ssrl.backbones import build_backbone
 from ssrl.backbones.text_transformer import TextTransformer, causal_mask
-from ssrl.data.tokenize import CLS, FIRST_ORDINARY, PAD, SEP
+from ssrl.data.tokenize import CLS, FIRST_ORDINARY, PAD, SENTINEL, SEP
 from ssrl.errors import SsrlError
 from ssrl.pretext import METHODS, method_config
 from ssrl.pretext.next_token import prefix_mask
 from ssrl.pretext.sentence_order import segment_pairs
-from ssrl.pretext.token_masks import IGNORE
+from ssrl.pretext.token_masks import IGNORE, span_corrupt
 
 TEXT_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "text" and n != "word2vec")  # word2vec: test_word2vec
 VOCAB, T = 80, 16
@@ -32,7 +32,7 @@ def method(name, causal=False, **params):
     return METHODS[name](backbone, method_config(name, params), None)
 
 
-OPTIONS = [("span_corruption", {"objective": "deletion"}), ("span_corruption", {"objective": "deshuffle"}),
+OPTIONS = [("span_corruption", {"objective": "infilling"}), ("span_corruption", {"objective": "deletion"}), ("span_corruption", {"objective": "deshuffle"}),
            ("span_corruption", {"share_decoder": True}),
            ("next_token", {"prefix_lm": True})]
 
@@ -152,6 +152,25 @@ def test_shared_span_decoder_runs_h_theta_s_own_blocks():
     with torch.no_grad():
         m.backbone.blocks[0].mlp[0].weight.mul_(2)                # h_θ's weights are k_γ's too
     assert not torch.allclose(m.head(dec_in, memory, inputs), before)
+
+
+@pytest.mark.parametrize("objective", ["infilling", "deletion", "deshuffle"])
+def test_whole_document_objectives_target_the_document_after_cls(objective):
+    m = method("span_corruption", objective=objective)
+    x = documents()
+    torch.manual_seed(6)
+    inputs, z = m.pseudolabels(x)
+    for row, zrow, irow in zip(x, z, inputs):
+        real, seen = row[row != PAD], irow[irow != PAD]
+        assert torch.equal(zrow[zrow != PAD], real[1:]) and seen[0] == CLS
+        sentinels = (seen >= SENTINEL) & (seen < FIRST_ORDINARY)
+        if objective == "infilling":                               # T5's input: each span one sentinel
+            assert sentinels.any() and len(seen) <= len(real)
+        else:
+            assert not sentinels.any()
+    if objective == "infilling":
+        torch.manual_seed(6)
+        assert torch.equal(inputs, span_corrupt(x, m.cfg.noise_density, m.cfg.mean_span)[0])
 
 
 @pytest.mark.parametrize("task", ["sop", "nsp"])

@@ -2,10 +2,11 @@
 
 P: 15% of each document's ordinary tokens, in spans of mean length 3, are each replaced by one
 sentinel; z = the sentinels, each followed by the span it replaced, then [SEP]
-(``token_masks.span_corrupt``). The option ``deshuffle`` (tokens in a random order, the paper's
-table 3) has the whole original document as its target; so has ``deletion`` (15% of the tokens
-dropped), which is BART's token deletion (Lewis et al., 2020, arXiv:1910.13461, §2.2), not T5's
-"drop corrupted tokens", whose target is the dropped tokens alone. k_γ: a Transformer decoder
+(``token_masks.span_corrupt``). Three options have the whole original document as their
+target: ``infilling`` (T5's input, spans replaced by sentinels: BART's text infilling, Lewis et
+al., 2020, arXiv:1910.13461, §2.2, which replaces each span by one mask token), ``deshuffle``
+(tokens in a random order, T5's table 3) and ``deletion`` (15% of the tokens dropped: BART's
+token deletion, not T5's "drop corrupted tokens", whose target is the dropped tokens alone). k_γ: a Transformer decoder
 (causal self-attention, cross-attention to h_θ's token outputs) that reads the target shifted
 right behind [CLS]; it shares h_θ's token embeddings, as T5 shares them between encoder and
 decoder, and by default also uses them as its output layer (T5 v1.0 ties all three), so every
@@ -37,12 +38,12 @@ from ssrl.pretext.registry import register
 from ssrl.pretext.text_heads import require_text_backbone
 from ssrl.pretext.token_masks import delete_tokens, shuffle_tokens, span_corrupt
 
-OBJECTIVES = ("span", "deletion", "deshuffle")
+OBJECTIVES = ("span", "infilling", "deletion", "deshuffle")
 
 
 @dataclass
 class SpanCorruptionConfig:
-    objective: str = "span"         # span | deletion (BART's) | deshuffle (the paper's table 3)
+    objective: str = "span"         # span | infilling, deletion (BART's) | deshuffle (the paper's table 3)
     noise_density: float = 0.15     # share of tokens corrupted (span) or dropped (deletion)
     mean_span: float = 3.0          # the paper's best mean span length
     decoder_layers: int = 2         # k_γ's depth; small, since it is thrown away
@@ -123,6 +124,8 @@ class SpanCorruption(Pretext):
         if c.objective == "span":
             return span_corrupt(x, c.noise_density, c.mean_span)
         target = x[:, 1:]                                   # the document after [CLS], [SEP] included
+        if c.objective == "infilling":
+            return span_corrupt(x, c.noise_density, c.mean_span)[0], target
         inputs = delete_tokens(x, c.noise_density) if c.objective == "deletion" else shuffle_tokens(x)
         return inputs, target
 
