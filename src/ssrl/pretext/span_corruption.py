@@ -103,7 +103,8 @@ class SharedSpanDecoder(nn.Module):
 
 
 @register("span_corruption", family="text", modality="text",
-          paper="Raffel et al. 2020, Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer")
+          paper="Raffel et al. 2020, Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer; "
+                "Lewis et al. 2020, BART (infilling and deletion targets)")
 class SpanCorruption(Pretext):
     Config = SpanCorruptionConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.01, warmup_epochs=0.05)
