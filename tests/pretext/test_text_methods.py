@@ -32,7 +32,7 @@ def method(name, causal=False, **params):
     return METHODS[name](backbone, method_config(name, params), None)
 
 
-OPTIONS = [("span_corruption", {"objective": "infilling"}), ("span_corruption", {"objective": "deletion"}), ("span_corruption", {"objective": "deshuffle"}),
+OPTIONS = [("span_corruption", {"objective": o}) for o in ("infilling", "deletion", "deshuffle")] + [
            ("span_corruption", {"share_decoder": True}),
            ("next_token", {"prefix_lm": True})]
 

@@ -6,9 +6,9 @@ sentinel; z = the sentinels, each followed by the span it replaced, then [SEP]
 target: ``infilling`` (T5's input, spans replaced by sentinels: BART's text infilling, Lewis et
 al., 2020, arXiv:1910.13461, §2.2, which replaces each span by one mask token), ``deshuffle``
 (tokens in a random order, T5's table 3) and ``deletion`` (15% of the tokens dropped: BART's
-token deletion, not T5's "drop corrupted tokens", whose target is the dropped tokens alone). k_γ: a Transformer decoder
-(causal self-attention, cross-attention to h_θ's token outputs) that reads the target shifted
-right behind [CLS]; it shares h_θ's token embeddings, as T5 shares them between encoder and
+token deletion, not T5's "drop corrupted tokens", whose target is the dropped tokens alone).
+k_γ: a Transformer decoder (causal self-attention, cross-attention to h_θ's token outputs) that
+reads the target shifted right behind [CLS]; it shares h_θ's token embeddings, as T5 shares them between encoder and
 decoder, and by default also uses them as its output layer (T5 v1.0 ties all three), so every
 predicted token trains the vectors h_θ embeds its input with; k_γ is discarded after
 pretraining. With ``share_decoder`` the decoder is h_θ's own blocks and final layer norm run
@@ -44,7 +44,7 @@ OBJECTIVES = ("span", "infilling", "deletion", "deshuffle")
 @dataclass
 class SpanCorruptionConfig:
     objective: str = "span"         # span | infilling, deletion (BART's) | deshuffle (the paper's table 3)
-    noise_density: float = 0.15     # share of tokens corrupted (span) or dropped (deletion)
+    noise_density: float = 0.15     # share of tokens corrupted (span, infilling) or dropped (deletion)
     mean_span: float = 3.0          # the paper's best mean span length
     decoder_layers: int = 2         # k_γ's depth; small, since it is thrown away
     decoder_heads: int = 4
