@@ -12,8 +12,8 @@ reads the target shifted right behind [CLS]; it shares h_θ's token embeddings, 
 between encoder and decoder, and by default also uses them as its output layer (T5 v1.0 ties all
 three), so every predicted token trains the vectors h_θ embeds its input with; k_γ is discarded
 after pretraining. With ``share_decoder`` the decoder is h_θ's own blocks and final layer norm
-run causally over the target, each with a cross-attention of its own inserted between self-
-attention and MLP: the paper's "encoder-decoder, shared" variant (§3.2.2, Table 2), which scored
+run causally over the target, each with a cross-attention of its own inserted between
+self-attention and MLP: the paper's "encoder-decoder, shared" variant (§3.2.2, Table 2), which scored
 close to separate weights, and in which every target token also trains h_θ's layers.
 L: cross-entropy over every target token (teacher forcing). Optimizer: AdamW, weight decay
 0.01, lr 1e-3 per 256 documents (T5 uses Adafactor at 1e-2 for far larger models).
