@@ -27,6 +27,9 @@ would be amplified noise, and the shortcut it blocks (vignetting, colour casts o
 is absent. The image is cropped to 60-100 % of its area and flipped first (as the paper's
 random 225 px crop). ``zoom`` upsamples it (bilinear) before the grid is cut, as relative
 position's does: at ``zoom=2`` a 28 px image gives cells of 18 px and tiles of 14 px.
+``canvas`` then places the image at a random offset in a canvas that many times its side,
+filled with its background (``in_canvas``), so that on centred photos a tile's own content no
+longer says which cell it came from: at ``canvas=1.5`` cells of 14 px and tiles of 11 px.
 Optimizer: SGD at rotation prediction's small-image values (lr 0.1 per 256 images, momentum
 0.9, weight decay 5e-4), not tuned for this method.
 """
@@ -43,7 +46,7 @@ from torch import nn
 from ssrl.errors import SsrlError
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.jittered_grid import cut_patches, jittered_starts, zoomed
+from ssrl.pretext.jittered_grid import cut_patches, in_canvas, jittered_starts, zoomed
 from ssrl.pretext.permutations import max_hamming_permutations
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -60,6 +63,7 @@ class JigsawConfig:
     normalize_tiles: bool = False  # each tile to mean 0, standard deviation 1 (the paper: yes)
     head_hidden: int = 1024        # MLP width; 0 = a linear head; the paper: fc7 of 4096
     zoom: float = 1.0              # images upsampled by this factor before the grid is cut
+    canvas: float = 1.0            # images placed at random in a canvas this many times their side first
 
 
 def normalize_tiles(tiles: torch.Tensor, min_std: float = 1e-2) -> torch.Tensor:
@@ -104,7 +108,7 @@ class Jigsaw(Pretext):
         return cell, min(cell, max(1, round(cell * self.cfg.tile_fraction)))
 
     def pseudolabels(self, x):                          # P
-        x = zoomed(self.views(x), self.cfg.zoom)
+        x = in_canvas(zoomed(self.views(x), self.cfg.zoom), self.cfg.canvas)
         b, side = len(x), min(x.shape[-2:])
         cell, tile = self.layout(side)
         rows, cols = jittered_starts(b, side, GRID, tile, cell, cell - tile, x.device)
@@ -132,3 +136,6 @@ def _check(cfg: JigsawConfig) -> None:
         raise SsrlError(f"jigsaw: head_hidden must be ≥ 0, got {cfg.head_hidden}")
     if cfg.zoom < 1:
         raise SsrlError(f"jigsaw: zoom upsamples the image before the grid is cut; it must be ≥ 1, got {cfg.zoom}")
+    if cfg.canvas < 1:
+        raise SsrlError(f"jigsaw: canvas is the side of the canvas the image is placed in, in image sides; "
+                        f"it must be ≥ 1, got {cfg.canvas}")
