@@ -80,26 +80,28 @@ def test_the_permutation_set_is_a_checkpointed_buffer_from_its_seed():
     assert torch.equal(other.permutations, method.permutations)
 
 
-def test_loss_is_the_cross_entropy_of_each_puzzle_computed_one_by_one():
-    method = _method(channels=3)
+@pytest.mark.parametrize("tile_hidden", [0, 16])
+def test_loss_is_the_cross_entropy_of_each_puzzle_computed_one_by_one(tile_hidden):
+    method = _method(channels=3, tile_hidden=tile_hidden)
     puzzles, z = method.pseudolabels(torch.rand(3, 3, SIDE, SIDE))
     method.eval()  # batch norm from running statistics: one tile at a time gives the same features
     loss, logs = method.loss(puzzles, z)
     terms = []
     for b in range(3):
-        feats = [method.backbone(puzzles[b * 9 + k][None])[0] for k in range(9)]   # position order
+        feats = [method.tile_head(method.backbone(puzzles[b * 9 + k][None]))[0] for k in range(9)]  # position order
+        assert feats[0].shape == ((tile_hidden or method.backbone.dim),)
         logits = method.head(torch.cat(feats)[None])[0]
         terms.append(torch.logsumexp(logits, 0) - logits[z[b]])
     torch.testing.assert_close(loss, torch.stack(terms).mean(), rtol=1e-5, atol=1e-6)
     assert 0 <= logs["pretext_acc"] <= 1
 
 
-@pytest.mark.parametrize("channels, normalize", [(1, False), (3, True)])
-def test_gradients_reach_backbone_and_head(channels, normalize):
-    method = _method(channels=channels, normalize_tiles=normalize)
+@pytest.mark.parametrize("channels, normalize, tile_hidden", [(1, False, 0), (3, True, 16)])
+def test_gradients_reach_backbone_and_head(channels, normalize, tile_hidden):
+    method = _method(channels=channels, normalize_tiles=normalize, tile_hidden=tile_hidden)
     loss, _ = method.loss(*method.pseudolabels(torch.rand(4, channels, SIDE, SIDE)))
     loss.backward()
-    for part in (method.backbone, method.head):
+    for part in (method.backbone, method.tile_head, method.head):
         for name, p in part.named_parameters():
             assert p.grad is not None and p.grad.abs().sum() > 0, name
 
@@ -126,6 +128,8 @@ def test_bad_settings_are_rejected():
         _method(num_permutations=1)
     with pytest.raises(SsrlError, match="tile_fraction"):
         _method(tile_fraction=1.5)
+    with pytest.raises(SsrlError, match="tile_hidden"):
+        _method(tile_hidden=-1)
 
 
 def test_tiny_run_through_the_engine_writes_the_permutation_set(tmp_path):

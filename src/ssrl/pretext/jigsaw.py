@@ -62,6 +62,8 @@ class JigsawConfig:
     tile_fraction: float = 0.78    # tile side / cell side: 7 px of 9; the paper: 64 of 75 (0.853)
     normalize_tiles: bool = False  # each tile to mean 0, standard deviation 1 (the paper: yes)
     head_hidden: int = 1024        # MLP width; 0 = a linear head; the paper: fc7 of 4096
+    tile_hidden: int = 0           # width of a shared layer on each tile's features before they are
+                                   # concatenated (the paper's per-tile fc6); 0 = none
     zoom: float = 1.0              # images upsampled by this factor before the grid is cut
     canvas: float = 1.0            # images placed at random in a canvas this many times their side first
 
@@ -72,6 +74,14 @@ def normalize_tiles(tiles: torch.Tensor, min_std: float = 1e-2) -> torch.Tensor:
     mean = tiles.mean((-3, -2, -1), keepdim=True)
     std = tiles.std((-3, -2, -1), keepdim=True, correction=0)
     return (tiles - mean) / std.clamp_min(min_std)
+
+
+def tile_layer(dim: int, width: int) -> nn.Module:
+    """The layer k_γ applies to every tile's features alone (Linear, BN, ReLU to ``width``), as
+    the paper's fc6 does before the concatenation; the identity when ``width`` is 0."""
+    if not width:
+        return nn.Identity()
+    return nn.Sequential(nn.Linear(dim, width, bias=False), nn.BatchNorm1d(width), nn.ReLU(inplace=True))
 
 
 def shuffle_tiles(tiles: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
@@ -98,7 +108,9 @@ class Jigsaw(Pretext):
         perms = max_hamming_permutations(cfg.num_permutations, TILES, cfg.permutation_seed)
         self.register_buffer("permutations", torch.from_numpy(perms))   # (n, 9), in checkpoints
         hidden = [cfg.head_hidden] if cfg.head_hidden else []
-        self.head = mlp([TILES * backbone.dim, *hidden, cfg.num_permutations])  # k_γ
+        tile_dim = cfg.tile_hidden or backbone.dim
+        self.tile_head = tile_layer(backbone.dim, cfg.tile_hidden)            # k_γ: per tile, then
+        self.head = mlp([TILES * tile_dim, *hidden, cfg.num_permutations])   # on the nine together
 
     def layout(self, side: int) -> tuple[int, int]:
         """(cell, tile) sides in px for images of ``side`` px."""
@@ -119,7 +131,8 @@ class Jigsaw(Pretext):
         return shuffle_tiles(tiles, self.permutations[z]).flatten(0, 1), z  # (B·9, C, t, t), (B,)
 
     def loss(self, inputs, z):                          # L
-        logits = self.head(self.backbone(inputs).reshape(-1, TILES * self.backbone.dim))
+        tiles = self.tile_head(self.backbone(inputs))                     # (B·9, d)
+        logits = self.head(tiles.reshape(-1, TILES * tiles.shape[1]))
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}
 
     def save_artifacts(self, run_dir: Path, sample: torch.Tensor) -> None:
@@ -132,8 +145,8 @@ def _check(cfg: JigsawConfig) -> None:
         raise SsrlError(f"jigsaw: num_permutations must be in 2..{math.factorial(TILES)}, got {cfg.num_permutations}")
     if not 0 < cfg.tile_fraction <= 1:
         raise SsrlError(f"jigsaw: tile_fraction is the tile's share of its cell's side, in (0, 1], got {cfg.tile_fraction}")
-    if cfg.head_hidden < 0:
-        raise SsrlError(f"jigsaw: head_hidden must be ≥ 0, got {cfg.head_hidden}")
+    if cfg.head_hidden < 0 or cfg.tile_hidden < 0:
+        raise SsrlError(f"jigsaw: head_hidden and tile_hidden must be ≥ 0, got {cfg.head_hidden} and {cfg.tile_hidden}")
     if cfg.zoom < 1:
         raise SsrlError(f"jigsaw: zoom upsamples the image before the grid is cut; it must be ≥ 1, got {cfg.zoom}")
     if cfg.canvas < 1:
