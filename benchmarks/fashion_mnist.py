@@ -4,15 +4,18 @@ linear probe on frozen features beside the random-init floor, throughput and pea
     python benchmarks/fashion_mnist.py --methods simclr,rotation --epochs 3
     python benchmarks/fashion_mnist.py --methods all --epochs 3      # every image method
     python benchmarks/fashion_mnist.py --table --epochs 3            # the table of saved results
+    python benchmarks/fashion_mnist.py --table --longest             # each method's longest run
     python benchmarks/fashion_mnist.py --methods dino --param out_dim=1024 --tag _k1024   # a variant
 
 Each method runs in its own process so its peak memory is its own; each writes
 benchmarks/results/fashion_mnist_METHOD_Nep.json and the parent prints a summary table.
-``--table`` prints the Markdown table of BENCHMARKS.md from every saved result of that length.
+``--table`` prints the Markdown table of BENCHMARKS.md from every saved result of that length;
+with ``--longest``, from each method's longest run with its default settings (no ``--tag``).
 """
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -133,9 +136,13 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the result file and run directory, for a variant "
                                              "(left out of --table)")
     p.add_argument("--table", action="store_true", help="only print the table of the saved results")
+    p.add_argument("--longest", action="store_true", help="with --table: each method's longest untagged run")
     args = p.parse_args()
     if args.table:
-        print_table(sorted(RESULTS.glob(f"fashion_mnist_*_{args.epochs}ep.json")))
+        if args.longest:
+            print_table(longest_runs(), epochs_column=True)
+        else:
+            print_table(sorted(RESULTS.glob(f"fashion_mnist_*_{args.epochs}ep.json")))
         return
     methods = image_methods() if args.methods == "all" else args.methods.split(",")
     if len(methods) == 1:
@@ -154,15 +161,29 @@ def image_methods() -> list[str]:
     return sorted(name for name, cls in METHODS.items() if cls.modality == "image" and not getattr(cls, "colour_only", False))
 
 
-def print_table(paths: list[Path]) -> None:
-    """The Markdown table of BENCHMARKS.md: one row per result file, best linear probe first."""
+def longest_runs() -> list[Path]:
+    """Each method's saved result with the most epochs, among those run without ``--tag``."""
+    longest: dict[str, tuple[int, Path]] = {}
+    for path in RESULTS.glob("fashion_mnist_*ep.json"):
+        match = re.fullmatch(r"fashion_mnist_(.+)_(\d+)ep", path.stem)
+        if match and int(match[2]) > longest.get(match[1], (0, path))[0]:
+            longest[match[1]] = (int(match[2]), path)
+    return [path for _, path in longest.values()]
+
+
+def print_table(paths: list[Path], epochs_column: bool = False) -> None:
+    """The Markdown table of BENCHMARKS.md: one row per result file, best linear probe first;
+    ``epochs_column`` adds each run's epochs and date after the backbone."""
     rows = sorted((json.loads(p.read_text()) for p in paths), key=lambda r: -r["pretrained"]["linear"])
-    print("| method | backbone | kNN top-1 (random init) | linear top-1 (random init) | img/s end to end "
+    extra = " epochs | date |" if epochs_column else ""
+    print(f"| method | backbone |{extra} kNN top-1 (random init) | linear top-1 (random init) | img/s end to end "
           "| img/s model+loss | ratio | peak RSS | pretrain wall |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|" + ("---|---|" if epochs_column else "") + "---|---|---|---|---|---|---|")
     for r in rows:
         pre, rand = r["pretrained"], r["random_init"]
-        print(f"| {r['method']} | {r['backbone']} | {_vs(pre['knn'], rand['knn'])} | {_vs(pre['linear'], rand['linear'])} "
+        extra = f" {r['epochs']} | {r['date']} |" if epochs_column else ""
+        print(f"| {r['method']} | {r['backbone']} |{extra} {_vs(pre['knn'], rand['knn'])} "
+              f"| {_vs(pre['linear'], rand['linear'])} "
               f"| {r['throughput_end_to_end']:,.0f} | {r['throughput_model_loss']:,.0f} | {r['pipeline_ratio']:.2f} "
               f"| {r['peak_rss_mb'] / 1024:.1f} GB | {r['pretrain_wall_s']:,.0f} s |")
 

@@ -8,8 +8,9 @@ index of that permutation in the set, position k of the puzzle showing tile ``se
 set is chosen greedily for maximal minimum Hamming distance (``ssrl.pretext.permutations``),
 generated from ``permutation_seed``, kept as a buffer (so it is in every checkpoint) and
 written to the run directory as ``permutations.npy`` by ``save_artifacts``. k_γ: h_θ encodes
-every tile with shared weights; the nine features, concatenated in puzzle-position order, go
-through an MLP to one logit per permutation of the set. L: cross-entropy.
+every tile with shared weights; with ``tile_hidden`` a shared layer (the paper's fc6) maps each
+tile's features on their own; the nine, concatenated in puzzle-position order, go through an
+MLP to one logit per permutation of the set. L: cross-entropy.
 
 The paper's values: a 225 px crop of an image resized to 256 px, cells of 75 px, tiles of 64 px
 (``tile_fraction`` 64/75), each tile's mean and standard deviation normalised on its own
