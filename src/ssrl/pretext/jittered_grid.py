@@ -23,8 +23,9 @@ def zoomed(x: torch.Tensor, zoom: float) -> torch.Tensor:
 
 def in_canvas(x: torch.Tensor, scale: float) -> torch.Tensor:
     """x (B, C, H, W) placed at a uniformly random offset, drawn per sample, in a square canvas
-    of side ``round(scale · max(H, W))`` (``scale`` ≥ 1; 1 returns x), filled with the mean of
-    each image's outer one-pixel frame (its background, on centred object photos).
+    of side ``round(scale · max(H, W))`` (``scale`` ≥ 1; at 1 a square x is returned as it is),
+    filled with the mean of each image's outer one-pixel frame (its background, on centred
+    object photos).
 
     On centred photos a patch's own content gives its place in the grid (a collar is at the top
     middle); with the object at a random place in the grid only its relation to the other
