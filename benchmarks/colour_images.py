@@ -1,9 +1,13 @@
 """A colour data set built offline from the two photographs scikit-learn ships (china.jpg and
 flower.jpg, 427×640 each, ``sklearn.datasets.load_sample_images``): random square crops of
 random size, shrunk to SIZE px with antialiasing, randomly flipped, as uint8 (N, SIZE, SIZE, 3).
+``--photos all`` adds the eight colour photographs scikit-image ships in its wheel (astronaut,
+cat, coffee, rocket, motorcycle, Hubble deep field, immunohistochemistry, retina; 300-1411 px a
+side; ``pip install scikit-image``), ten in all.
 
     python benchmarks/colour_images.py                     # runs/colour32.npy, runs/colour32_heldout.npy
     python benchmarks/colour_images.py --n 8000 --size 48  # runs/colour48.npy, ...
+    python benchmarks/colour_images.py --photos all        # crops of ten photographs
     ssrl pretrain --data runs/colour32.npy --method colorization --epochs 20
 
 Crops of the training file come from the left 80% of each photograph, the held-out file's
@@ -23,9 +27,20 @@ from sklearn.datasets import load_sample_images
 from torchvision.transforms.v2 import functional as TF
 
 
-def photographs() -> list[torch.Tensor]:
-    """The sample photographs as uint8 (3, H, W) tensors."""
-    return [torch.from_numpy(np.array(img)).permute(2, 0, 1) for img in load_sample_images().images]
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+
+
+def photographs(which: str = "sklearn") -> list[torch.Tensor]:
+    """The sample photographs as uint8 (3, H, W) tensors: scikit-learn's two, or with ``which`` =
+    "all" scikit-image's eight as well (the left view of its stereo motorcycle pair)."""
+    images = list(load_sample_images().images)
+    if which == "all":
+        try:
+            from skimage import data
+        except ImportError:
+            raise SystemExit("--photos all needs scikit-image: pip install scikit-image") from None
+        images += [getattr(data, name)() for name in SKIMAGE_PHOTOS] + [data.stereo_motorcycle()[0]]
+    return [torch.from_numpy(np.array(img)).permute(2, 0, 1) for img in images]
 
 
 def random_crops(photos: list[torch.Tensor], n: int, size: int, max_side: int, columns: tuple[float, float],
@@ -57,6 +72,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="side of the crops in px")
     parser.add_argument("--max-side", type=int, default=128, help="largest crop side before shrinking, px")
     parser.add_argument("--heldout-fraction", type=float, default=0.2, help="right-hand share of each photo held out")
+    parser.add_argument("--photos", choices=("sklearn", "all"), default="sklearn",
+                        help="scikit-learn's two photographs, or all ten with scikit-image's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="training file (default runs/colourSIZE.npy)")
     args = parser.parse_args()
@@ -66,7 +83,7 @@ def main() -> None:
     out = args.out or Path("runs") / f"colour{args.size}.npy"
     heldout_out = out.with_name(f"{out.stem}_heldout.npy")
     out.parent.mkdir(parents=True, exist_ok=True)
-    photos, g = photographs(), torch.Generator().manual_seed(args.seed)
+    photos, g = photographs(args.photos), torch.Generator().manual_seed(args.seed)
     split = 1 - args.heldout_fraction
     np.save(out, random_crops(photos, args.n, args.size, args.max_side, (0.0, split), g))
     np.save(heldout_out, random_crops(photos, args.heldout, args.size, args.max_side, (split, 1.0), g))

@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="method.name=value or name=value (repeatable)")
     parser.add_argument("--runs", type=Path, default=Path("runs/colour_tasks"), help="where the run directories go")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="", help="suffix of the result file, for a variant (e.g. _skip)")
     args = parser.parse_args()
 
     data = Path(args.data)
@@ -162,7 +163,7 @@ def main() -> None:
         results[name] = {"params": run_config(run_dir).params, "train_seconds": round(seconds, 1), **errors}
         print(name, {k: v for k, v in errors.items()}, flush=True)
 
-    suffix = f"_limit{args.limit}" if args.limit else ""
+    suffix = (f"_limit{args.limit}" if args.limit else "") + args.tag
     save(f"colour_tasks_{args.epochs}ep{suffix}", {
         "benchmark": "held-out reconstruction error of the colour pretext tasks vs trivial baselines",
         "data": str(data), "heldout": str(heldout_path), "n_train": len(train), "n_heldout": len(heldout),
