@@ -127,7 +127,7 @@ class PretrainModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         rows, index = batch
         x = rows.float().div_(255) if rows.dtype == torch.uint8 else rows  # images (B, C, H, W) in [0, 1]; token ids (B, T) as they are
-        inputs, z = self.method.pseudolabels(x, index) if self.method.uses_index else self.method.pseudolabels(x)
+        inputs, z = self.method.pseudolabels(x, index)
         loss, logs = self.method.loss(inputs, z)
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         for name, value in logs.items():

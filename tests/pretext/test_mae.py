@@ -139,7 +139,8 @@ def test_pretrain_on_a_convnet_is_refused_before_the_run_directory_is_made(tmp_p
     data = tmp_path / "tiny.npy"
     np.save(data, np.zeros((8, 16, 16), dtype=np.uint8))
     with pytest.raises(SsrlError, match="ViT backbone"):
-        pretrain(str(data), "mae", out=tmp_path / "run", epochs=1, batch_size=4, progress=False)
+        pretrain(str(data), "mae", backbone="convnet-small", out=tmp_path / "run", epochs=1, batch_size=4,
+                 progress=False)
     assert not (tmp_path / "run").exists()
 
 

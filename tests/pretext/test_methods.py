@@ -12,7 +12,6 @@ from ssrl.views import Views
 
 IMAGE_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "image")
 SMALL = {"deepcluster": {"clusters": 3}}  # six images cannot make 100 clusters
-BACKBONE = {"mae": "vit-mini"}  # MAE encodes only the visible patches: a ViT
 
 
 @pytest.mark.parametrize("name", IMAGE_METHODS)
@@ -20,15 +19,15 @@ BACKBONE = {"mae": "vit-mini"}  # MAE encodes only the visible patches: a ViT
 def test_method_forward_backward(name, channels):
     torch.manual_seed(0)
     cls = METHODS[name]
-    backbone = build_backbone(BACKBONE.get(name, "convnet-small"), channels, 16, seed=0)
-    if channels == 1 and getattr(cls, "colour_only", False):
+    backbone = build_backbone(cls.default_backbone or "convnet-small", channels, 16, seed=0)
+    if cls.needs_channels not in (None, channels):
         with pytest.raises(SsrlError, match="colour"):
             cls(backbone, method_config(name, SMALL.get(name)), Views(cls.default_views()))
         return
     method = cls(backbone, method_config(name, SMALL.get(name)), Views(cls.default_views()))
     x = torch.rand(6, channels, 16, 16)
     method.on_train_epoch_start(0, (x * 255).to(torch.uint8), None)
-    loss, logs = method.loss(*(method.pseudolabels(x, torch.arange(6)) if cls.uses_index else method.pseudolabels(x)))
+    loss, logs = method.loss(*method.pseudolabels(x, torch.arange(6)))
     assert loss.ndim == 0 and math.isfinite(loss.item())
     loss.backward()
     for part in (method.backbone, method.head):

@@ -15,6 +15,8 @@ from ssrl.backbones.registry import register_backbone
 class ConvNet(nn.Sequential):
     """Plain stack of conv-BN-ReLU blocks; ``dim`` is the width of the last block."""
 
+    kind = "cnn"
+
     def __init__(self, in_channels: int, widths=(32, 32, 64, 64, 128, 128), pool_after=(1, 3), layer_norm: bool = False):
         layers: list[nn.Module] = []
         c = in_channels

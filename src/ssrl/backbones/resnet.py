@@ -28,7 +28,7 @@ def adapt_stem(net: models.ResNet, in_channels: int, small_stem: bool) -> models
 
 def _resnet(factory, in_channels: int, image_size: int) -> models.ResNet:
     net = factory(weights=None)
-    net.dim = net.fc.in_features
+    net.dim, net.kind = net.fc.in_features, "cnn"
     net.fc = nn.Identity()
     return adapt_stem(net, in_channels, small_stem=image_size <= SMALL_IMAGE_MAX)
 

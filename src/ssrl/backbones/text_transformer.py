@@ -59,6 +59,8 @@ def trim_padding(ids: torch.Tensor) -> torch.Tensor:
 class TextTransformer(nn.Module):
     """Token ids (B, T) → pooled features (B, dim); ``tokens`` gives (B, T, dim)."""
 
+    kind = "text"
+
     def __init__(self, vocab_size: int, max_len: int, dim: int, depth: int, heads: int, causal: bool,
                  pool: str = "mean"):
         super().__init__()

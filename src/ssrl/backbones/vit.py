@@ -81,6 +81,8 @@ class Block(nn.Module):
 class ViT(nn.Module):
     """ViT encoder mapping (B, C, H, W) to the final CLS token (B, dim)."""
 
+    kind = "ViT"
+
     def __init__(self, in_channels: int, image_size: int, dim: int, depth: int, heads: int):
         super().__init__()
         self.dim, self.image_size, self.patch_size = dim, image_size, patch_size_for(image_size)

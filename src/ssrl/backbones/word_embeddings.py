@@ -18,6 +18,8 @@ from ssrl.errors import SsrlError
 class WordEmbeddings(nn.Module):
     """Word ids (B, T) → mean word vector (B, dim); ``embed`` holds one vector per word."""
 
+    kind = "word-embeddings"
+
     def __init__(self, vocab_size: int, dim: int):
         super().__init__()
         self.dim, self.vocab_size, self.pool = dim, vocab_size, "mean"

@@ -5,8 +5,8 @@ Every source loads into memory as a `Source` (uint8 images, optional int64 label
 where the test split came from.
 """
 
-from ssrl.data.source import Source
+from ssrl.data.source import Source, to_unit
 from ssrl.data.sources import load_labeled, load_source
 from ssrl.data.split import stratified_split
 
-__all__ = ["Source", "load_labeled", "load_source", "stratified_split"]
+__all__ = ["Source", "load_labeled", "load_source", "stratified_split", "to_unit"]

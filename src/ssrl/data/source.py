@@ -56,6 +56,14 @@ class Source:
         return Source(self.images[index], labels, self.name, self.classes)
 
 
+def to_unit(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 pixels (any shape) as ``dtype`` in [0, 1]: the one conversion every consumer of a
+    Source's images uses (training batches, features, reconstructions)."""
+    if images.dtype != torch.uint8:  # .to() would return the tensor itself, and div_ overwrite it
+        raise TypeError(f"to_unit takes uint8 pixels, got {images.dtype}")
+    return images.to(dtype).div_(255)
+
+
 def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     """(N, C, H, W) uint8 -> (N, C, size, size): shorter side to `size`, then centre crop.
 

@@ -27,7 +27,7 @@ from ssrl.views import ViewConfig, Views
 def supervised_views() -> Views:
     """Light augmentation for supervised training on images: a random resized crop of 50-100% of
     the area and a horizontal flip, no colour change (labels must survive it)."""
-    return Views(ViewConfig(crop_scale=(0.5, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0))
+    return Views(ViewConfig.geometric((0.5, 1.0)))
 
 
 def finetune_optimizer(backbone: nn.Module, head: nn.Module, lr_backbone: float, lr_head: float,

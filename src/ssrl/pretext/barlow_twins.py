@@ -46,7 +46,7 @@ class BarlowTwins(Pretext):
         p = cfg.proj_dim
         self.head = mlp([backbone.dim, p, p, p])  # k_γ: the paper's 3-layer projector
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ssrl.errors import SsrlError
 from ssrl.views import ViewConfig
 
 
@@ -26,6 +27,7 @@ class OptimizerDefaults:
 
 
 LARGE_IMAGE = 128  # images this many pixels a side or more get a method's ImageNet-size defaults
+SMALL_IMAGE = 16   # images this many pixels a side or fewer get a method's tiny-image defaults
 
 # SimCLR's ImageNet views (Chen et al. 2020, appendix A): crops of 8-100% of the area, blur on
 # half the views; the joint-embedding methods' papers all start from them.
@@ -38,7 +40,12 @@ class Pretext(nn.Module):
 
     ``Config``'s defaults suit small images (≤ 64 px) and short runs on small backbones;
     ``large_image_params`` and ``large_image_views`` hold the paper's ImageNet values that
-    replace them for images of ``LARGE_IMAGE`` px or more (a run's own options still win).
+    replace them for images of ``LARGE_IMAGE`` px or more, ``small_image_params`` values for
+    images of ``SMALL_IMAGE`` px or fewer (a run's own options still win).
+
+    What a method needs is declared here, never looked up by its name elsewhere:
+    ``default_backbone`` (None: its modality's), ``backbone_kinds`` (the ``kind`` of h_θ it can
+    train; empty: any), ``needs_channels`` (3: colour images only) and ``patch_inputs``.
     """
 
     name: ClassVar[str]
@@ -49,10 +56,14 @@ class Pretext(nn.Module):
     optimizer: ClassVar[OptimizerDefaults] = OptimizerDefaults()
     large_image_params: ClassVar[dict] = {}
     large_image_views: ClassVar[dict] = {}
-    uses_index: ClassVar[bool] = False  # True: P is called as pseudolabels(x, index), index (B,) into D_s
+    small_image_params: ClassVar[dict] = {}
+    default_backbone: ClassVar[str | None] = None  # None: the modality's default backbone
+    backbone_kinds: ClassVar[tuple[str, ...]] = ()  # the ``kind``s of h_θ it can train; (): any
+    needs_channels: ClassVar[int | None] = None   # 3: refuses grayscale data
     patch_inputs: ClassVar[bool] = False  # True: h_θ sees only patches; its BN statistics are redone on whole images
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
+        self.check_backbone(backbone)
         super().__init__()
         self.backbone = backbone  # h_θ
         self.cfg = cfg
@@ -64,13 +75,26 @@ class Pretext(nn.Module):
         return ViewConfig.none()
 
     @classmethod
+    def check_backbone(cls, backbone: nn.Module) -> None:
+        """Refuse an h_θ whose ``kind`` this method cannot train, naming the backbone to use."""
+        kind = getattr(backbone, "kind", None)
+        if cls.backbone_kinds and kind not in cls.backbone_kinds:
+            article = "an" if cls.modality[0] in "aeiou" else "a"
+            raise SsrlError(f"{cls.name} is {article} {cls.modality} method: it needs a "
+                            f"{' or '.join(cls.backbone_kinds)} backbone "
+                            f"{f' (--backbone {cls.default_backbone})' if cls.default_backbone else ''}, "
+                            f"not {type(backbone).__name__}{f' ({kind})' if kind else ''}")
+
+    @classmethod
     def wrap_backbone(cls, backbone: nn.Module) -> nn.Module:
         """h_θ as this method trains and exports it, from the backbone built by name; the identity
         except for methods whose representation joins several networks (split-brain)."""
         return backbone
 
-    def pseudolabels(self, x: torch.Tensor) -> tuple[Any, Any]:
-        """P: from a raw batch x (B, C, H, W) float in [0, 1], the pretext inputs and targets z."""
+    def pseudolabels(self, x: torch.Tensor, index: torch.Tensor | None = None) -> tuple[Any, Any]:
+        """P: from a raw batch x (images (B, C, H, W) float in [0, 1], or token ids (B, T)) the
+        pretext inputs and targets z; ``index`` (B,) says where in D_s the rows are, for methods
+        whose targets are kept per sample (DeepCluster), and is None outside training."""
         raise NotImplementedError
 
     def loss(self, inputs: Any, z: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -93,4 +117,4 @@ class Pretext(nn.Module):
         of D_s as (N, C, H, W) uint8 on the CPU)."""
 
 
-__all__ = ["IMAGENET_VIEWS", "LARGE_IMAGE", "OptimizerDefaults", "Pretext"]
+__all__ = ["IMAGENET_VIEWS", "LARGE_IMAGE", "SMALL_IMAGE", "OptimizerDefaults", "Pretext"]

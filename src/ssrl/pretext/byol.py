@@ -51,7 +51,7 @@ class BYOL(Pretext):
         })
         self.target = nn.ModuleDict({"backbone": frozen_copy(backbone), "projector": frozen_copy(self.head["projector"])})
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L

@@ -183,12 +183,12 @@ def ab_histogram(images: torch.Tensor, bins: torch.Tensor, grid: float, stride: 
           paper="Zhang et al. 2016, Colorful Image Colorization")
 class Colorization(Pretext):
     Config = ColorizationConfig
-    colour_only = True  # refuses grayscale data; left out of grayscale benchmarks
+    needs_channels = 3  # colour is the target
     large_image_params = {"output_stride": 4}
 
     @classmethod
     def default_views(cls) -> ViewConfig:
-        return ViewConfig(crop_scale=(0.5, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.5, 1.0))
 
     @classmethod
     def wrap_backbone(cls, backbone: nn.Module) -> nn.Module:
@@ -221,7 +221,7 @@ class Colorization(Pretext):
                                                          self.cfg.rebalance_lambda, self.cfg.rebalance_sigma))
         return {"colour_bins_used": float((counts > 0).sum())}
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         require_colour(x.shape[1], self.name)
         l, ab = split_lab(self.views(x))
         ab = downsample(ab, self.cfg.output_stride)

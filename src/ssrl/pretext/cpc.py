@@ -125,7 +125,7 @@ class CPC(Pretext):
     def patch_size(self, x: torch.Tensor) -> int:
         return self.cfg.patch or max(1, round(min(x.shape[-2:]) * 3 / 7))
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         g, p = self.cfg.grid, self.patch_size(x)
         tiles = grid_patches(x, g, p).reshape(-1, x.shape[1], p, p)       # (B·g·g, C, p, p)
         tiles = Views(replace(self.views.cfg, size=p))(tiles)

@@ -78,11 +78,10 @@ def global_features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
 class DeepCluster(Pretext):
     Config = DeepClusterConfig
     optimizer = OptimizerDefaults(name="sgd", lr=0.05, weight_decay=1e-5, momentum=0.9)
-    uses_index = True
 
     @classmethod
     def default_views(cls) -> ViewConfig:
-        return ViewConfig(crop_scale=(0.2, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.2, 1.0))
 
     def __init__(self, backbone: nn.Module, cfg: DeepClusterConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
@@ -110,9 +109,11 @@ class DeepCluster(Pretext):
             figures["nmi_labels"] = normalized_mutual_info_score(labels.numpy(), assignments.numpy())
         return figures
 
-    def pseudolabels(self, x, index):                   # P
+    def pseudolabels(self, x, index=None):    # P
         if len(self.assignments) == 0:
             raise RuntimeError("deepcluster: no assignments yet; on_train_epoch_start clusters D_s first")
+        if index is None:
+            raise ValueError("deepcluster: P needs the batch's index into D_s, whose clusters are the targets")
         return self.views(x), self.assignments[index.to(self.assignments.device)]
 
     def loss(self, inputs, z):                          # L

@@ -117,7 +117,7 @@ class DINO(Pretext):
         self.register_buffer("center", torch.zeros(cfg.out_dim))    # c, a running mean of the teacher's logits
         self.register_buffer("progress", torch.zeros(()))           # fraction of training done, for the schedules
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return multi_crop_pseudolabels(self.views, self.backbone, x, self.cfg.n_local, self.cfg.local_size,
                                        self.cfg.local_scale)
 

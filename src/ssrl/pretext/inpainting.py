@@ -149,7 +149,7 @@ class Inpainting(Pretext):
 
     @classmethod
     def default_views(cls) -> ViewConfig:
-        return ViewConfig(crop_scale=(0.5, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.5, 1.0))
 
     def __init__(self, backbone: nn.Module, cfg: InpaintingConfig, views: nn.Module):
         if cfg.mask not in PIXEL_MASKS:
@@ -168,7 +168,7 @@ class Inpainting(Pretext):
         options = {"block": {"block": cfg.block_size}, "region": {"cells": cfg.region_cells}}.get(cfg.mask, {})
         return PIXEL_MASKS[cfg.mask](batch, height, width, cfg.mask_area, device=device, generator=generator, **options)
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         x = self.views(x)
         mask = self.draw_mask(len(x), *x.shape[-2:], device=x.device)
         return fill_holes(x, mask), (x, mask)

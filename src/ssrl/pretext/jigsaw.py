@@ -104,7 +104,7 @@ class Jigsaw(Pretext):
 
     @classmethod
     def default_views(cls) -> ViewConfig:
-        return ViewConfig(crop_scale=(0.6, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.6, 1.0))
 
     def __init__(self, backbone: nn.Module, cfg: JigsawConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
@@ -123,7 +123,7 @@ class Jigsaw(Pretext):
             raise SsrlError(f"jigsaw: images of {side} px are too small for a {GRID}×{GRID} grid")
         return cell, min(cell, max(1, round(cell * self.cfg.tile_fraction)))
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         x = in_canvas(zoomed(self.views(x), self.cfg.zoom), self.cfg.canvas)
         b, side = len(x), min(x.shape[-2:])
         cell, tile = self.layout(side)

@@ -34,7 +34,6 @@ from torch import nn
 
 from ssrl.backbones.vit import Block
 from ssrl.components.image_grid import save_image_rows
-from ssrl.errors import SsrlError
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.masks import random_patch_mask
 from ssrl.pretext.registry import register
@@ -127,16 +126,15 @@ class MAEDecoder(nn.Module):
 class MAE(Pretext):
     Config = MAEConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.05, warmup_epochs=0.2)
+    default_backbone = "vit-mini"
+    backbone_kinds = ("ViT",)  # its encoder skips the masked patches
     large_image_params = {"decoder_dim": 512, "decoder_depth": 8, "decoder_heads": 16}
 
     @classmethod
     def default_views(cls) -> ViewConfig:
-        return ViewConfig(crop_scale=(0.2, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.2, 1.0))
 
     def __init__(self, backbone: nn.Module, cfg: MAEConfig, views: nn.Module):
-        if not (hasattr(backbone, "tokens") and hasattr(backbone, "patch_size")):
-            raise SsrlError(f"mae needs a ViT backbone (vit-mini, vit-tiny, vit-small), whose encoder can skip "
-                            f"the masked patches; got {type(backbone).__name__}: pass --backbone vit-mini")
         super().__init__(backbone, cfg, views)
         p, channels = backbone.patch_size, backbone.patch_embed.in_channels
         self.head = MAEDecoder(backbone.dim, backbone.grid ** 2, p * p * channels,          # k_γ
@@ -149,7 +147,7 @@ class MAE(Pretext):
                              f"images of {self.backbone.image_size} px")
         return n
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         x = self.views(x)
         masked, visible = random_patch_mask(len(x), self._num_patches(x), self.cfg.mask_ratio, device=x.device)
         z = gather_patches(patchify(x, self.backbone.patch_size), masked)  # z = x[I]

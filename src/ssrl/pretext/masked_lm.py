@@ -16,7 +16,7 @@ from torch import nn
 from ssrl.backbones.text_transformer import trim_padding
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.registry import register
-from ssrl.pretext.text_heads import lm_head, require_text_backbone
+from ssrl.pretext.text_heads import lm_head
 from ssrl.pretext.token_masks import IGNORE, bert_mask
 
 
@@ -32,14 +32,15 @@ class MaskedLMConfig:
           paper="Devlin et al. 2019, BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding")
 class MaskedLM(Pretext):
     Config = MaskedLMConfig
+    default_backbone = "text-encoder-mini"
+    backbone_kinds = ("text",)
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.01, warmup_epochs=0.05)
 
     def __init__(self, backbone: nn.Module, cfg: MaskedLMConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
-        require_text_backbone(backbone, "masked_lm")
         self.head = lm_head(backbone.dim, backbone.vocab_size, backbone.embed if cfg.tie_embeddings else None)  # k_γ
 
-    def pseudolabels(self, x):                              # P
+    def pseudolabels(self, x, index=None):              # P
         x = trim_padding(x)
         return bert_mask(x, self.backbone.vocab_size, self.cfg.mask_rate, (self.cfg.mask_token, self.cfg.random_token))
 

@@ -93,7 +93,7 @@ class MoCoV2(Pretext):
         self.key_encoder = frozen_copy(nn.Sequential(backbone, self.head))
         self.queue = EmbeddingQueue(cfg.queue_size, cfg.proj_dim)
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L

@@ -64,7 +64,7 @@ class MoCoV3(Pretext):
         })
         self.momentum_encoder = frozen_copy(nn.Sequential(backbone, self.head["projector"]))
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L

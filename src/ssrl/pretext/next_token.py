@@ -23,7 +23,6 @@ from ssrl.backbones.text_transformer import causal_mask, trim_padding
 from ssrl.data.tokenize import PAD
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.registry import register
-from ssrl.pretext.text_heads import require_text_backbone
 from ssrl.pretext.token_masks import IGNORE
 
 
@@ -43,14 +42,15 @@ def prefix_mask(prefix: torch.Tensor, t: int) -> torch.Tensor:
           paper="Radford et al. 2018, Improving Language Understanding by Generative Pre-Training")
 class NextToken(Pretext):
     Config = NextTokenConfig
+    default_backbone = "text-causal-mini"
+    backbone_kinds = ("text",)
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.01, warmup_epochs=0.05)
 
     def __init__(self, backbone: nn.Module, cfg: NextTokenConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
-        require_text_backbone(backbone, "next_token")
         self.head = nn.Linear(backbone.dim, backbone.vocab_size)  # k_γ
 
-    def pseudolabels(self, x):                              # P
+    def pseudolabels(self, x, index=None):              # P
         x = trim_padding(x)
         b, t = x.shape
         z = torch.cat([x[:, 1:], torch.full((b, 1), PAD, dtype=x.dtype, device=x.device)], 1)

@@ -73,7 +73,7 @@ class NNCLR(Pretext):
         })
         self.support = EmbeddingQueue(cfg.support_size, d)
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L

@@ -140,7 +140,7 @@ class RelativePosition(Pretext):
     @classmethod
     def default_views(cls) -> ViewConfig:
         # Crops and flips of the whole image before the grid is cut: more layouts, same labels.
-        return ViewConfig(crop_scale=(0.6, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.6, 1.0))
 
     def __init__(self, backbone: nn.Module, cfg: RelativePositionConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
@@ -152,7 +152,7 @@ class RelativePosition(Pretext):
         """The (patch, gap, jitter) in px used for images of ``side`` px."""
         return fit_layout(side, self.cfg.patch, self.cfg.gap, self.cfg.jitter)
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         x = self.views(x)
         x = zoomed(x, self.cfg.zoom)
         b, side = len(x), min(x.shape[-2:])

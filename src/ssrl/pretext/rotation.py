@@ -44,7 +44,7 @@ class Rotation(Pretext):
 
     @classmethod
     def default_views(cls) -> ViewConfig:
-        return ViewConfig(crop_scale=(0.5, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.5, 1.0))
 
     def __init__(self, backbone: nn.Module, cfg: RotationConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
@@ -52,7 +52,7 @@ class Rotation(Pretext):
         hidden = [width] if width else []
         self.head = mlp([backbone.dim, *hidden, cfg.num_rotations])  # k_γ
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return rotate_all(self.views(x), self.cfg.num_rotations)  # (R·B, C, H, W), (R·B,)
 
     def loss(self, inputs, z):                          # L

@@ -22,7 +22,6 @@ from ssrl.data.tokenize import CLS, PAD, SEP
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.registry import register
-from ssrl.pretext.text_heads import require_text_backbone
 from ssrl.pretext.token_masks import ordinary
 
 TASKS = ("sop", "nsp")
@@ -64,16 +63,17 @@ class SentenceOrderConfig:
           paper="Lan et al. 2020, ALBERT (sentence-order prediction); Devlin et al. 2019, BERT (next-sentence prediction)")
 class SentenceOrder(Pretext):
     Config = SentenceOrderConfig
+    default_backbone = "text-encoder-mini"
+    backbone_kinds = ("text",)
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.01, warmup_epochs=0.05)
 
     def __init__(self, backbone: nn.Module, cfg: SentenceOrderConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
-        require_text_backbone(backbone, "sentence_order")
         if cfg.task not in TASKS:
             raise SsrlError(f"sentence_order: unknown task {cfg.task!r}; choose one of: {', '.join(TASKS)}")
         self.head = nn.Linear(backbone.dim, 2)  # k_γ
 
-    def pseudolabels(self, x):                              # P
+    def pseudolabels(self, x, index=None):              # P
         return segment_pairs(trim_padding(x), self.cfg.task, self.backbone.max_len)
 
     def loss(self, inputs, z):                              # L

@@ -52,7 +52,7 @@ class SimSiam(Pretext):
             "predictor": mlp([p, cfg.pred_hidden, p]),
         })
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L

@@ -35,7 +35,6 @@ from ssrl.data.tokenize import CLS, PAD
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.registry import register
-from ssrl.pretext.text_heads import require_text_backbone
 from ssrl.pretext.token_masks import delete_tokens, shuffle_tokens, span_corrupt
 
 OBJECTIVES = ("span", "infilling", "deletion", "deshuffle")
@@ -107,11 +106,12 @@ class SharedSpanDecoder(nn.Module):
                 "Lewis et al. 2020, BART (infilling and deletion targets)")
 class SpanCorruption(Pretext):
     Config = SpanCorruptionConfig
+    default_backbone = "text-encoder-mini"
+    backbone_kinds = ("text",)
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.01, warmup_epochs=0.05)
 
     def __init__(self, backbone: nn.Module, cfg: SpanCorruptionConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
-        require_text_backbone(backbone, "span_corruption")
         if cfg.objective not in OBJECTIVES:
             raise SsrlError(f"span_corruption: unknown objective {cfg.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
         # Targets are at most twice the document (a sentinel before every token) plus [SEP].
@@ -119,7 +119,7 @@ class SpanCorruption(Pretext):
         self.head = (SharedSpanDecoder(backbone, target_len) if cfg.share_decoder else          # k_γ
                      SpanDecoder(backbone.embed, target_len, cfg.decoder_layers, cfg.decoder_heads, cfg.tie_embeddings))
 
-    def pseudolabels(self, x):                              # P
+    def pseudolabels(self, x, index=None):              # P
         x = trim_padding(x)
         c = self.cfg
         if c.objective == "span":

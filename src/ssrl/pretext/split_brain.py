@@ -108,12 +108,12 @@ class SplitBrainBackbone(nn.Module):
           paper="Zhang et al. 2017, Split-Brain Autoencoders: Unsupervised Learning by Cross-Channel Prediction")
 class SplitBrain(Pretext):
     Config = SplitBrainConfig
-    colour_only = True  # refuses grayscale data; left out of grayscale benchmarks
+    needs_channels = 3  # colour is the target
     large_image_params = {"output_stride": 4}
 
     @classmethod
     def default_views(cls) -> ViewConfig:
-        return ViewConfig(crop_scale=(0.5, 1.0), hflip=0.5, jitter=0.0, grayscale=0.0)
+        return ViewConfig.geometric((0.5, 1.0))
 
     @classmethod
     def wrap_backbone(cls, backbone: nn.Module) -> SplitBrainBackbone:
@@ -156,7 +156,7 @@ class SplitBrain(Pretext):
             return quantize_ab(ab, self.bins, self.cfg.grid), quantize_l(l, self.cfg.l_bins)
         return ab / AB_RANGE, l / L_RANGE
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         x = self.views(x)
         return self.backbone.inputs(x), self.targets(x)
 

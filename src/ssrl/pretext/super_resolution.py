@@ -134,7 +134,7 @@ class SuperResolution(Pretext):
             self.content_net.eval()  # fixed BN statistics: φ must not drift with the batches
         return self
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         z = self.views(x)
         return degrade(z, self.cfg.factor, self.cfg.downsample, self.cfg.upsample), z
 

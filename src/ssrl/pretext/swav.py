@@ -100,7 +100,7 @@ class SwAV(Pretext):
         self.register_buffer("queue_count", torch.zeros((), dtype=torch.long))     # rows filled so far
         self.epoch = 0
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return multi_crop_pseudolabels(self.views, self.backbone, x, self.cfg.n_local, self.cfg.local_size,
                                        self.cfg.local_scale)
 

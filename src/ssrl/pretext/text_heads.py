@@ -1,15 +1,6 @@
-"""Pieces the text methods share: the check that h_θ is a text backbone, and the LM head k_γ."""
+"""The LM head k_γ the text methods share."""
 
 from torch import nn
-
-from ssrl.errors import SsrlError
-
-
-def require_text_backbone(backbone: nn.Module, method: str) -> None:
-    """Refuse a backbone without per-token outputs (``tokens``) and a vocabulary (``vocab_size``)."""
-    if not (hasattr(backbone, "tokens") and hasattr(backbone, "vocab_size") and hasattr(backbone, "causal")):
-        raise SsrlError(f"{method} is a text method: it needs a text backbone (text-encoder-mini, text-causal-mini, "
-                        f"...) and text data (.txt, .tsv, .csv, .jsonl), not {type(backbone).__name__}")
 
 
 def lm_head(dim: int, vocab_size: int, tied: nn.Embedding | None = None) -> nn.Sequential:

@@ -50,7 +50,7 @@ class VICReg(Pretext):
         p = cfg.proj_dim
         self.head = mlp([backbone.dim, p, p, p])  # k_γ: the paper's 3-layer expander
 
-    def pseudolabels(self, x):                          # P
+    def pseudolabels(self, x, index=None):          # P
         return two_views(self.views, x)                 # (2B, C, S, S), (2B,)
 
     def loss(self, inputs, z):                          # L

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ssrl.backbones.word_embeddings import WordEmbeddings
 from ssrl.data.tokenize import PAD
 from ssrl.errors import SsrlError
 from ssrl.losses import nce
@@ -45,12 +44,11 @@ class Word2VecConfig:
 class Word2Vec(Pretext):
     Config = Word2VecConfig
     optimizer = OptimizerDefaults(name="adamw", lr=4e-3, weight_decay=0.0)
+    default_backbone = "word-embeddings-100"
+    backbone_kinds = ("word-embeddings",)  # h_θ is the input vector table itself
 
     def __init__(self, backbone: nn.Module, cfg: Word2VecConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
-        if not isinstance(backbone, WordEmbeddings):
-            raise SsrlError(f"word2vec trains a word-embedding table (--backbone word-embeddings-100 or -300), "
-                            f"not {type(backbone).__name__}")
         if cfg.architecture not in ("skipgram", "cbow"):
             raise SsrlError(f"word2vec: architecture must be skipgram or cbow, got {cfg.architecture!r}")
         self.head = nn.Embedding(backbone.vocab_size, backbone.dim)  # k_γ: output vectors
@@ -64,7 +62,7 @@ class Word2Vec(Pretext):
         self.noise.copy_(noise_distribution(counts, self.cfg.noise_power))
         return None
 
-    def pseudolabels(self, x):                              # P
+    def pseudolabels(self, x, index=None):              # P
         words = subsample(x, self.keep)
         if self.cfg.architecture == "skipgram":
             centres, targets = skipgram_pairs(words, self.cfg.window)

@@ -52,6 +52,12 @@ class ViewConfig:
         return cls(size=size)
 
     @classmethod
+    def geometric(cls, crop_scale: tuple[float, float], hflip: float = 0.5) -> "ViewConfig":
+        """Crops of ``crop_scale`` of the area and flips, colours untouched: the views of the
+        methods whose target is the image itself (rotation, patches, pixels)."""
+        return cls(crop_scale=crop_scale, hflip=hflip, jitter=0.0, grayscale=0.0)
+
+    @classmethod
     def none(cls, size: int | None = None) -> "ViewConfig":
         """The identity: no crop, no flip, no colour change (``Views`` returns its input)."""
         return cls(
