@@ -27,7 +27,7 @@ SIZE, CHANNELS = 16, 1
 def make_run(run_dir, backbone: str):
     """A finished run's directory without training: the backbone at its init, with BN running
     statistics moved off their defaults so that an export which dropped them would show."""
-    cfg = RunConfig(data="unused.npz", method="rotation", backbone=backbone, epochs=1,
+    cfg = RunConfig(data="unused.npz", method="rotation", backbone=backbone, epochs=1, modality="image",
                     image_size=SIZE, in_channels=CHANNELS)
     net = init_backbone(cfg)
     with torch.no_grad():

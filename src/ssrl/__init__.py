@@ -9,9 +9,10 @@ The public API is imported on first use, so ``import ssrl.losses`` stays light (
 import importlib
 
 __version__ = "0.1.0"
-_API = {"pretrain": "ssrl.api", "evaluate": "ssrl.api", "embed": "ssrl.api",
-        "load_backbone": "ssrl.runs", "list_methods": "ssrl.pretext",
-        "write_report": "ssrl.report"}  # export: ssrl.export.export (the module's name is taken)
+_API = {"pretrain": "ssrl.api", "evaluate": "ssrl.api", "embed": "ssrl.api", "score": "ssrl.api",
+        "build_method": "ssrl.api", "resolve": "ssrl.resolve", "load_backbone": "ssrl.runs",
+        "list_methods": "ssrl.pretext", "register": "ssrl.pretext", "register_backbone": "ssrl.backbones",
+        "register_modality": "ssrl.modality", "write_report": "ssrl.report"}  # export: ssrl.export.export (the module's name is taken)
 __all__ = sorted(_API)
 
 

@@ -1,162 +1,143 @@
-"""The public Python API; the command line (``ssrl.cli``) is a thin layer over it."""
+"""The public Python API; the command line (``ssrl.cli``) is a thin layer over it.
+
+``pretrain`` is resolve -> build -> fit -> finish: ``ssrl.resolve`` makes every choice of the run
+from the options and the data, ``build`` makes the method (``build_method``), the engine and the
+run directory, Lightning fits, ``finish`` saves h_θ and the report. ``evaluate``, ``score`` and
+``embed`` take runs of any modality: what differs between images and text is the run's
+``Modality`` object (``ssrl.modality``), never a branch here.
+"""
 
 import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from ssrl.components.batch_norm import recompute_batch_norm
-from ssrl.config import RunConfig, parse_budget, parse_value
-from ssrl.data import Source, load_labeled, load_source
+from ssrl.config import RunConfig, parse_budget
 from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
 from ssrl.evaluation import PROTOCOLS, extract_features, knn_top1, linear_probe_top1
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
-from ssrl.evaluation.finetune import finetune_top1, supervised_views
+from ssrl.evaluation.finetune import finetune_top1
 from ssrl.evaluation.label_efficiency import plot_label_efficiency
 from ssrl.evaluation.records import evaluation_path, save_evaluation
-from ssrl.evaluation.monitor import KnnMonitor
-from ssrl.pretext import LARGE_IMAGE, OptimizerDefaults, get_method, method_config
+from ssrl.modality import MODALITIES, Modality, Rows, get_modality
+from ssrl.pretext import Pretext
 from ssrl.report import write_report
+from ssrl.resolve import ResolvedRun, resolve
 from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
-from ssrl.data.tokenize import save_tokenizer
-from ssrl.text_runs import (TOKENIZER_FILE, check_modality, default_backbone, embed_text, evaluate_text, is_text_data,
-                            source_ids)
-from ssrl.views import ViewConfig, Views
+from ssrl.seeding import seeded
+from ssrl.views import Views
+
+WHERE_ONLY = ("accelerator", "devices", "nodes")  # what --resume may change
 
 
 def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path | None = None,
              resume: bool = False, callbacks: tuple = (), progress: bool = True, **options) -> Path:
     """Pretrain a backbone with a pretext method on unlabeled data; returns the run directory.
 
-    ``options`` are ``RunConfig`` fields (epochs, batch_size, backbone, seed, lr, params, ...).
-    With ``resume=True`` the run in ``out`` continues from ``checkpoints/last.ckpt`` with its
-    saved configuration (``options`` may only change where it runs: accelerator, devices, nodes).
+    ``options`` are ``RunConfig`` fields (epochs, batch_size, backbone, seed, lr, params, ...); None
+    means "not given". With ``resume=True`` the run in ``out`` continues from
+    ``checkpoints/last.ckpt`` with its saved configuration (``options`` may only change where it
+    runs: accelerator, devices, nodes).
     """
-    if resume:
-        if out is None:
-            raise SsrlError("--resume needs the run directory (--out RUN_DIR)")
-        cfg = replace(run_config(out), **_where_only(options))
-        run_dir = Path(out)
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
-        if not ckpt.is_file():
-            raise SsrlError(f"{ckpt}: no checkpoint to resume from")
-    else:
-        if data is None:
-            raise SsrlError("pretrain needs --data")
-        if options.get("backbone") is None:
-            options["backbone"] = default_backbone(method) if is_text_data(data) else "convnet-small"
-        cfg = RunConfig(data=data, method=method, **options)
-        if is_text_data(data):
-            cfg.modality, cfg.channels_last = "text", False
-        if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
-            raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")
-        run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        ckpt = None
-        if (run_dir / "checkpoints" / "last.ckpt").exists():
-            raise SsrlError(f"{run_dir}: a run is already there; pass --resume to continue it or choose another --out")
-        (run_dir / "metrics.csv").unlink(missing_ok=True)  # left by a run killed before its first checkpoint
-
-    method_cls = get_method(cfg.method)
-    check_modality(cfg, method_cls.modality)
-    if cfg.modality == "text":
-        if cfg.monitor:
-            raise SsrlError("--monitor (an online kNN on images) is not available for text data")
-        rows, tokenizer = source_ids(cfg, run_dir / TOKENIZER_FILE if resume else None)
-        labels, optim, large = None, _resolve(cfg, None, method_cls.optimizer), False
-    else:
-        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
-        if cfg.limit:
-            source = source.subset(slice(0, cfg.limit))
-        rows, labels = source.images, source.labels
-        optim = _resolve(cfg, source, method_cls.optimizer)
-        large = cfg.image_size >= LARGE_IMAGE
-    mcfg = method_config(cfg.method, {**(method_cls.large_image_params if large else {}), **cfg.params})
-    cfg.params = asdict(mcfg)
-    views = Views(_views(method_cls.default_views(), {**(method_cls.large_image_views if large else {}), **cfg.views}))
-
-    backbone = init_backbone(cfg)
-    torch.manual_seed(cfg.seed)  # the head's init
-    method = method_cls(backbone, mcfg, views)  # refuses a wrong backbone or data before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if rank_zero_only.rank == 0:
-        cfg.to_yaml(run_dir / "config.yaml")
-        if cfg.modality == "text" and not resume:
-            save_tokenizer(tokenizer, run_dir / TOKENIZER_FILE)
-    max_time = parse_budget(cfg.budget) if cfg.budget else None
-    module = PretrainModule(method, rows, cfg.batch_size, cfg.epochs, optim, cfg.seed, cfg.channels_last, labels,
-                            budget_s=max_time.total_seconds() if max_time else None)
-    monitors = [_monitor(cfg)] if cfg.monitor else []
-    trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
-                           cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps, max_time=max_time)
+    run_dir, given, ckpt = _request(data, method, out, resume, options)
+    run = resolve(given, run_dir if resume else None)
+    module, trainer = build(run, run_dir, callbacks, progress, resume)
     trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     if trainer.global_rank == 0:
-        if method_cls.patch_inputs:
-            recompute_batch_norm(backbone, rows)
-        save_backbone(backbone.to(memory_format=torch.contiguous_format), cfg, run_dir)
-        module.method.save_artifacts(run_dir, rows[:64])
-        write_report(run_dir)
+        finish(run, module.method, run_dir)
     return run_dir
 
 
-def _where_only(options: dict) -> dict:
-    allowed = {"accelerator", "devices", "nodes"}
-    extra = {k for k, v in options.items() if v is not None} - allowed
-    if extra:
-        raise SsrlError(f"--resume continues the saved configuration; it cannot change {sorted(extra)}")
-    return {k: v for k, v in options.items() if v is not None}
-
-
-def _resolve(cfg: RunConfig, source: Source | None, default: OptimizerDefaults) -> OptimizerDefaults:
-    """Fill the data-dependent (images: ``source``; text: None) and method-default fields of ``cfg`` in place."""
-    if source is not None:
-        h, w = source.image_size
-        if h != w:
-            raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")
-        cfg.image_size, cfg.in_channels = h, source.channels
-    cfg.optimizer = cfg.optimizer or default.name
-    cfg.lr = cfg.lr if cfg.lr is not None else default.lr * cfg.batch_size / 256
-    cfg.weight_decay = cfg.weight_decay if cfg.weight_decay is not None else default.weight_decay
-    cfg.warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else default.warmup_epochs
-    return OptimizerDefaults(cfg.optimizer, cfg.lr, cfg.weight_decay, default.momentum, cfg.warmup_epochs)
-
-
-def _views(base: ViewConfig, overrides: dict) -> ViewConfig:
-    known = {f.name for f in fields(ViewConfig)}
-    unknown = set(overrides) - known
+def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path | None]:
+    """(run directory, the RunConfig as given, the checkpoint to resume from or None)."""
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(given) - {f.name for f in fields(RunConfig)} - {"data", "method"})
     if unknown:
-        raise SsrlError(f"unknown view option(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
-    try:
-        return replace(base, **{k: parse_value(v, getattr(base, k)) if isinstance(v, str) else v
-                                for k, v in overrides.items()})
-    except ValueError as e:
-        raise SsrlError(f"bad view option in {overrides}: {e}") from e
+        raise SsrlError(f"unknown option(s) {unknown}; options are RunConfig fields")
+    if resume:
+        if out is None:
+            raise SsrlError("--resume needs the run directory (--out RUN_DIR)")
+        extra = sorted(set(given) - set(WHERE_ONLY))
+        if extra:
+            raise SsrlError(f"--resume continues the saved configuration; it cannot change {extra}")
+        saved = run_config(out)
+        ckpt = Path(out) / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            raise SsrlError(f"{ckpt}: no checkpoint to resume from")
+        return Path(out), replace(saved, **given), ckpt
+    if data is None:
+        raise SsrlError("pretrain needs --data")
+    cfg = RunConfig(data=data, method=method, **given)
+    if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
+        raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")
+    run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (run_dir / "checkpoints" / "last.ckpt").exists():
+        raise SsrlError(f"{run_dir}: a run is already there; pass --resume to continue it or choose another --out")
+    return run_dir, cfg, None
 
 
-def _monitor(cfg: RunConfig) -> KnnMonitor:
-    train, test, _ = load_labeled(cfg.monitor, image_size=cfg.image_size)
-    g = torch.Generator().manual_seed(0)  # subsets keep the monitor cheap: at most 10k bank, 2k queries
-    bank = torch.randperm(len(train), generator=g)[:10_000]
-    query = torch.randperm(len(test), generator=g)[:2_000]
-    return KnnMonitor(train.images[bank], train.labels[bank], test.images[query], test.labels[query])
+def build_method(run: ResolvedRun) -> Pretext:
+    """The run's method at its initialization: h_θ (``init_backbone``), then k_γ seeded from the
+    run's seed; it refuses a backbone or data it cannot train."""
+    backbone = init_backbone(run.config)
+    with seeded(run.config.seed):
+        return run.method(backbone, run.params, Views(run.views))
 
 
-def score(backbone: torch.nn.Module, train: Source, test: Source, protocols=("knn", "linear"),
-          k: int = 200, temperature: float = 0.1, seed: int = 0, progress: bool = False,
-          budget: TrainBudget | None = None) -> dict[str, float]:
+def build(run: ResolvedRun, run_dir: Path, callbacks: tuple = (), progress: bool = True,
+          resume: bool = False) -> tuple[PretrainModule, L.Trainer]:
+    """The engine and trainer of a resolved run; writes ``config.yaml`` (and the modality's files,
+    a tokenizer) into ``run_dir`` once everything that can refuse the run has accepted it."""
+    cfg = run.config
+    method = build_method(run)
+    monitors = [run.modality.monitor(cfg)] if cfg.monitor else []
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank == 0:
+        cfg.to_yaml(run_dir / "config.yaml")
+        if not resume:
+            (run_dir / "metrics.csv").unlink(missing_ok=True)  # left by a run killed before its first checkpoint
+            for name, write in run.source.files.items():
+                write(run_dir / name)
+    max_time = parse_budget(cfg.budget) if cfg.budget else None
+    module = PretrainModule(method, run.source.rows, cfg.batch_size, cfg.epochs, run.optimizer, seed=cfg.seed,
+                            channels_last=cfg.channels_last, modality=run.modality, labels=run.source.labels,
+                            budget_s=max_time.total_seconds() if max_time else None)
+    trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
+                           cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps, max_time=max_time)
+    return module, trainer
+
+
+def finish(run: ResolvedRun, method: Pretext, run_dir: Path) -> None:
+    """After training, on the main process: h_θ saved (BN statistics redone on whole images for
+    methods that train on patches), the method's own files, the report."""
+    backbone = method.backbone
+    if run.method.patch_inputs:
+        recompute_batch_norm(backbone, run.source.rows)
+    save_backbone(backbone.to(memory_format=torch.contiguous_format), run.config, run_dir)
+    method.save_artifacts(run_dir, run.source.rows[:64])
+    write_report(run_dir)
+
+
+def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", "linear"), k: int = 200,
+          temperature: float = 0.1, seed: int = 0, progress: bool = False, budget: TrainBudget | None = None,
+          augment: torch.nn.Module | None = None) -> dict[str, float]:
     """Top-1 (a fraction) of each protocol (knn, linear, finetune) for one backbone on a labeled
-    train/test pair; frozen features are computed once for the protocols that use them."""
+    train/test pair; frozen features are computed once for the protocols that use them.
+    ``augment``: the views of fine-tuning (``Modality.finetune_views``), or None."""
     unknown = set(protocols) - {"knn", "linear", "finetune"}
     if unknown:
         raise SsrlError(f"unknown protocol {sorted(unknown)[0]!r}; choose one of: {', '.join(PROTOCOLS)}")
     out = {}
     if {"knn", "linear"} & set(protocols):
-        train_f = extract_features(backbone, train.images, progress=progress)
-        test_f = extract_features(backbone, test.images, progress=progress)
+        train_f = extract_features(backbone, train.rows, progress=progress)
+        test_f = extract_features(backbone, test.rows, progress=progress)
     for protocol in protocols:
         if protocol == "knn":
             out["knn"] = knn_top1(train_f, train.labels, test_f, test.labels, k, temperature)
@@ -165,9 +146,9 @@ def score(backbone: torch.nn.Module, train: Source, test: Source, protocols=("kn
         else:
             b = budget or TrainBudget()
             out["finetune"] = finetune_top1(
-                backbone, train.images, train.labels, test.images, test.labels, epochs=b.epochs,
+                backbone, train.rows, train.labels, test.rows, test.labels, epochs=b.epochs,
                 lr_backbone=b.lr_backbone, lr_head=b.lr_head, batch_size=b.batch_size, seed=seed,
-                augment=supervised_views() if b.augment else None, weight_decay=b.weight_decay, progress=progress)
+                augment=augment, weight_decay=b.weight_decay, progress=progress)
     return out
 
 
@@ -175,13 +156,10 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
              label_fraction: float | None = None, label_fractions: list[float] | None = None,
              per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
              budget: TrainBudget | None = None, k: int = 200, temperature: float = 0.1, seed: int = 0,
-             progress: bool = False, save: bool = True, label_column: str | None = None,
-             text_column: str | None = None, pool: str = "mean") -> dict:
+             progress: bool = False, save: bool = True, **data_options) -> dict:
     """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
 
-    Text runs (knn, linear, finetune): ``label_column`` names the class column of ``data``,
-    ``pool`` the pooled feature (``mean`` over the tokens, or the ``first``), see ``ssrl.text_runs``.
-
+    ``data_options`` are the run's modality's (text: ``label_column``, ``text_column``, ``pool``).
     knn, linear, finetune: ``{"top1", "random_init_top1", "protocol", "split", ...}`` (top-1 as
     fractions); for finetune the random-init row is a supervised model trained from scratch with
     the same protocol. fewshot: see ``fewshot``. With ``save`` the result is also written to
@@ -190,44 +168,49 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
     """
     if protocol not in PROTOCOLS:
         raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
-    if protocol != "fewshot" and run_config(run).modality == "text":
-        result = evaluate_text(run, data, protocol, label_column=label_column, text_column=text_column, pool=pool,
-                               test_data=test_data, label_fraction=1.0 if label_fraction is None else label_fraction,
-                               k=k, temperature=temperature, seed=seed, budget=budget or TrainBudget(),
-                               progress=progress)
-        name = protocol
-    elif protocol == "fewshot":
+    cfg = run_config(run)
+    modality = get_modality(cfg.modality)
+    _check_protocol(run, modality, protocol)
+    options = modality.check_options(data_options)
+    if protocol == "fewshot":
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
-            classifier=classifier, budget=budget, seed=seed, progress=progress)
+            classifier=classifier, budget=budget, seed=seed, progress=progress, **options)
         name = ("fewshot" if len(result["points"]) == 1 else "label_efficiency") + (
             "_finetune" if classifier == "finetune" else "")  # both classifiers' results are kept
     else:
-        cfg = run_config(run)
+        budget = budget or TrainBudget()
         fraction = 1.0 if label_fraction is None else label_fraction
-        train, test, split = labeled_pair(data, cfg, test_data, fraction, seed)
-        pretrained = score(load_backbone(run), train, test, (protocol,), k, temperature, seed, progress, budget)
-        random_init = score(init_backbone(cfg), train, test, (protocol,), k, temperature, seed, progress, budget)
-        result = {"run": str(run), "data": data, "protocol": protocol, "split": split,
-                  "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
-                  "top1": pretrained[protocol], "random_init_top1": random_init[protocol]}
+        train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, **options)
+        scores = {key: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k, temperature,
+                             seed, progress, budget, modality.finetune_views(budget.augment))[protocol]
+                  for key, backbone in (("top1", load_backbone(run)), ("random_init_top1", init_backbone(cfg)))}
+        result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
+                  "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test), **scores}
         if protocol == "finetune":
-            result["budget"] = asdict(budget or TrainBudget())
+            result["budget"] = asdict(budget)
         name = protocol
     if save:
         if name == "label_efficiency":
             result["plot"] = str(plot_label_efficiency(
                 result["points"], evaluation_path(run, name, data, ".png"),
-                f"{run_config(run).method} on {Path(data).name}: label efficiency"))
+                f"{cfg.method} on {Path(data).name}: label efficiency"))
         result["saved"] = str(evaluation_path(run, name, data))
         save_evaluation(run, name, data, result)
         write_report(run)  # the report's evaluation section shows every saved result
     return result
 
 
+def _check_protocol(run, modality: Modality, protocol: str) -> None:
+    if protocol not in modality.protocols:
+        takes = " or ".join(m.name for m in MODALITIES.values() if protocol in m.protocols)
+        raise SsrlError(f"{run}: the {protocol} protocol takes {takes} runs, this is a {modality.name} run "
+                        f"(use {', '.join(modality.protocols)})")
+
+
 def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_fractions: list[float] | None = None,
             per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
-            budget: TrainBudget | None = None, seed: int = 0, progress: bool = False) -> dict:
+            budget: TrainBudget | None = None, seed: int = 0, progress: bool = False, **data_options) -> dict:
     """Few-shot top-1 of a run's backbone at each number of labels (``label_fractions``, default
     1%, or ``per_class``), over ``draws`` class-balanced draws, beside the random-init backbone and a
     supervised model trained from scratch (``ssrl.evaluation.fewshot``). Returns ``{"points": [...],
@@ -237,14 +220,12 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
         raise SsrlError("give label fractions or labels per class, not both")
     settings = ([Setting(per_class=n) for n in per_class] if per_class
                 else [Setting(fraction=f) for f in (label_fractions or [0.01])])
-    cfg = run_config(run)
-    if cfg.modality != "image":
-        raise SsrlError(f"{run}: the few-shot protocol takes image runs, this is a {cfg.modality} run "
-                        f"(use knn, linear or finetune)")
-    train, test, split = labeled_pair(data, cfg, test_data, 1.0, seed)
-    pretrained, random_init = load_backbone(run), init_backbone(cfg)
-    augment = supervised_views() if (budget or TrainBudget()).augment else None
-    points = [fewshot_point(pretrained, random_init, train.images, train.labels, test.images, test.labels, s,
+    modality = get_modality(run_config(run).modality)
+    _check_protocol(run, modality, "fewshot")
+    train, test, split = labeled(run, data, test_data=test_data, seed=seed, **data_options)
+    pretrained, random_init = load_backbone(run), init_backbone(run_config(run))
+    augment = modality.finetune_views((budget or TrainBudget()).augment)
+    points = [fewshot_point(pretrained, random_init, train.rows, train.labels, test.rows, test.labels, s,
                             draws=draws, seed=seed, classifier=classifier, budget=budget, augment=augment,
                             progress=progress) for s in settings]
     result = {"run": str(run), "data": data, "protocol": "fewshot", "split": split, "n_test": len(test),
@@ -256,28 +237,33 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     return result
 
 
-def labeled_pair(data: str, cfg: RunConfig, test_data: str | None = None, label_fraction: float = 1.0,
-                 seed: int = 0) -> tuple[Source, Source, str]:
-    """D_t's train and test parts at the run's image size, with ``label_fraction`` of the train labels."""
-    train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed)
-    if train.channels != cfg.in_channels:
-        raise SsrlError(f"{data}: {train.channels}-channel images, but the run was trained on {cfg.in_channels}")
-    train, note = keep_label_fraction(train, label_fraction, seed)
+def labeled(run: str | Path, data: str, *, test_data: str | None = None, label_fraction: float = 1.0,
+            seed: int = 0, **data_options) -> tuple[Rows, Rows, str]:
+    """D_t's train and test rows, encoded as the run's D_s was (its image size, its tokenizer), with
+    a class-balanced ``label_fraction`` of the train labels, and the sentence describing the split."""
+    cfg = run_config(run)
+    modality = get_modality(cfg.modality)
+    train, test, split = modality.labeled(Path(run), cfg, data, test_data=test_data, seed=seed, **data_options)
+    train, note = keep_label_fraction(train, label_fraction, seed, unit=modality.unit)
     return train, test, split + note
 
 
-def embed(run: str | Path, data: str | None, out: str | Path | None = None, *, text_column: str | None = None,
-          pool: str = "mean") -> np.ndarray:
-    """Features (N, dim) of every image (or document: text runs pool the token features, ``pool``) of
-    ``data`` under the run's backbone; saved to ``out`` (.npy) if given. Text runs with ``out``
-    ending in .txt or .vec write the vocabulary's vectors in word2vec's text format instead."""
-    if run_config(run).modality == "text":
-        return embed_text(run, data, out, text_column=text_column, pool=pool)
+def embed(run: str | Path, data: str | None, out: str | Path | None = None, **data_options) -> np.ndarray:
+    """Features (N, dim) of every row of ``data`` (images; text runs pool the token features, see
+    ``ssrl.modality.text``) under the run's backbone; saved to ``out`` (.npy) if given. Where
+    ``out`` names a format of the modality's own (text: .txt or .vec, the vocabulary's vectors in
+    word2vec's format) that is written instead, and ``data`` is not needed."""
+    cfg = run_config(run)
+    modality = get_modality(cfg.modality)
+    options = modality.check_options(data_options)
+    own = modality.own_output(Path(run), Path(out)) if out is not None else None
+    if own is not None:
+        return own
     if data is None:
         raise SsrlError("embed needs --data")
-    cfg = run_config(run)
-    source = load_source(data, image_size=cfg.image_size)
-    features = extract_features(load_backbone(run), source.images, progress=True).numpy()
+    rows = modality.embed_rows(Path(run), cfg, data, **options)
+    backbone = modality.feature_backbone(load_backbone(run), **options)
+    features = extract_features(backbone, rows, progress=True).numpy()
     if out is not None:
         np.save(out, features)
     return features

@@ -8,11 +8,13 @@ import json
 import logging
 import sys
 import warnings
+from dataclasses import fields
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -64,54 +66,65 @@ def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
         print(_table(["name", "family", "modality", "paper"], [list(r.values()) for r in rows]))
 
 
+_RUN = {f.name: f.default for f in fields(RunConfig)}  # the defaults live in RunConfig, not here
+
+
+def _default(name: str) -> str:
+    return f"(default {_RUN[name]})"
+
+
 @app.command()
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="Unlabeled source: path or data-set name."),
-    method: str = typer.Option("simclr", "--method", help="Pretext method (see `ssrl methods`)."),
+    method: str = typer.Option(_RUN["method"], "--method", help="Pretext method (see `ssrl methods`)."),
     backbone: Optional[str] = typer.Option(
-        None, "--backbone", help="convnet-small (default for images), resnet18/34/50, vit-mini, ...; text: "
-        "text-encoder-mini (default), text-causal-mini (default for next_token)."),
-    epochs: int = typer.Option(10, "--epochs"),
-    batch_size: int = typer.Option(256, "--batch-size", help="Source images per step, all processes."),
+        None, "--backbone", help="convnet-small, resnet18/34/50, vit-mini, text-encoder-mini, ... "
+        "(default: the method's, else its modality's)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=_default("epochs")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Source rows per step, all processes "
+                                             + _default("batch_size")),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/METHOD-DATA-TIME)."),
-    devices: int = typer.Option(1, "--devices"),
-    nodes: int = typer.Option(1, "--nodes"),
-    accelerator: str = typer.Option("auto", "--accelerator", help="auto, cpu or gpu."),
-    precision: str = typer.Option("32-true", "--precision", help="32-true, bf16-mixed, 16-mixed."),
-    seed: int = typer.Option(0, "--seed"),
+    devices: Optional[int] = typer.Option(None, "--devices", help=_default("devices")),
+    nodes: Optional[int] = typer.Option(None, "--nodes", help=_default("nodes")),
+    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="auto, cpu or gpu " + _default("accelerator")),
+    precision: Optional[str] = typer.Option(None, "--precision", help="32-true, bf16-mixed, 16-mixed "
+                                            + _default("precision")),
+    seed: Optional[int] = typer.Option(None, "--seed", help=_default("seed")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Default: the method's, scaled by batch/256."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adamw (default: the method's)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N images."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images, counting them."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Default: the data's own size."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N rows."),
+    skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Skip unreadable images, counting them."),
     monitor: Optional[str] = typer.Option(None, "--monitor", help="Labeled data for an online kNN monitor."),
     param: list[str] = typer.Option([], "--param", help="Method hyperparameter KEY=VALUE (repeatable)."),
     view: list[str] = typer.Option([], "--view", help="View option KEY=VALUE (repeatable)."),
     budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training (the lr decays to 0 by then): 90s, 10m, 1h30m."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N steps (the lr schedule ends there)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: the column of the documents."),
-    documents: str = typer.Option("line", "--documents", help="Plain text: one document per line or paragraph."),
+    documents: Optional[str] = typer.Option(None, "--documents", help="Plain text: one document per line or "
+                                            "paragraph " + _default("documents")),
     tokenizer: Optional[str] = typer.Option(
-        None, "--tokenizer", help="Text: bpe, wordpiece or word (trained on DATA; default word for word2vec, else bpe)."),
-    vocab_size: int = typer.Option(8000, "--vocab-size", help="Text: tokenizer entries."),
-    max_tokens: int = typer.Option(64, "--max-tokens", help="Text: tokens per document, [CLS] and [SEP] included."),
+        None, "--tokenizer", help="Text: bpe, wordpiece or word, trained on DATA (default: the method's, else bpe)."),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", help="Text: tokenizer entries " + _default("vocab_size")),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Text: tokens per document, [CLS] and [SEP] "
+                                             "included " + _default("max_tokens")),
 ):
     """Pretrain a backbone on unlabeled data (images, or text: .txt/.tsv/.csv/.jsonl) with a pretext method."""
     from ssrl.api import pretrain as run_pretrain
 
     _quiet_lightning()
 
+    where = dict(accelerator=accelerator, devices=devices, nodes=nodes)
     if resume:
-        run = run_pretrain(out=out, resume=True, accelerator=accelerator, devices=devices, nodes=nodes)
+        run = run_pretrain(out=out, resume=True, **where)
     else:
         run = run_pretrain(
-            data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, devices=devices,
-            nodes=nodes, accelerator=accelerator, precision=precision, seed=seed, lr=lr, optimizer=optimizer,
-            image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor, budget=budget,
-            params=_params(param, "--param"), views=_params(view, "--view"), max_steps=max_steps,
-            text_column=text_column, documents=documents, tokenizer=tokenizer, vocab_size=vocab_size,
-            max_tokens=max_tokens)
+            data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, precision=precision,
+            seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit, skip_bad=skip_bad,
+            monitor=monitor, budget=budget, params=_params(param, "--param"), views=_params(view, "--view"),
+            max_steps=max_steps, text_column=text_column, documents=documents, tokenizer=tokenizer,
+            vocab_size=vocab_size, max_tokens=max_tokens, **where)
     print(f"run directory: {run}")
 
 
@@ -146,7 +159,8 @@ def evaluate(
     seed: int = typer.Option(0, "--seed"),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Text data: the column of the classes."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
-    pool: str = typer.Option("mean", "--pool", help="Text: mean of the token features, or first (the [CLS] token)."),
+    pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean of the token features (default), or first "
+                                       "(the [CLS] token)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a run's backbone on labeled data, beside its random-init floor (and, for few-shot,
@@ -235,7 +249,7 @@ def embed(
     out: Path = typer.Option(..., "--out", help="Output .npy file (N, dim); text runs: .txt or .vec writes "
                              "the word vectors in word2vec's text format (no --data needed)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
-    pool: str = typer.Option("mean", "--pool", help="Text: mean or first."),
+    pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean (default) or first."),
 ):
     """Write the backbone's features of every image (or document) to a .npy file."""
     from ssrl.api import embed as run_embed
@@ -252,9 +266,9 @@ def similar(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """Nearest-neighbour words by cosine similarity of the run's word vectors."""
-    from ssrl.text_runs import similar_words
+    from ssrl.word_vectors import nearest_words, word_vectors
 
-    rows = similar_words(run, word, k)
+    rows = nearest_words(*word_vectors(run), word, k)
     print(json.dumps(rows) if as_json else _table(["word", "cosine"], [list(r) for r in rows]))
 
 

@@ -1,12 +1,14 @@
-"""Run configuration: one dataclass, written to the run directory as ``config.yaml``.
+"""Run configuration: one frozen dataclass, written to the run directory as ``config.yaml``.
 
-The file holds the *resolved* values (the method's optimizer defaults filled in, the image
-size and channel count read from the data), so a run directory says exactly what ran and
-``--resume`` or ``ssrl evaluate`` can rebuild everything from it.
+A ``RunConfig`` as given leaves fields at None where the data or the method decide them;
+``ssrl.resolve.resolve`` returns a new one with every field decided (the modality and image size
+read from the data, the method's backbone, optimizer, parameters and views), and that is what the
+file holds: a run directory says exactly what ran, and ``--resume`` or ``ssrl evaluate`` rebuild
+everything from it. Nothing changes a ``RunConfig`` in place.
 """
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,11 +17,11 @@ import yaml
 from ssrl.errors import SsrlError
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     data: str                              # D_s: a path or a data-set name
     method: str = "simclr"
-    backbone: str = "convnet-small"
+    backbone: str | None = None            # None = the method's default, else its modality's
     epochs: int = 10
     batch_size: int = 256                  # source images per step, summed over processes
     optimizer: str | None = None           # None = the method's own default
@@ -29,13 +31,13 @@ class RunConfig:
     seed: int = 0                          # init, data order and views all follow from it
     image_size: int | None = None          # None = the data's own size
     in_channels: int | None = None         # read from the data
-    params: dict = field(default_factory=dict)  # method hyperparameters (its Config fields)
-    views: dict = field(default_factory=dict)   # overrides of the method's default views
+    params: dict = field(default_factory=dict)  # method hyperparameters (its Config fields; resolved: all)
+    views: dict = field(default_factory=dict)   # overrides of the method's default views (resolved: all)
     accelerator: str = "auto"              # auto | cpu | gpu
     devices: int = 1
     nodes: int = 1
     precision: str = "32-true"             # Lightning's: 32-true | bf16-mixed | 16-mixed
-    channels_last: bool = True             # about 1.9× faster CNN steps on CPU (BENCHMARKS.md)
+    channels_last: bool | None = None      # NHWC activations for CNNs (None: the modality's choice; see BENCHMARKS.md)
     skip_bad: bool = False                 # skip unreadable files instead of stopping
     limit: int | None = None               # use only the first N source images
     monitor: str | None = None             # labeled data for the online kNN monitor
@@ -43,10 +45,10 @@ class RunConfig:
     max_steps: int | None = None           # stop (and end the lr schedule) after this many steps
     budget: str | None = None              # wall-clock limit of training ("90s", "10m", "1h30m"); the lr
                                            # schedule still spans `epochs`, so a budget that stops early cuts it
-    modality: str = "image"                # image | text, from the data
+    modality: str | None = None            # image | text | a registered one; None = read from the data
     text_column: str | None = None         # text data: the column holding the documents
     documents: str = "line"                # plain text: one document per line | per paragraph
-    tokenizer: str | None = None           # text: bpe | wordpiece | word, trained on D_s (None: word for word2vec, else bpe)
+    tokenizer: str | None = None           # text: bpe | wordpiece | word, trained on D_s (None: the method's, else bpe)
     vocab_size: int = 8000                 # text: tokenizer entries asked for (resolved: trained)
     max_tokens: int = 64                   # text: ids per document, [CLS] and [SEP] included
 
@@ -68,6 +70,23 @@ class RunConfig:
         if not isinstance(values, dict) or "data" not in values or unknown:
             raise SsrlError(f"{path}: not an ssrl run configuration (unknown keys: {sorted(unknown)})")
         return cls(**values)
+
+
+def override(base, values: dict, what: str):
+    """A copy of dataclass instance ``base`` with ``values`` applied; command-line strings are
+    parsed as the type of the field they replace (``parse_value``). An unknown key or a bad value
+    is an ``SsrlError`` naming ``what`` (for example "method 'simclr'", "views")."""
+    known = {f.name for f in fields(base)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SsrlError(f"{what} has no parameter {unknown[0]!r}; it has: {', '.join(sorted(known)) or 'none'}")
+    parsed = {}
+    for key, value in values.items():
+        try:
+            parsed[key] = parse_value(value, getattr(base, key)) if isinstance(value, str) else value
+        except ValueError as e:
+            raise SsrlError(f"{what}: bad value for {key}: {value!r} ({e})") from e
+    return replace(base, **parsed)
 
 
 def parse_value(text: str, default):

@@ -1,14 +1,16 @@
 """The training engine: a Lightning module that runs any pretext method, and the trainer setup.
 
-The engine knows no method by name: it calls ``pseudolabels`` and ``loss`` and the optional
-hooks. Data stays in memory as uint8 and goes to the device a batch at a time; views are made
-there, batched, so the input pipeline costs next to nothing (see BENCHMARKS.md).
+The engine knows no method and no kind of data by name: it calls ``pseudolabels`` and ``loss``
+and the optional hooks, and the modality's ``to_input`` (uint8 images to [0, 1] floats, token ids
+as they are) and ``lengths``. Data stays in memory as stored rows and goes to the device a batch
+at a time; views are made there, batched, so the input pipeline costs next to nothing (see
+BENCHMARKS.md, "Views").
 
 Determinism: the data order and the global RNG are re-seeded at the start of every epoch from
 (seed, epoch, rank), so an epoch's batches and views do not depend on what ran before, and a
 run resumed from an epoch-boundary checkpoint ends with the same weights as one that never
-stopped. Token-id rows are batched by length (``EpochBatches``' ``lengths``): a text backbone
-cuts each batch to its longest document, so similar lengths together save the padding's compute.
+stopped (``ssrl.seeding``). Rows with ``lengths`` (token ids) are batched by length: a text
+backbone cuts each batch to its longest document, so similar lengths together save padding.
 """
 
 import csv
@@ -27,13 +29,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ssrl.collapse import warn_if_collapsed
-from ssrl.data.tokenize import token_lengths
 from ssrl.errors import SsrlError
+from ssrl.modality import Modality
 from ssrl.pretext import OptimizerDefaults, Pretext
-
-
-def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
+from ssrl.seeding import epoch_seed
 
 
 class EpochBatches(Sampler):
@@ -93,13 +92,14 @@ class ImagesByBatch(Dataset):
 
 
 class PretrainModule(L.LightningModule):
-    """Runs a pretext method: ``loss, logs = method.loss(*method.pseudolabels(x))``."""
+    """Runs a pretext method: ``loss, logs = method.loss(*method.pseudolabels(x, index))`` with
+    ``x = modality.to_input(rows)``, on the stored rows of D_s (``labels``: for monitoring only)."""
 
     def __init__(self, method: Pretext, images: torch.Tensor, batch_size: int, epochs: int,
-                 optim: OptimizerDefaults, seed: int, channels_last: bool, labels: torch.Tensor | None = None,
-                 budget_s: float | None = None):
+                 optim: OptimizerDefaults, *, seed: int, channels_last: bool, modality: Modality,
+                 labels: torch.Tensor | None = None, budget_s: float | None = None):
         super().__init__()
-        self.method = method
+        self.method, self.modality = method, modality
         self.images, self.labels, self.batch_size, self.epochs = images, labels, batch_size, epochs
         self.optim, self.seed, self.budget_s = optim, seed, budget_s
         if channels_last:
@@ -112,7 +112,7 @@ class PretrainModule(L.LightningModule):
         if self.batch_size % world:
             raise SsrlError(f"batch size {self.batch_size} is not divisible by {world} processes")
         sampler = EpochBatches(len(self.images), self.batch_size // world, self.seed, self.global_rank, world,
-                               lengths=token_lengths(self.images))
+                               lengths=self.modality.lengths(self.images))
         # A generator of its own keeps the loader from drawing on the global RNG, which must
         # depend on (seed, epoch) alone for resumed runs to match.
         return DataLoader(ImagesByBatch(self.images), sampler=sampler, batch_size=None,
@@ -126,7 +126,7 @@ class PretrainModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         rows, index = batch
-        x = rows.float().div_(255) if rows.dtype == torch.uint8 else rows  # images (B, C, H, W) in [0, 1]; token ids (B, T) as they are
+        x = self.modality.to_input(rows)
         inputs, z = self.method.pseudolabels(x, index)
         loss, logs = self.method.loss(inputs, z)
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)

@@ -1,6 +1,6 @@
 """The run directory: where a pretraining run's configuration, weights and metrics live.
 
-    RUN/config.yaml              resolved RunConfig
+    RUN/config.yaml              the resolved RunConfig (``ssrl.resolve``)
     RUN/metrics.csv              Lightning's CSV log
     RUN/checkpoints/last.ckpt    resumable with --resume (atomic writes)
     RUN/backbone.safetensors     h_θ weights (a torchvision state dict for ResNets)
@@ -14,12 +14,13 @@ import json
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
-import torch
 from torch import nn
 
 from ssrl.backbones import build_backbone
 from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
+from ssrl.modality import get_modality
+from ssrl.seeding import seeded
 
 
 def run_config(run_dir: str | Path) -> RunConfig:
@@ -34,22 +35,15 @@ def init_backbone(cfg: RunConfig) -> nn.Module:
     method trains and exports it (``Pretext.wrap_backbone``: split-brain's two halves)."""
     from ssrl.pretext import get_method  # the registry imports every method: only when needed
 
-    dims = (cfg.vocab_size, cfg.max_tokens) if cfg.modality == "text" else (cfg.in_channels, cfg.image_size)
-    backbone = build_backbone(cfg.backbone, *dims, seed=cfg.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    backbone = build_backbone(cfg.backbone, *get_modality(cfg.modality).backbone_dims(cfg), seed=cfg.seed)
+    with seeded(cfg.seed):
         return get_method(cfg.method).wrap_backbone(backbone)
 
 
 def save_backbone(backbone: nn.Module, cfg: RunConfig, run_dir: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
     save_file(state, run_dir / "backbone.safetensors")
-    if cfg.modality == "text":
-        spec = {"backbone": cfg.backbone, "vocab_size": cfg.vocab_size, "max_tokens": cfg.max_tokens, "dim": backbone.dim,
-                "input": "int64 token ids (B, T) of tokenizer.json, [CLS] text [SEP], padded with 0 after the end"}
-    else:
-        spec = {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
-                "dim": backbone.dim, "input": "float32 (B, C, H, W) in [0, 1]"}
+    spec = get_modality(cfg.modality).backbone_spec(cfg, backbone)
     (run_dir / "backbone.json").write_text(json.dumps(spec, indent=2) + "\n")
 
 

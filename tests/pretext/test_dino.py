@@ -13,6 +13,7 @@ import ssrl.pretext.dino  # noqa: F401  (registers "dino")
 from ssrl.api import pretrain
 from ssrl.backbones import BACKBONES, build_backbone
 from ssrl.engine import PretrainModule
+from ssrl.modality import get_modality
 from ssrl.components.momentum import cosine_momentum
 from ssrl.pretext import OptimizerDefaults, method_config
 from ssrl.pretext.dino import DINO, teacher_temperature
@@ -101,7 +102,7 @@ def test_teacher_moves_only_by_the_ema_rule():
 def test_engine_optimizer_leaves_out_the_teacher():
     method = _method()
     module = PretrainModule(method, torch.zeros(4, 1, 16, 16, dtype=torch.uint8), 4, 1,
-                            DINO.optimizer, seed=0, channels_last=False)
+                            DINO.optimizer, seed=0, channels_last=False, modality=get_modality("image"))
     module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
     held = {id(p) for g in module.configure_optimizers()["optimizer"].param_groups for p in g["params"]}
     assert not held & {id(p) for p in method.teacher.parameters()}

@@ -6,6 +6,7 @@ import torch
 
 from ssrl.backbones import build_backbone
 from ssrl.engine import PretrainModule
+from ssrl.modality import get_modality
 from ssrl.components.momentum import cosine_momentum
 from ssrl.pretext import METHODS, OptimizerDefaults, method_config
 from ssrl.views import Views
@@ -46,7 +47,7 @@ def test_target_gets_no_gradient_and_follows_the_ema_rule(name):
 def test_engine_optimizer_leaves_out_the_target():
     method = _method("byol")
     module = PretrainModule(method, torch.zeros(4, 1, 16, 16, dtype=torch.uint8), 4, 1,
-                            OptimizerDefaults(), seed=0, channels_last=False)
+                            OptimizerDefaults(), seed=0, channels_last=False, modality=get_modality("image"))
     module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
     opt = module.configure_optimizers()["optimizer"]
     held = {id(p) for g in opt.param_groups for p in g["params"]}

@@ -26,7 +26,8 @@ def two_class_npz(path, n: int = 60, labels: bool = True):
 
 
 def make_run(run_dir, data: str, monitor: str | None = None, metrics: str | None = METRICS):
-    cfg = RunConfig(data=data, method="rotation", epochs=2, image_size=12, in_channels=1, monitor=monitor)
+    cfg = RunConfig(data=data, method="rotation", backbone="convnet-small", epochs=2, modality="image", image_size=12,
+                    in_channels=1, monitor=monitor)
     run_dir.mkdir(parents=True)
     cfg.to_yaml(run_dir / "config.yaml")
     torch.manual_seed(0)

@@ -2,10 +2,10 @@
 
 from typing import Callable
 
-import torch
 from torch import nn
 
 from ssrl.errors import SsrlError
+from ssrl.seeding import seeded
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {}
 
@@ -33,6 +33,5 @@ def build_backbone(name: str, *dims: int, seed: int | None = None) -> nn.Module:
         raise SsrlError(f"unknown backbone {name!r}; choose one of: {', '.join(list_backbones())}")
     if seed is None:
         return BACKBONES[name](*dims)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return BACKBONES[name](*dims)

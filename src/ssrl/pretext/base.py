@@ -60,6 +60,7 @@ class Pretext(nn.Module):
     default_backbone: ClassVar[str | None] = None  # None: the modality's default backbone
     backbone_kinds: ClassVar[tuple[str, ...]] = ()  # the ``kind``s of h_θ it can train; (): any
     needs_channels: ClassVar[int | None] = None   # 3: refuses grayscale data
+    run_defaults: ClassVar[dict] = {}  # RunConfig fields it needs set otherwise than by default (a tokenizer)
     patch_inputs: ClassVar[bool] = False  # True: h_θ sees only patches; its BN statistics are redone on whole images
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):

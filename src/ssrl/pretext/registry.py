@@ -1,8 +1,6 @@
 """Pretext registry: ``@register`` adds a method class under its file's name."""
 
-from dataclasses import fields
-
-from ssrl.config import parse_value
+from ssrl.config import override
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import Pretext
 
@@ -28,18 +26,7 @@ def get_method(name: str) -> type[Pretext]:
 
 def method_config(name: str, params: dict | None = None):
     """The method's ``Config`` with ``params`` (str or typed values) applied; unknown keys are errors."""
-    cls = get_method(name)
-    known = {f.name: f for f in fields(cls.Config)}
-    values = {}
-    for key, value in (params or {}).items():
-        if key not in known:
-            raise SsrlError(f"method {name!r} has no parameter {key!r}; it has: {', '.join(known) or 'none'}")
-        default = getattr(cls.Config(), key)
-        try:
-            values[key] = parse_value(value, default) if isinstance(value, str) else value
-        except ValueError as e:
-            raise SsrlError(f"method {name!r}: bad value for {key}: {value!r} ({e})") from e
-    return cls.Config(**values)
+    return override(get_method(name).Config(), params or {}, f"method {name!r}")
 
 
 def list_methods() -> list[dict[str, str]]:

@@ -46,6 +46,7 @@ class Word2Vec(Pretext):
     optimizer = OptimizerDefaults(name="adamw", lr=4e-3, weight_decay=0.0)
     default_backbone = "word-embeddings-100"
     backbone_kinds = ("word-embeddings",)  # h_θ is the input vector table itself
+    run_defaults = {"tokenizer": "word"}  # one id per word: the vectors are the words'
 
     def __init__(self, backbone: nn.Module, cfg: Word2VecConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)

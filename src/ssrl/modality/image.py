@@ -1,0 +1,72 @@
+"""Images: uint8 (N, C, H, W) in memory at one square size, C in {1, 3}; the backbone takes
+float (B, C, H, W) in [0, 1]. Every path, image folder, IDX, .npy/.npz or data-set name that
+``ssrl.data`` reads is image data: this modality takes whatever no other one claims."""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ssrl.config import RunConfig
+from ssrl.data import load_labeled, load_source, to_unit
+from ssrl.errors import SsrlError
+from ssrl.modality.base import Modality, Rows, SourceRows
+
+MONITOR_BANK, MONITOR_QUERIES = 10_000, 2_000  # subsets keep the online kNN cheap
+
+
+class ImageModality(Modality):
+    name = "image"
+    default_backbone = "convnet-small"
+    channels_last = True
+    protocols = ("knn", "linear", "finetune", "fewshot")
+    unit = "images"
+
+    def claims(self, spec: str) -> bool:
+        return True
+
+    def load_source(self, cfg: RunConfig, run_dir: Path | None = None) -> SourceRows:
+        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
+        if cfg.limit:
+            source = source.subset(slice(0, cfg.limit))
+        h, w = source.image_size
+        if h != w:
+            raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")
+        return SourceRows(source.images, source.labels, source.name,
+                          resolved={"image_size": h, "in_channels": source.channels})
+
+    def backbone_dims(self, cfg: RunConfig) -> tuple[int, ...]:
+        return cfg.in_channels, cfg.image_size
+
+    def to_input(self, rows: torch.Tensor) -> torch.Tensor:
+        return to_unit(rows)
+
+    def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
+                **options) -> tuple[Rows, Rows, str]:
+        self.check_options(options)
+        train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed)
+        if train.channels != cfg.in_channels:
+            raise SsrlError(f"{data}: {train.channels}-channel images, but the run was trained on {cfg.in_channels}")
+        return Rows(train.images, train.labels, train.name), Rows(test.images, test.labels, test.name), split
+
+    def embed_rows(self, run_dir: Path, cfg: RunConfig, data: str, **options) -> torch.Tensor:
+        self.check_options(options)
+        return load_source(data, image_size=cfg.image_size).images
+
+    def finetune_views(self, augment: bool) -> nn.Module | None:
+        from ssrl.evaluation.finetune import supervised_views
+
+        return supervised_views() if augment else None
+
+    def monitor(self, cfg: RunConfig):
+        from ssrl.evaluation.monitor import KnnMonitor
+
+        train, test, _ = load_labeled(cfg.monitor, image_size=cfg.image_size)
+        g = torch.Generator().manual_seed(0)
+        bank = torch.randperm(len(train), generator=g)[:MONITOR_BANK]
+        query = torch.randperm(len(test), generator=g)[:MONITOR_QUERIES]
+        return KnnMonitor(train.images[bank], train.labels[bank], test.images[query], test.labels[query])
+
+    def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
+        return {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
+                "dim": backbone.dim, "input": "float32 (B, C, H, W) in [0, 1]"}
