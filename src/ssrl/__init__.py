@@ -10,9 +10,10 @@ import importlib
 
 __version__ = "0.1.0"
 _API = {"pretrain": "ssrl.api", "evaluate": "ssrl.api", "embed": "ssrl.api", "score": "ssrl.api",
-        "build_method": "ssrl.api", "resolve": "ssrl.resolve", "load_backbone": "ssrl.runs",
+        "build_method": "ssrl.api", "load_backbone": "ssrl.runs",
         "list_methods": "ssrl.pretext", "register": "ssrl.pretext", "register_backbone": "ssrl.backbones",
-        "register_modality": "ssrl.modality", "write_report": "ssrl.report"}  # export: ssrl.export.export (the module's name is taken)
+        "register_modality": "ssrl.modality", "write_report": "ssrl.report"}
+# Not here because a module has the name: ssrl.export.export, ssrl.resolve.resolve.
 __all__ = sorted(_API)
 
 

@@ -256,13 +256,14 @@ def embed(run: str | Path, data: str | None, out: str | Path | None = None, **da
     cfg = run_config(run)
     modality = get_modality(cfg.modality)
     options = modality.check_options(data_options)
-    own = modality.own_output(Path(run), Path(out)) if out is not None else None
+    backbone = load_backbone(run)
+    own = modality.own_output(Path(run), backbone, Path(out)) if out is not None else None
     if own is not None:
         return own
     if data is None:
         raise SsrlError("embed needs --data")
     rows = modality.embed_rows(Path(run), cfg, data, **options)
-    backbone = modality.feature_backbone(load_backbone(run), **options)
+    backbone = modality.feature_backbone(backbone, **options)
     features = extract_features(backbone, rows, progress=True).numpy()
     if out is not None:
         np.save(out, features)

@@ -8,30 +8,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssrl.data.tokenize import FIRST_ORDINARY, load_tokenizer
+from ssrl.data.tokenize import load_tokenizer
 from ssrl.errors import SsrlError
+from ssrl.modality.text import TOKENIZER_FILE, vocabulary_vectors, write_word2vec  # noqa: F401  (re-exported)
 from ssrl.runs import load_backbone
-
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def word_vectors(run: str | Path) -> tuple[list[str], np.ndarray]:
     """(words, vectors (V, dim)) of the ordinary entries of the run's tokenizer, in id order."""
-    backbone = load_backbone(run)
-    if not hasattr(backbone, "embed"):
-        raise SsrlError(f"{run}: not a text run (its backbone has no word-embedding table)")
-    vocab = load_tokenizer(Path(run) / TOKENIZER_FILE).get_vocab()
-    ids = sorted(i for i in vocab.values() if i >= FIRST_ORDINARY)
-    words = {i: w for w, i in vocab.items()}
-    return [words[i] for i in ids], backbone.embed.weight.detach()[ids].numpy()
-
-
-def write_word2vec(path: str | Path, words: list[str], vectors: np.ndarray) -> None:
-    """The word2vec text format: a line ``V dim``, then ``word v_1 ... v_dim`` per word."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"{len(words)} {vectors.shape[1]}\n")
-        for word, v in zip(words, vectors):
-            f.write(word.replace(" ", "_") + " " + " ".join(f"{x:.6g}" for x in v) + "\n")
+    return vocabulary_vectors(load_backbone(run), load_tokenizer(Path(run) / TOKENIZER_FILE), str(run))
 
 
 def nearest_words(words: list[str], vectors: np.ndarray, query: str, k: int = 10) -> list[tuple[str, float]]:

@@ -83,7 +83,7 @@ class Modality:
         """Every row of ``data``, for ``embed``."""
         raise NotImplementedError
 
-    def own_output(self, run_dir: Path, out: Path):
+    def own_output(self, run_dir: Path, backbone: nn.Module, out: Path):
         """For ``embed``: where ``out`` names a file format of this modality's own (text: the
         vocabulary's vectors in word2vec's format), write it and return what it holds; else None."""
         return None

@@ -14,7 +14,7 @@ from torch import nn
 
 from ssrl.config import RunConfig
 from ssrl.data.text import load_text, load_text_labeled, text_kind
-from ssrl.data.tokenize import encode, load_tokenizer, save_tokenizer, token_lengths, train_tokenizer
+from ssrl.data.tokenize import FIRST_ORDINARY, encode, load_tokenizer, save_tokenizer, token_lengths, train_tokenizer
 from ssrl.errors import SsrlError
 from ssrl.modality.base import Modality, Rows, SourceRows
 
@@ -71,12 +71,10 @@ class TextModality(Modality):
                            documents=cfg.documents)
         return encode(tok, source.texts, cfg.max_tokens)
 
-    def own_output(self, run_dir: Path, out: Path) -> np.ndarray | None:
-        from ssrl.word_vectors import word_vectors, write_word2vec
-
+    def own_output(self, run_dir: Path, backbone: nn.Module, out: Path) -> np.ndarray | None:
         if Path(out).suffix not in WORD2VEC_SUFFIXES:
             return None
-        words, vectors = word_vectors(run_dir)
+        words, vectors = vocabulary_vectors(backbone, load_tokenizer(Path(run_dir) / TOKENIZER_FILE), str(run_dir))
         write_word2vec(out, words, vectors)
         return vectors
 
@@ -93,3 +91,22 @@ class TextModality(Modality):
     def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
         return {"backbone": cfg.backbone, "vocab_size": cfg.vocab_size, "max_tokens": cfg.max_tokens, "dim": backbone.dim,
                 "input": f"int64 token ids (B, T) of {TOKENIZER_FILE}, [CLS] text [SEP], padded with 0 after the end"}
+
+
+def vocabulary_vectors(backbone: nn.Module, tok, name: str) -> tuple[list[str], np.ndarray]:
+    """(words, vectors (V, dim)): the input embedding table of a text backbone for the ordinary
+    entries of its tokenizer ``tok``, in id order; ``name`` (the run) is for the error."""
+    if not hasattr(backbone, "embed"):
+        raise SsrlError(f"{name}: not a text run (its backbone has no word-embedding table)")
+    vocab = tok.get_vocab()
+    ids = sorted(i for i in vocab.values() if i >= FIRST_ORDINARY)
+    words = {i: w for w, i in vocab.items()}
+    return [words[i] for i in ids], backbone.embed.weight.detach()[ids].numpy()
+
+
+def write_word2vec(path: str | Path, words: list[str], vectors: np.ndarray) -> None:
+    """The word2vec text format: a line ``V dim``, then ``word v_1 ... v_dim`` per word."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{len(words)} {vectors.shape[1]}\n")
+        for word, v in zip(words, vectors):
+            f.write(word.replace(" ", "_") + " " + " ".join(f"{x:.6g}" for x in v) + "\n")

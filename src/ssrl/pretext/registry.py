@@ -1,5 +1,7 @@
 """Pretext registry: ``@register`` adds a method class under its file's name."""
 
+import inspect
+
 from ssrl.config import override
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import Pretext
@@ -11,6 +13,9 @@ def register(name: str, *, family: str, modality: str, paper: str):
     """Class decorator: record the method's name, family, modality and paper, and register it."""
 
     def add(cls: type[Pretext]) -> type[Pretext]:
+        if "index" not in inspect.signature(cls.pseudolabels).parameters:
+            raise TypeError(f"{cls.__name__}.pseudolabels must take (x, index=None): the engine passes the "
+                            f"batch's index into D_s")
         cls.name, cls.family, cls.modality, cls.paper = name, family, modality, paper
         METHODS[name] = cls
         return cls
