@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 # A spread D-d embedding has std about 1/sqrt(D): 0.011 even at D = 8192. Collapse to a point
 # drives it to 0. Collapse to a few directions leaves the std but not the rank: SimSiam without
-# its stop-gradient falls to an effective rank of 3-4 in 5 epochs on digits, against 30-90 with it
-# (benchmarks/collapse.py).
+# its stop-gradient falls to a rank under COLLAPSED_RANK on digits, and stays far above it with
+# it (BENCHMARKS.md, "Collapse monitor"; benchmarks/collapse.py).
 COLLAPSED_STD = 1e-3
 COLLAPSED_RANK = 5.0
 

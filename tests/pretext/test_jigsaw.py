@@ -13,7 +13,6 @@ from ssrl.backbones import build_backbone
 from ssrl.errors import SsrlError
 from ssrl.pretext import method_config
 from ssrl.pretext.jigsaw import Jigsaw, normalize_tiles, shuffle_tiles
-from ssrl.pretext.jittered_grid import in_canvas
 from ssrl.pretext.permutations import max_hamming_permutations
 from ssrl.views import ViewConfig, Views
 
@@ -142,43 +141,3 @@ def test_tiny_run_through_the_engine_writes_the_permutation_set(tmp_path):
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert np.array_equal(state["method.permutations"].numpy(), saved)
     assert (run / "backbone.safetensors").exists() and "pretext_acc" in (run / "metrics.csv").read_text()
-
-
-def test_zoom_cuts_the_tiles_from_the_upsampled_image():
-    method = _method(views=ViewConfig.none(), zoom=2.0)
-    x = torch.rand(3, 1, SIDE, SIDE)
-    puzzles, _ = method.pseudolabels(x)
-    assert puzzles.shape == (3 * 9, 1, 14, 14)  # cells of 56 // 3 = 18 px, tiles of round(18 · 0.78) px
-    zoomed = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-    blocks = torch.nn.functional.unfold(zoomed, 14).transpose(1, 2)  # every 14 × 14 block of the 56 px image
-    for i, tiles in enumerate(puzzles.reshape(3, 9, 196)):
-        assert all((blocks[i] - t).abs().amax(1).min() < 1e-6 for t in tiles)
-    with pytest.raises(SsrlError, match="zoom"):
-        _method(zoom=0.5)
-
-
-def test_in_canvas_places_each_whole_image_at_its_own_offset_on_its_frame_mean():
-    torch.manual_seed(0)
-    x = torch.rand(64, 2, SIDE, SIDE)
-    placed = in_canvas(x, 1.5)
-    assert placed.shape == (64, 2, 42, 42) and in_canvas(x, 1.0) is x
-    offsets = set()
-    for image, canvas in zip(x, placed):
-        at = [(r, c) for r in range(15) for c in range(15) if torch.equal(canvas[:, r:r + SIDE, c:c + SIDE], image)]
-        assert len(at) == 1
-        offsets.add(at[0])
-        frame = torch.ones(SIDE, SIDE, dtype=torch.bool)
-        frame[1:-1, 1:-1] = False
-        fill = image[:, frame].mean(1)                                     # (C,) the frame's mean
-        outside = torch.ones(42, 42, dtype=torch.bool)
-        outside[at[0][0]:at[0][0] + SIDE, at[0][1]:at[0][1] + SIDE] = False
-        assert torch.allclose(canvas[:, outside], fill[:, None].expand(2, int(outside.sum())))
-    assert len(offsets) > 40                                               # 225 possible offsets, 64 draws
-
-
-def test_canvas_cuts_the_grid_from_the_canvas():
-    method = _method(views=ViewConfig.none(), canvas=1.5)
-    puzzles, _ = method.pseudolabels(torch.rand(3, 1, SIDE, SIDE))
-    assert puzzles.shape == (3 * 9, 1, 11, 11)  # cells of 42 // 3 = 14 px, tiles of round(14 · 0.78) px
-    with pytest.raises(SsrlError, match="canvas"):
-        _method(canvas=0.9)

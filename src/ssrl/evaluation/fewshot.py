@@ -36,7 +36,7 @@ class TrainBudget:
     """What every trained model gets (fine-tuned and from scratch alike)."""
 
     epochs: int = 50
-    lr_backbone: float = 1e-3    # h_θ; 1e-4 fine-tuned 600 Fashion-MNIST labels worse (BENCHMARKS.md)
+    lr_backbone: float = 1e-3    # h_θ; 1e-4 fine-tuned 600 Fashion-MNIST labels worse (BENCHMARKS.md, "Issue 7")
     lr_head: float = 1e-3        # a fresh g_φ; also the one learning rate of the from-scratch model
     batch_size: int = 64
     weight_decay: float = 1e-4

@@ -14,12 +14,12 @@ in g_ar, and in h_θ with the backbone ``convnet-small-ln``, so that batch stati
 leak a patch to its neighbours.
 
 For 28 px images: a 4 × 4 grid of 12 px patches at stride 5-6 (the paper's half-overlap would
-leave 11 px patches), K = 2 rows (the paper: up to 5 of 7); a 5 × 5 grid with K = 3 cost 2.5×
-as much per step on a CPU, most of it in the InfoNCE over 6,400 patches per batch; patches cropped to 60-100% of their
-area, flipped and colour-jittered; cosine scores at τ = 0.1 between h_θ's 128-d z and W_k c, where the paper
-scores plain dot products: in 100 steps on Fashion-MNIST the dot products reached 1.1% pretext
-accuracy and kNN 0.697, the cosines 5.6% and 0.725 (random init 0.730; kNN on 10,000/2,000
-images); AdamW lr 1e-3 per 256 images as SimCLR (the paper: Adam 2e-4 on ImageNet).
+leave 11 px patches), K = 2 rows (the paper: up to 5 of 7), since a larger grid with more rows
+costs much more per step on a CPU, most of it in the InfoNCE over every patch of the batch;
+patches cropped to 60-100% of their area, flipped and colour-jittered; cosine scores at τ = 0.1
+between h_θ's 128-d z and W_k c, where the paper scores plain dot products, which learned
+slower on Fashion-MNIST; AdamW lr 1e-3 per 256 images as SimCLR (the paper: Adam 2e-4 on
+ImageNet). Figures: BENCHMARKS.md, "B1", the CPC item.
 """
 
 from dataclasses import dataclass, replace

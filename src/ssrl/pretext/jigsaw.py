@@ -26,16 +26,11 @@ to show every class often; no per-tile normalisation, because many tiles of cent
 photos are plain background, whose standard deviation is near 0 and whose normalised pixels
 would be amplified noise, and the shortcut it blocks (vignetting, colour casts of real lenses)
 is absent. The image is cropped to 60-100 % of its area and flipped first (as the paper's
-random 225 px crop). ``zoom`` upsamples it (bilinear) before the grid is cut, as relative
-position's does: at ``zoom=2`` a 28 px image gives cells of 18 px and tiles of 14 px.
-``canvas`` then places the image at a random offset in a canvas that many times its side,
-filled with its background (``in_canvas``), so that on centred photos a tile's own content no
-longer says which cell it came from: at ``canvas=1.5`` cells of 14 px and tiles of 11 px.
-Neither this nor ``tile_hidden`` helps on Fashion-MNIST: both lower B1's kNN (BENCHMARKS.md).
-Optimizer: SGD, lr 0.01 per 256 images, momentum 0.9, weight decay 5e-4. Rotation prediction's
-lr of 0.1 solves more puzzles (97 % of a batch against 92 % by the third epoch) but leaves h_θ's
-whole-image features worse on B1 at 3 epochs: kNN 0.744 against 0.782, linear probe 0.784
-against 0.804.
+random 225 px crop). Optimizer: SGD, lr 0.01 per 256 images, momentum 0.9, weight decay 5e-4;
+rotation prediction's lr of 0.1 solves more puzzles but leaves h_θ's whole-image features
+worse. Figures, and the variants measured not to help (the per-tile layer, tiles cut from an
+upsampled image or from the image placed at random in a larger canvas): BENCHMARKS.md,
+"Issue 4", the jigsaw item.
 """
 
 import math
@@ -50,7 +45,7 @@ from torch import nn
 from ssrl.errors import SsrlError
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.jittered_grid import cut_patches, in_canvas, jittered_starts, zoomed
+from ssrl.pretext.jittered_grid import cut_patches, jittered_starts
 from ssrl.pretext.permutations import max_hamming_permutations
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -68,8 +63,6 @@ class JigsawConfig:
     head_hidden: int = 1024        # MLP width; 0 = a linear head; the paper: fc7 of 4096
     tile_hidden: int = 0           # width of a shared layer on each tile's features before they are
                                    # concatenated (the paper's per-tile fc6); 0 = none
-    zoom: float = 1.0              # images upsampled by this factor before the grid is cut
-    canvas: float = 1.0            # images placed at random in a canvas this many times their side first
 
 
 def normalize_tiles(tiles: torch.Tensor, min_std: float = 1e-2) -> torch.Tensor:
@@ -124,7 +117,7 @@ class Jigsaw(Pretext):
         return cell, min(cell, max(1, round(cell * self.cfg.tile_fraction)))
 
     def pseudolabels(self, x, index=None):          # P
-        x = in_canvas(zoomed(self.views(x), self.cfg.zoom), self.cfg.canvas)
+        x = self.views(x)
         b, side = len(x), min(x.shape[-2:])
         cell, tile = self.layout(side)
         rows, cols = jittered_starts(b, side, GRID, tile, cell, cell - tile, x.device)
@@ -151,8 +144,3 @@ def _check(cfg: JigsawConfig) -> None:
         raise SsrlError(f"jigsaw: tile_fraction is the tile's share of its cell's side, in (0, 1], got {cfg.tile_fraction}")
     if cfg.head_hidden < 0 or cfg.tile_hidden < 0:
         raise SsrlError(f"jigsaw: head_hidden and tile_hidden must be ≥ 0, got {cfg.head_hidden} and {cfg.tile_hidden}")
-    if cfg.zoom < 1:
-        raise SsrlError(f"jigsaw: zoom upsamples the image before the grid is cut; it must be ≥ 1, got {cfg.zoom}")
-    if cfg.canvas < 1:
-        raise SsrlError(f"jigsaw: canvas is the side of the canvas the image is placed in, in image sides; "
-                        f"it must be ≥ 1, got {cfg.canvas}")

@@ -21,32 +21,6 @@ def zoomed(x: torch.Tensor, zoom: float) -> torch.Tensor:
     return x if zoom == 1 else F.interpolate(x, scale_factor=zoom, mode="bilinear", align_corners=False)
 
 
-def in_canvas(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """x (B, C, H, W) placed at a uniformly random offset, drawn per sample, in a square canvas
-    of side ``round(scale · max(H, W))`` (``scale`` ≥ 1; at 1 a square x is returned as it is),
-    filled with the mean of each image's outer one-pixel frame (its background, on centred
-    object photos).
-
-    On centred photos a patch's own content gives its place in the grid (a collar is at the top
-    middle); with the object at a random place in the grid only its relation to the other
-    patches does.
-    """
-    if scale < 1:
-        raise ValueError(f"the canvas holds the image, so its scale must be ≥ 1, got {scale}")
-    b, c, h, w = x.shape
-    side = round(scale * max(h, w))
-    if side == max(h, w) and h == w:
-        return x
-    frame = torch.cat([x[..., 0, :], x[..., -1, :], x[..., 1:-1, 0], x[..., 1:-1, -1]], dim=-1)
-    canvas = frame.mean(-1)[..., None, None].expand(b, c, side, side).contiguous()
-    top = torch.randint(side - h + 1, (b, 1, 1), device=x.device)
-    left = torch.randint(side - w + 1, (b, 1, 1), device=x.device)
-    rows = top + torch.arange(h, device=x.device)[:, None]                   # (B, h, 1)
-    cols = left + torch.arange(w, device=x.device)[None, :]                  # (B, 1, w)
-    canvas.permute(0, 2, 3, 1)[torch.arange(b, device=x.device)[:, None, None], rows, cols] = x.permute(0, 2, 3, 1)
-    return canvas
-
-
 def jittered_starts(n: int, side: int, grid: int, patch: int, pitch: int, slack: int,
                     device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Top-left corners of ``grid`` × ``grid`` patches of ``patch`` px in each of ``n`` images
@@ -87,4 +61,4 @@ def cut_patches(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: i
     return x.permute(0, 2, 3, 1)[b, r, c].permute(0, 1, 4, 2, 3)    # (B, K, s, s, C) -> (B, K, C, s, s)
 
 
-__all__ = ["cut_patches", "in_canvas", "jittered_starts", "zoomed"]
+__all__ = ["cut_patches", "jittered_starts", "zoomed"]

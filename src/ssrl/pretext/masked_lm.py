@@ -22,7 +22,7 @@ from ssrl.pretext.token_masks import IGNORE, bert_mask
 
 @dataclass
 class MaskedLMConfig:
-    mask_rate: float = 0.15     # the paper's selection rate; 0.4 (Wettig et al. 2023) learned faster on B2
+    mask_rate: float = 0.15     # the paper's selection rate; 0.4 (Wettig et al. 2023) for short budgets (BENCHMARKS.md, "B2")
     mask_token: float = 0.8     # of the selected: [MASK] ...
     random_token: float = 0.1   # ... a random token; the rest stay unchanged
     tie_embeddings: bool = True  # the LM head's output weights are h_θ's input embeddings, as the paper

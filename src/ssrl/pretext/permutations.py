@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-MAX_ITEMS = 9  # 9! orderings (3.3 MB, 0.5 s to list) is the most we enumerate: a 3×3 puzzle
+MAX_ITEMS = 9  # 9! orderings (3.3 MB) is the most we enumerate: a 3×3 puzzle
 
 
 @lru_cache(maxsize=2)
@@ -53,7 +53,7 @@ def _greedy(count: int, n: int, seed: int) -> np.ndarray:
     candidates = all_permutations(n)
     if not 1 <= count <= len(candidates):
         raise ValueError(f"a set of {count} permutations of {n} items: choose 1..{len(candidates)}")
-    columns = np.ascontiguousarray(candidates.T)  # column-wise compares: ~25x faster than row-wise
+    columns = np.ascontiguousarray(candidates.T)  # column-wise compares: contiguous, much faster than row-wise
     rng = np.random.default_rng(seed)
     chosen = [int(rng.integers(len(candidates)))]
     nearest = _distances_to(columns, candidates[chosen[0]])  # each candidate's distance to the set
@@ -72,8 +72,8 @@ def max_hamming_permutations(count: int = 64, n: int = 9, seed: int = 0) -> np.n
     Hamming distance: the first at random, each next one among the orderings whose distance to
     the nearest already chosen is largest (at random among ties). Deterministic in ``seed``.
 
-    Costs O(count · n! · n): about 0.1 s for the default 64 of 9! (after 0.5 s to list the 9!
-    orderings, once per process), 1 s for the paper's 1000.
+    Costs O(count · n! · n), after listing the n! orderings once per process. Timings:
+    BENCHMARKS.md, "Issue 4", the jigsaw item.
     """
     return _greedy(int(count), int(n), int(seed)).copy()
 

@@ -28,9 +28,9 @@ leave no jitter at this size; we keep some at the cost of a narrower gap (a wide
 more of the borders but leaves less of the object in each patch). Without the zoom (7 px
 patches, 2 px gaps, 1 px jitter on the 28 px image) the last two 3 × 3 convolutions of
 ``convnet-small`` see a 1 × 1 map, only their centre taps learn, and on B1 the kNN floor was
-only tied (0.779 against 0.779; with the zoom 0.793, BENCHMARKS.md), at a quarter of the
-compute. A fifth of the patches are downsampled to 50-100 % of their side. Channels are dropped only from 3-channel images, 1 or 2 of them
-per patch at random, never all three. The dropped channels become Gaussian noise with the
+only tied, where the zoom beats it at a higher cost per step. A fifth of the patches are
+downsampled to 50-100 % of their side. Channels are dropped only from 3-channel images, 1 or 2
+of them per patch at random, never all three. The dropped channels become Gaussian noise with the
 paper's 1/100 of the kept channels' standard deviation, centred on the kept channels' mean:
 zeros instead would make every colour patch very dark or strongly tinted, inputs unlike any
 image h_θ sees later, while the noise, like zeros, tells nothing about the dropped channel.
@@ -44,6 +44,7 @@ step, as rotation prediction feeds all four rotations: h_θ then encodes 9 patch
 labelled pairs (1.1 encodings a pair, against 2 for one random pair) and every batch has
 balanced labels. Optimizer: SGD as in the paper, at rotation prediction's small-image values
 (lr 0.1 per 256 images, momentum 0.9, weight decay 5e-4), not tuned for this method.
+Figures: BENCHMARKS.md, "Issue 4", the relative position item.
 """
 
 import math

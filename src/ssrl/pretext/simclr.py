@@ -21,7 +21,7 @@ from ssrl.views import ViewConfig
 
 @dataclass
 class SimCLRConfig:
-    temperature: float = 0.1   # the paper's ImageNet value; beat 0.5 and 0.2 in 3-epoch Fashion-MNIST runs
+    temperature: float = 0.1   # the paper's ImageNet value; best on Fashion-MNIST (BENCHMARKS.md, "How τ was chosen")
     proj_dim: int = 128        # the paper: output size matters little; 128 is its default
     proj_hidden: int = 0       # 0 = the backbone's width, as in the paper
 
@@ -32,7 +32,7 @@ class SimCLR(Pretext):
     Config = SimCLRConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_views = IMAGENET_VIEWS
-    small_image_params = {"temperature": 0.5}  # the paper's CIFAR-10 τ; on 8 px digits it beat 0.1 and 0.2
+    small_image_params = {"temperature": 0.5}  # the paper's CIFAR-10 τ; best on 8 px digits (same section)
 
     @classmethod
     def default_views(cls) -> ViewConfig:

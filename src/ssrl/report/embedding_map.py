@@ -92,8 +92,8 @@ def project(features: np.ndarray) -> tuple[np.ndarray, str]:
 
         perplexity = min(30.0, (len(features) - 1) / 3)
         tsne = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=0)
-        # One OpenMP thread: on a busy 2-core machine two threads took 90 s for 1,000 points, one 6 s
-        # (BENCHMARKS.md, "Run report and export").
+        # One OpenMP thread: on a busy machine two threads spin against each other and take many
+        # times longer (BENCHMARKS.md, "Run report and export").
         with threadpool_limits(1):
             return tsne.fit_transform(features), "t-SNE"
     from sklearn.decomposition import PCA

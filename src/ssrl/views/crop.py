@@ -86,8 +86,8 @@ def axis_aligned_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
 
     Crop + flip maps have theta[:, 0, 1] == theta[:, 1, 0] == 0, so each grid coordinate is an
     affine function of one output axis: two (B, S) vectors broadcast into the (B, S, S, 2) grid.
-    Same values as affine_grid (to float rounding), about 10x faster on CPU, where affine_grid
-    runs a skinny batched matmul that costs more than the grid_sample itself.
+    Same values as affine_grid (to float rounding), and faster on CPU, where affine_grid runs a
+    skinny batched matmul that costs more than the grid_sample itself (BENCHMARKS.md, "Views").
     """
     base = (2 * torch.arange(size, device=theta.device, dtype=theta.dtype) + 1) / size - 1  # pixel centres
     gx = theta[:, 0, 0, None] * base + theta[:, 0, 2, None]  # (B, S) source x per output column
