@@ -13,9 +13,10 @@ from PIL import Image
 import ssrl.pretext.inpainting  # noqa: F401  (registers "inpainting")
 from ssrl.api import pretrain
 from ssrl.backbones import build_backbone
+from ssrl.components.adversarial import adversarial_terms
 from ssrl.errors import SsrlError
 from ssrl.pretext import method_config
-from ssrl.pretext.inpainting import Inpainting, adversarial_terms, fill_holes, hole_mse
+from ssrl.pretext.inpainting import Inpainting, fill_holes, hole_mse
 from ssrl.pretext.masks import central_square_mask
 from ssrl.views import ViewConfig, Views
 

@@ -16,9 +16,12 @@ from ssrl.api import pretrain
 from ssrl.runs import load_backbone
 from ssrl.backbones import build_backbone
 from ssrl.errors import SsrlError
-from ssrl.pretext import colorization, method_config
+from ssrl.pretext import method_config
+from ssrl.pretext.backbone_input import SplitBrainBackbone
+from ssrl.pretext.colorization import Colorization
+from ssrl.pretext.colour_prior import ColourPrior, rebalancing_weights
 from ssrl.pretext.lab import AB_RANGE, L_RANGE, grey_rgb, lab_to_rgb, rgb_to_lab, split_lab
-from ssrl.pretext.split_brain import SplitBrain, SplitBrainBackbone, l_bin_centres, quantize_l
+from ssrl.pretext.split_brain import SplitBrain, l_bin_centres, quantize_l
 from ssrl.views import ViewConfig, Views
 
 
@@ -111,13 +114,18 @@ def test_classification_loss_by_hand():
     torch.testing.assert_close(loss, ce(out_ab, z_ab) + ce(out_l, z_l))
 
 
-def test_rebalancing_uses_colorizations_functions():
-    assert SplitBrain.__init__.__globals__["quantize_ab"] is colorization.quantize_ab  # reused, not copied
+def test_rebalancing_uses_the_colour_prior_colorization_holds():
     method = _method(rebalance=True)
+    colour = Colorization(build_backbone("convnet-small", 3, 16, seed=0), method_config("colorization", {}),
+                          Views(ViewConfig.none()))
+    assert type(method.prior) is type(colour.prior) is ColourPrior  # one component, reused, not copied
+    assert torch.equal(method.prior.bins, colour.prior.bins)
     images = torch.tensor([[255, 0, 0], [0, 0, 255]], dtype=torch.uint8)[:, :, None, None].expand(-1, -1, 8, 8)
     assert method.on_train_epoch_start(0, images.contiguous(), None) == {"colour_bins_used": 2.0}
-    expected = colorization.rebalancing_weights(method.ab_prior, method.bins, 0.5, 5.0)
-    torch.testing.assert_close(method.class_weights, expected)
+    expected = rebalancing_weights(method.prior.p, method.prior.bins, 0.5, 5.0)
+    torch.testing.assert_close(method.prior.w, expected)
+    # without rebalancing (the default) nothing is counted
+    assert _method().on_train_epoch_start(0, images.contiguous(), None) is None
 
 
 @pytest.mark.parametrize("loss", ["classification", "regression"])

@@ -64,6 +64,12 @@ def test_decoder_reads_the_skip_map_it_was_built_for():
     assert _method().head.skip_dim == 0 and _method(decoder_skip=True).head.skip_dim == 32
 
 
+def test_views_are_flips_only():
+    # a resized crop would itself be a blurred upsample, a wrong target
+    assert SuperResolution.default_views() == ViewConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=0.5,
+                                                         jitter=0.0, grayscale=0.0)
+
+
 def test_low_resolution_is_block_means_by_hand():
     x = torch.arange(16.0).view(1, 1, 4, 4)
     assert low_resolution(x, 2).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]

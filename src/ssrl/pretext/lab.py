@@ -11,9 +11,12 @@ white point scikit-image's ``rgb2lab`` uses, so values agree with it):
                     L = 116 f(Y) − 16,  a = 500 (f(X) − f(Y)),  b = 200 (f(Y) − f(Z))
 
 and its exact inverse. Tensors are (..., 3, H, W) with the channels at dim −3, RGB in [0, 1].
+``require_colour`` refuses grey data with the error the colour tasks share.
 """
 
 import torch
+
+from ssrl.errors import SsrlError
 
 RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
               (0.212671, 0.715160, 0.072169),
@@ -91,5 +94,12 @@ def split_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return lab[:, :1], lab[:, 1:]
 
 
-__all__ = ["AB_RANGE", "L_RANGE", "grey_rgb", "lab_to_rgb", "linear_to_srgb", "rgb_to_lab", "split_lab",
-           "srgb_to_linear"]
+def require_colour(channels: int | None, method: str) -> None:
+    """Refuse anything but RGB data (``channels`` of the images or of h_θ's input; None: unknown)."""
+    if channels is not None and channels != 3:
+        raise SsrlError(f"{method} predicts colour from lightness, so it needs colour (RGB) images; "
+                        f"these images have {channels} channel{'s' if channels != 1 else ''} (grayscale)")
+
+
+__all__ = ["AB_RANGE", "L_RANGE", "grey_rgb", "lab_to_rgb", "linear_to_srgb", "require_colour", "rgb_to_lab",
+           "split_lab", "srgb_to_linear"]

@@ -9,14 +9,24 @@ at the input's own resolution (``feature_maps``; for ``convnet-small`` its secon
 the first max-pool), as a U-Net's decoder reads its encoder's early stages (Ronneberger et al.
 2015, arXiv:1505.04597): fine detail need not squeeze through the coarse last map. Both maps
 are h_θ's: there is no path from the input that bypasses h_θ, so everything the head predicts
-still passes through h_θ's layers.
+still passes through h_θ's layers. ``PooledDecoder`` is the other kind of k_γ, from the pooled
+feature alone (the context encoder's: the whole image through h_θ's bottleneck).
+
+Also the pixel tasks' shared plumbing: targets at 1/stride of the image side (``target_size``,
+``block_means``), predictions brought back to the image's size (``resize``), and the
+``reconstructions.png`` every pixel task writes after training (``save_reconstructions``).
 """
 
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ssrl.components.image_grid import save_image_rows
+from ssrl.data.source import to_unit
 
 
 def feature_map(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -95,14 +105,14 @@ class PixelDecoder(nn.Module):
     def forward(self, fmap: torch.Tensor, size: tuple[int, int], skip: torch.Tensor | None = None) -> torch.Tensor:
         h, w = size
         y = self.reduce(fmap)
-        y = self.at_half(F.interpolate(y, size=(max(1, h // 2), max(1, w // 2)), mode="bilinear", align_corners=False))
-        y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        y = self.at_half(resize(y, (max(1, h // 2), max(1, w // 2))))
+        y = resize(y, (h, w))
         if self.skip_dim:
             if skip is None or skip.shape[1] != self.skip_dim:
                 raise ValueError(f"PixelDecoder built for a {self.skip_dim}-channel skip map, got "
                                  f"{None if skip is None else skip.shape[1]}")
             if skip.shape[-2:] != (h, w):
-                skip = F.interpolate(skip, size=(h, w), mode="bilinear", align_corners=False)
+                skip = resize(skip, (h, w))
             y = torch.cat([y, skip], 1)
         return self.out(self.at_full(y))
 
@@ -119,4 +129,55 @@ def eval_mode(module: nn.Module):
         module.train(was_training)
 
 
-__all__ = ["PixelDecoder", "eval_mode", "feature_map", "feature_maps", "full_resolution_channels"]
+class PooledDecoder(nn.Module):
+    """Pooled feature (B, dim) → image (B, C, H, W) in [0, 1]: a linear map to a ``width`` × 4 × 4
+    map, ``stages`` transposed convolutions that each double its side and halve its width (at
+    least 16), a resize to (H, W) and a 3×3 conv to the C channels through a sigmoid."""
+
+    def __init__(self, dim: int, channels: int, width: int, stages: int):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Linear(dim, width * 16, bias=False), nn.Unflatten(1, (width, 4, 4)),
+                                   nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        c = width
+        for _ in range(stages):
+            out = max(c // 2, 16)
+            layers += [nn.ConvTranspose2d(c, out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(out),
+                       nn.ReLU(inplace=True)]
+            c = out
+        self.up = nn.Sequential(*layers)
+        self.out = nn.Conv2d(c, channels, 3, padding=1)
+
+    def forward(self, h: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+        return torch.sigmoid(self.out(resize(self.up(h), size)))
+
+
+def target_size(size: Sequence[int], stride: int) -> tuple[int, int]:
+    """The side of a map at 1/``stride`` of an image of ``size`` (H, W): H // stride, W // stride, at least 1."""
+    return max(1, size[0] // stride), max(1, size[1] // stride)
+
+
+def block_means(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """x (B, C, H, W) averaged over stride × stride blocks (area interpolation), at ``target_size``."""
+    size = target_size(x.shape[-2:], stride)
+    return x if size == tuple(x.shape[-2:]) else F.interpolate(x, size=size, mode="area")
+
+
+def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """x (B, C, h, w) bilinearly resized to ``size`` (H, W)."""
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def save_reconstructions(method: nn.Module, run_dir: Path, sample: torch.Tensor,
+                         rows: Callable[[torch.Tensor], dict[str, torch.Tensor]], max_images: int = 8) -> Path:
+    """``run_dir/reconstructions.png`` (``save_image_rows``) of the first ``max_images`` of
+    ``sample`` (uint8 (N, C, H, W), as ``save_artifacts`` gets it): ``rows`` maps those images,
+    in [0, 1] on the method's device, to the picture's rows, name → (n, C, H, W) in [0, 1]. It runs
+    with the method in eval mode (batch norm's running statistics, which it leaves as they were)."""
+    with eval_mode(method) as device:
+        x = to_unit(sample[:max_images]).to(device)
+        return save_image_rows(Path(run_dir) / "reconstructions.png", rows(x), max_images)
+
+
+__all__ = ["PixelDecoder", "PooledDecoder", "block_means", "eval_mode", "feature_map", "feature_maps",
+           "full_resolution_channels", "resize", "save_reconstructions", "target_size"]
