@@ -15,9 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import save  # noqa: E402
 
-from ssrl.api import score  # noqa: E402
+from ssrl.api import labeled, score  # noqa: E402
 from ssrl.components.batch_norm import recompute_batch_norm  # noqa: E402
-from ssrl.data import load_labeled  # noqa: E402
 from ssrl.runs import load_backbone  # noqa: E402
 
 
@@ -25,10 +24,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     args = parser.parse_args()
-    train, test, split = load_labeled("fashion-mnist")
+    train, test, split = labeled(args.run, "fashion-mnist")  # Rows, at the run's image size
     backbone = load_backbone(args.run)
     before = score(backbone, train, test)
-    recompute_batch_norm(backbone, train.images)
+    recompute_batch_norm(backbone, train.rows)
     after = score(backbone, train, test)
     save(f"batch_norm_recalibration_{args.run.name}", {"run": str(args.run), "split": split, "as_saved": before,
                                                           "recomputed_on_whole_images": after})

@@ -20,6 +20,7 @@ from common import save  # noqa: E402
 
 from ssrl.api import pretrain, score  # noqa: E402
 from ssrl.data import load_labeled  # noqa: E402
+from ssrl.modality import Rows  # noqa: E402
 from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", default="runs/bench")
     args = p.parse_args()
-    train, test, _ = load_labeled(args.data)
+    train, test = (Rows(s.images, s.labels, s.name) for s in load_labeled(args.data)[:2])  # what score takes
     variants = [run_variant(args, sg, train, test) for sg in (True, False)]
     save(f"collapse_{args.data}", {"benchmark": "SimSiam collapse", "data": args.data, "epochs": args.epochs,
                                      "limit": args.limit, "batch_size": args.batch_size, "variants": variants})

@@ -20,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,14 +30,13 @@ from lightning.pytorch.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, peak_rss_mb, save  # noqa: E402
 
-from ssrl.api import pretrain, score  # noqa: E402
-from ssrl.data import load_labeled  # noqa: E402
-from ssrl.engine import PretrainModule  # noqa: E402
-from ssrl.pretext import get_method  # noqa: E402
+from ssrl.api import build, labeled, pretrain, score  # noqa: E402
+from ssrl.pretext import METHODS, get_method  # noqa: E402
+from ssrl.resolve import resolve  # noqa: E402
 from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
 
 WARMUP_STEPS = 10
-VIT_ONLY = {"mae": "vit-mini"}  # methods whose P needs a ViT; the protocol's convnet-small for the rest
+PROTOCOL_BACKBONE = "convnet-small"  # B1's backbone, for the methods that declare no default_backbone of their own
 
 
 class StepTimer(Callback):
@@ -56,22 +56,17 @@ class StepTimer(Callback):
 
 def model_and_loss_step_s(run_dir: Path, images: torch.Tensor, steps: int = 20) -> float:
     """Median time of one optimizer step on pre-made views: model + loss alone, no data pipeline."""
-    cfg = run_config(run_dir)
-    cls = get_method(cfg.method)
-    from ssrl.api import _resolve, _views  # the same resolution the run used
-    from ssrl.data import Source
-    from ssrl.pretext import method_config
-    from ssrl.views import Views
-
-    optim = _resolve(cfg, Source(images, None, "bench"), cls.optimizer)
-    method = cls(init_backbone(cfg), method_config(cfg.method, cfg.params), Views(_views(cls.default_views(), cfg.views)))
-    module = PretrainModule(method, images, cfg.batch_size, cfg.epochs, optim, cfg.seed, cfg.channels_last)
+    resolved = resolve(run_config(run_dir), run_dir)  # the same resolution the run used (its config.yaml)
+    cfg, optim = resolved.config, resolved.optimizer
+    with tempfile.TemporaryDirectory() as scratch:  # the engine as the run built it (channels_last included)
+        module, _ = build(resolved, Path(scratch), progress=False)
+    method = module.method
     opt = torch.optim.AdamW(module.parameters(), lr=1e-4) if optim.name == "adamw" else torch.optim.SGD(module.parameters(), lr=1e-3, momentum=0.9)
     method.on_train_epoch_start(0, images, None)  # stateful methods (DeepCluster) prepare their epoch
     index = torch.arange(cfg.batch_size)
     x = images[index].float().div(255)
     # made once, outside the timed loop
-    inputs, z = method.pseudolabels(x, index) if method.uses_index else method.pseudolabels(x)
+    inputs, z = method.pseudolabels(x, index)
     times = []
     for _ in range(WARMUP_STEPS + steps):
         start = time.perf_counter()
@@ -94,10 +89,10 @@ def run_one(args) -> dict:
                    params=dict(kv.split("=", 1) for kv in args.param),
                    views=dict(kv.split("=", 1) for kv in args.view), callbacks=(timer,))
     wall = time.perf_counter() - start
-    train, test, split = load_labeled(args.data)
+    train, test, split = labeled(run, args.data)  # D_t as the run saw D_s (Rows: .rows, .labels)
     cfg = run_config(run)
     step_e2e = timer.steady_step_s()
-    step_model = model_and_loss_step_s(run, train.images)
+    step_model = model_and_loss_step_s(run, train.rows)
     result = {
         "benchmark": "B1", "method": args.methods, "backbone": args.backbone, "epochs": args.epochs,
         "batch_size": args.batch_size, "source_images": args.limit or len(train), "split": split,
@@ -122,7 +117,8 @@ def main() -> None:
     p.add_argument("--methods", default="simclr,rotation")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--backbone", default=None, help="default: convnet-small (vit-mini for the methods that need a ViT)")
+    p.add_argument("--backbone", default=None, help="default: the method's declared default_backbone (mae: vit-mini), "
+                                                    f"else {PROTOCOL_BACKBONE}")
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--limit", type=int, default=None, help="pretrain on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
@@ -146,7 +142,7 @@ def main() -> None:
         return
     methods = image_methods() if args.methods == "all" else args.methods.split(",")
     if len(methods) == 1:
-        args.backbone = args.backbone or VIT_ONLY.get(args.methods, "convnet-small")
+        args.backbone = args.backbone or get_method(args.methods).default_backbone or PROTOCOL_BACKBONE
         run_one(args)
         return
     for m in methods:  # one process per method: its own peak memory
@@ -157,8 +153,7 @@ def main() -> None:
 
 def image_methods() -> list[str]:
     """Every image method that can train on grayscale Fashion-MNIST."""
-    from ssrl.pretext import METHODS
-    return sorted(name for name, cls in METHODS.items() if cls.modality == "image" and not getattr(cls, "colour_only", False))
+    return sorted(name for name, cls in METHODS.items() if cls.modality == "image" and cls.needs_channels != 3)
 
 
 def longest_runs() -> list[Path]:

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, save  # noqa: E402
 
 import ssrl  # noqa: E402
-from ssrl.data import load_labeled  # noqa: E402
+from ssrl.api import labeled  # noqa: E402
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point  # noqa: E402
-from ssrl.evaluation.finetune import supervised_views  # noqa: E402
+from ssrl.modality import get_modality  # noqa: E402
 from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
 
 VALIDATION = 10_000  # the last training images, scored instead of the test set with --validation
@@ -37,11 +37,12 @@ def validation_fewshot(run: str, fractions: list[float], draws: int, classifier:
     """``ssrl.evaluate``'s few-shot protocol with the labels drawn from the first 50,000 training
     images and the scores taken on the last 10,000 (fractions are of the 50,000)."""
     cfg = run_config(run)
-    train = load_labeled("fashion-mnist", image_size=cfg.image_size)[0]
+    train = labeled(run, "fashion-mnist")[0]  # Rows at the run's image size
     pool, held = slice(0, len(train) - VALIDATION), slice(len(train) - VALIDATION, None)
-    points = [fewshot_point(load_backbone(run), init_backbone(cfg), train.images[pool], train.labels[pool],
-                            train.images[held], train.labels[held], Setting(fraction=f), draws=draws,
-                            classifier=classifier, budget=budget, augment=supervised_views(), progress=True)
+    augment = get_modality(cfg.modality).finetune_views(budget.augment)  # as ssrl.evaluate's fewshot
+    points = [fewshot_point(load_backbone(run), init_backbone(cfg), train.rows[pool], train.labels[pool],
+                            train.rows[held], train.labels[held], Setting(fraction=f), draws=draws,
+                            classifier=classifier, budget=budget, augment=augment, progress=True)
               for f in fractions]
     return {"run": run, "split": f"validation: the last {VALIDATION} training images", "points": points,
             **(points[0] if len(points) == 1 else {})}

@@ -35,8 +35,8 @@ from ssrl.data.text import load_text
 from ssrl.data.tokenize import PAD, encode, load_tokenizer
 from ssrl.evaluation import finetune_top1, linear_probe_top1
 from ssrl.evaluation.features import length_order
+from ssrl.modality.text import TOKENIZER_FILE
 from ssrl.runs import init_backbone, load_backbone, run_config
-from ssrl.text_runs import TOKENIZER_FILE, default_backbone
 
 GLOSSES = "/work/shared/datasets/wordnet-glosses/glosses.tsv.gz"
 
@@ -63,7 +63,7 @@ class TokenMeter(Callback):
 def _pretrain(args, out: Path, max_steps: int, meter: TokenMeter, budget: str | None = None) -> Path:
     per_epoch = 94_055 // args.batch_size
     shutil.rmtree(out, ignore_errors=True)
-    return pretrain(args.data, args.method, out=out, backbone=args.backbone or default_backbone(args.method),
+    return pretrain(args.data, args.method, out=out, backbone=args.backbone,  # None: the method's default_backbone
                     epochs=max(1, math.ceil(max_steps / per_epoch)), max_steps=max_steps, batch_size=args.batch_size,
                     text_column="gloss", vocab_size=8000, max_tokens=64, seed=args.seed, callbacks=(meter,),
                     lr=args.lr, budget=budget,
@@ -176,7 +176,8 @@ def baseline(args) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", default="masked_lm")
-    p.add_argument("--backbone", default=None, help="default: text-causal-mini for next_token, else text-encoder-mini")
+    p.add_argument("--backbone", default=None, help="default: the method's declared default_backbone "
+                                                    "(text-causal-mini for next_token), else text-encoder-mini")
     p.add_argument("--param", action="append", default=[], help="method hyperparameter KEY=VALUE")
     p.add_argument("--data", default=GLOSSES)
     p.add_argument("--minutes", type=float, default=20.0, help="pretraining budget (the protocol: 20)")

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from common import peak_rss_mb, save
-from ssrl.api import pretrain
+from ssrl.api import labeled, pretrain
 from ssrl.data.tokenize import FIRST_ORDINARY
 from ssrl.evaluation import extract_features, linear_probe_top1
 from ssrl.runs import init_backbone, load_backbone, run_config
-from ssrl.text_runs import labeled_ids, similar_words
+from ssrl.word_vectors import nearest_words, word_vectors
 from text_glosses import GLOSSES, TokenMeter
 
 QUERIES = ["dog", "river", "red", "music", "run", "king", "tree", "money"]
@@ -47,17 +47,18 @@ def main() -> None:
                    params={"architecture": args.architecture})
     wall = time.perf_counter() - start
     step_s, words_s = meter.steady()
-    train_x, train_y, test_x, test_y, split = labeled_ids(run, GLOSSES, "lexname", "gloss")
+    train, test, split = labeled(run, GLOSSES, label_column="lexname", text_column="gloss")  # token ids
     probe = {}
     for name, backbone in (("pretrained", load_backbone(run)), ("random_init", init_backbone(run_config(run)))):
-        train_f, test_f = extract_features(backbone, train_x), extract_features(backbone, test_x)
-        probe[name] = linear_probe_top1(train_f, train_y, test_f, test_y)
-    neighbours = {w: [n for n, _ in similar_words(run, w, 5)] for w in QUERIES}
+        train_f, test_f = extract_features(backbone, train.rows), extract_features(backbone, test.rows)
+        probe[name] = linear_probe_top1(train_f, train.labels, test_f, test.labels)
+    words, vectors = word_vectors(run)
+    neighbours = {w: [n for n, _ in nearest_words(words, vectors, w, 5)] for w in QUERIES}
     save(f"text_word2vec_{args.architecture}", {
         "method": "word2vec", "architecture": args.architecture, "budget_minutes": args.minutes,
         "batch_size": args.batch_size, "steps": len(meter.steps), "wall_s": round(wall, 1),
         "s_per_step": round(step_s, 4), "words_per_s": round(words_s), "config": run_config(run).__dict__,
-        "linear_probe_lexname_top1": probe, "probe_split": split, "n_train": len(train_y), "n_test": len(test_y),
+        "linear_probe_lexname_top1": probe, "probe_split": split, "n_train": len(train), "n_test": len(test),
         "nearest_neighbours": neighbours, "peak_rss_mb": round(peak_rss_mb())})
 
 
