@@ -36,7 +36,7 @@ def _scores(rows: int) -> torch.Tensor:
     return F.normalize(torch.randn(rows, K, generator=torch.Generator().manual_seed(3), dtype=torch.float64), dim=1)
 
 
-def _views() -> list[torch.Tensor]:
+def _batch_views() -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     return [torch.randn(WORLD * LOCAL_BATCH, DIM_IN, generator=g, dtype=torch.float64) for _ in range(VIEWS)]
 
@@ -57,7 +57,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
             results[name] = sinkhorn(mine, 0.05, 3)
         part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
         model = DistributedDataParallel(_Scorer().double())
-        loss = _loss(model, [v[part] for v in _views()])
+        loss = _loss(model, [v[part] for v in _batch_views()])
         loss.backward()  # DDP averages parameter gradients over the processes
         mean_loss = loss.detach().clone()
         dist.all_reduce(mean_loss)
@@ -83,7 +83,7 @@ def test_two_process_sinkhorn_equals_one_process_rows(two_process_results, name)
 
 def test_two_process_swav_loss_and_gradients_equal_one_process(two_process_results):
     model = _Scorer().double()
-    loss = _loss(model, _views())
+    loss = _loss(model, _batch_views())
     loss.backward()
     for result in two_process_results:
         torch.testing.assert_close(result["mean_loss"], loss.detach(), rtol=1e-10, atol=1e-12)

@@ -31,6 +31,7 @@ from torchvision.models import ResNet
 from ssrl.backbones.resnet import SMALL_IMAGE_MAX
 from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
+from ssrl.modality import get_modality
 from ssrl.runs import load_backbone, run_config
 
 FORMATS = ("torchvision", "safetensors", "onnx")
@@ -44,7 +45,7 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     run = Path(run)
     cfg = run_config(run)
     backbone = load_backbone(run)
-    text = cfg.modality == "text"
+    modality = get_modality(cfg.modality)
     spec = {**json.loads((run / "backbone.json").read_text()), "method": cfg.method,
             "output": "float32 (B, dim) features", "format": fmt}
     is_resnet = isinstance(backbone, ResNet)
@@ -60,15 +61,15 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
         spec["load"] = "torch.export.load(path).module()"
         torch.export.save(_program(backbone, cfg), path)
     elif fmt == "safetensors":
-        sizes = "vocab_size, max_tokens" if text else "in_channels, image_size"
+        sizes = ", ".join(str(d) for d in modality.backbone_dims(cfg))
         spec["load"] = (_resnet_recipe(cfg.backbone, cfg.in_channels, cfg.image_size) if is_resnet else
-                        f"ssrl.backbones.build_backbone(backbone, {sizes}).load_state_dict(...)")
+                        f"ssrl.backbones.build_backbone({cfg.backbone!r}, {sizes}).load_state_dict(...)")
         save_file(_state(backbone), path, metadata={k: str(v) for k, v in spec.items()})
     else:
-        spec["load"] = f"onnxruntime.InferenceSession(path); input '{'ids' if text else 'images'}', output 'features'"
+        spec["load"] = f"onnxruntime.InferenceSession(path); input '{modality.input_name}', output 'features'"
         _onnx(backbone, cfg, path)
-    if text:
-        spec["tokenizer"] = shutil.copyfile(run / "tokenizer.json", path.with_name(path.name + ".tokenizer.json")).name
+    for name in modality.run_files:  # a text export's tokenizer: backbone.onnx.tokenizer.json
+        spec[Path(name).stem] = shutil.copyfile(run / name, path.with_name(f"{path.name}.{name}")).name
     path.with_name(path.name + ".json").write_text(json.dumps(spec, indent=2) + "\n")
     return path
 
@@ -90,29 +91,10 @@ def _resnet_recipe(name: str, in_channels: int, image_size: int) -> str:
             "net.load_state_dict(torch.load(path, weights_only=True))")
 
 
-class PooledTokens(nn.Module):
-    """A text backbone's features without the padding trim of its ``forward`` (a shape that
-    depends on the data, which torch.export cannot trace). Padded positions are never attended
-    to nor pooled, so the features are the same; only the cost of the padding remains."""
-
-    def __init__(self, backbone: nn.Module):
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.backbone.pooled(self.backbone.tokens(ids), ids)
-
-
 def _program(backbone: nn.Module, cfg: RunConfig) -> torch.export.ExportedProgram:
-    """The backbone traced on an example input, with the batch (and, for text, the length) dynamic."""
-    batch = torch.export.Dim("batch", min=1)
-    if cfg.modality == "text":
-        module = PooledTokens(backbone) if hasattr(backbone, "pooled") else backbone  # word2vec's table: as it is
-        example = torch.randint(1, cfg.vocab_size, (2, cfg.max_tokens), generator=torch.Generator().manual_seed(0))
-        example[1, cfg.max_tokens // 2:] = 0  # padding after the end, as the tokenizer writes it
-        dims = {0: batch, 1: torch.export.Dim("tokens", min=2, max=cfg.max_tokens)}
-    else:
-        module, example, dims = backbone, torch.rand(2, cfg.in_channels, cfg.image_size, cfg.image_size), {0: batch}
+    """The backbone traced on its modality's example input, with the batch (and, for text, the
+    length) dynamic."""
+    module, example, dims = get_modality(cfg.modality).traceable(cfg, backbone)
     try:
         return torch.export.export(module, (example,), dynamic_shapes=(dims,))
     except Exception as e:  # noqa: BLE001  (torch.export raises many types; the user needs the gist)
@@ -125,5 +107,5 @@ def _onnx(backbone: nn.Module, cfg: RunConfig, path: Path) -> None:
     except ImportError as e:
         raise SsrlError("--format onnx needs the onnx and onnxscript packages: pip install onnx onnxscript") from e
     program = _program(backbone, cfg)
-    torch.onnx.export(program, program.example_inputs[0], path, input_names=["ids" if cfg.modality == "text" else "images"],
+    torch.onnx.export(program, program.example_inputs[0], path, input_names=[get_modality(cfg.modality).input_name],
                       output_names=["features"], external_data=False, verbose=False)

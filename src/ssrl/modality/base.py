@@ -51,6 +51,8 @@ class Modality:
     protocols: ClassVar[tuple[str, ...]] = ("knn", "linear", "finetune")
     unit: ClassVar[str] = "rows"                       # what one row is, in messages ("images")
     data_options: ClassVar[tuple[str, ...]] = ()       # keyword options of evaluate / embed (text_column, ...)
+    input_name: ClassVar[str] = "inputs"               # the ONNX export's input
+    run_files: ClassVar[tuple[str, ...]] = ()          # files of the run an export must carry (a tokenizer)
 
     def claims(self, spec: str) -> bool:
         """Whether the data spec is of this kind, from its form alone (before reading it)."""
@@ -106,6 +108,11 @@ class Modality:
 
     def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
         """What ``backbone.json`` says: how to rebuild h_θ and what its input is."""
+        raise NotImplementedError
+
+    def traceable(self, cfg: RunConfig, backbone: nn.Module) -> tuple[nn.Module, torch.Tensor, dict]:
+        """For export: (the module to trace, an example input, its dynamic dimensions as
+        ``torch.export.Dim``s by axis); the batch axis is always dynamic."""
         raise NotImplementedError
 
     def check_options(self, options: dict) -> dict:

@@ -21,6 +21,7 @@ class ImageModality(Modality):
     channels_last = True
     protocols = ("knn", "linear", "finetune", "fewshot")
     unit = "images"
+    input_name = "images"
 
     def claims(self, spec: str) -> bool:
         return True
@@ -66,6 +67,10 @@ class ImageModality(Modality):
         bank = torch.randperm(len(train), generator=g)[:MONITOR_BANK]
         query = torch.randperm(len(test), generator=g)[:MONITOR_QUERIES]
         return KnnMonitor(train.images[bank], train.labels[bank], test.images[query], test.labels[query])
+
+    def traceable(self, cfg: RunConfig, backbone: nn.Module) -> tuple[nn.Module, torch.Tensor, dict]:
+        example = torch.rand(2, cfg.in_channels, cfg.image_size, cfg.image_size)
+        return backbone, example, {0: torch.export.Dim("batch", min=1)}
 
     def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
         return {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,

@@ -29,6 +29,8 @@ class TextModality(Modality):
     default_backbone = "text-encoder-mini"
     unit = "documents"
     data_options = ("label_column", "text_column", "pool")
+    input_name = "ids"
+    run_files = (TOKENIZER_FILE,)
 
     def claims(self, spec: str) -> bool:
         return text_kind(spec) is not None
@@ -88,9 +90,31 @@ class TextModality(Modality):
     def result_fields(self, pool: str | None = None, **options) -> dict:
         return {"pool": pool or POOLS[0]}
 
+    def traceable(self, cfg: RunConfig, backbone: nn.Module) -> tuple[nn.Module, torch.Tensor, dict]:
+        """The batch and the length are dynamic; a transformer is traced through ``PooledTokens``
+        (word2vec's table as it is)."""
+        module = PooledTokens(backbone) if hasattr(backbone, "pooled") else backbone
+        example = torch.randint(1, cfg.vocab_size, (2, cfg.max_tokens), generator=torch.Generator().manual_seed(0))
+        example[1, cfg.max_tokens // 2:] = 0  # padding after the end, as the tokenizer writes it
+        return module, example, {0: torch.export.Dim("batch", min=1),
+                                 1: torch.export.Dim("tokens", min=2, max=cfg.max_tokens)}
+
     def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
         return {"backbone": cfg.backbone, "vocab_size": cfg.vocab_size, "max_tokens": cfg.max_tokens, "dim": backbone.dim,
                 "input": f"int64 token ids (B, T) of {TOKENIZER_FILE}, [CLS] text [SEP], padded with 0 after the end"}
+
+
+class PooledTokens(nn.Module):
+    """A text backbone's features without the padding trim of its ``forward`` (a shape that
+    depends on the data, which torch.export cannot trace). Padded positions are never attended
+    to nor pooled, so the features are the same; only the cost of the padding remains."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.backbone.pooled(self.backbone.tokens(ids), ids)
 
 
 def vocabulary_vectors(backbone: nn.Module, tok, name: str) -> tuple[list[str], np.ndarray]:
