@@ -37,6 +37,7 @@ from ssrl.api import pretrain  # noqa: E402
 from ssrl.data.arrays import images_tensor  # noqa: E402
 from ssrl.pretext import get_method, method_config  # noqa: E402
 from ssrl.pretext import colorization, split_brain, super_resolution  # noqa: E402,F401  (registers them)
+from ssrl.data import to_unit  # noqa: E402
 from ssrl.pretext.lab import split_lab  # noqa: E402
 from ssrl.pretext.super_resolution import enlarge, low_resolution  # noqa: E402
 from ssrl.runs import init_backbone, run_config  # noqa: E402
@@ -57,7 +58,7 @@ def trained_method(run_dir: Path) -> torch.nn.Module:
 def batches(images: torch.Tensor, size: int = 256):
     """Float batches in [0, 1] of uint8 images (N, C, H, W)."""
     for start in range(0, len(images), size):
-        yield images[start:start + size].float() / 255
+        yield to_unit(images[start:start + size])
 
 
 def mean_lab(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +159,7 @@ def main() -> None:
                  backbone=args.backbone, seed=args.seed, limit=args.limit, params=params[name], progress=False)
         seconds = time.perf_counter() - start
         method = trained_method(run_dir)
-        errors = (super_resolution_errors(method, heldout) if name == "super_resolution"
+        errors = (super_resolution_errors(method, heldout) if hasattr(method, "super_resolve")
                   else colour_errors(method, train, heldout))
         results[name] = {"params": run_config(run_dir).params, "train_seconds": round(seconds, 1), **errors}
         print(name, {k: v for k, v in errors.items()}, flush=True)

@@ -29,7 +29,7 @@ from torch import nn  # noqa: E402
 
 import ssrl  # noqa: E402
 from ssrl.backbones import build_backbone  # noqa: E402
-from ssrl.data import load_labeled  # noqa: E402
+from ssrl.data import load_labeled, to_unit  # noqa: E402
 from ssrl.export import FORMATS, export  # noqa: E402
 from ssrl.report import write_report  # noqa: E402
 from ssrl.report.embedding_map import CACHE  # noqa: E402
@@ -92,7 +92,7 @@ def main() -> None:
     result["map"] = str(np.load(run / CACHE)["technique"])
 
     _, test, _ = load_labeled("fashion-mnist")
-    x = test.images[:256].float() / 255
+    x = to_unit(test.images[:256])
     with torch.no_grad():
         expected = ssrl.load_backbone(run)(x).numpy()
     for fmt in FORMATS:

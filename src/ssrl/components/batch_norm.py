@@ -12,6 +12,8 @@ BatchNorm", arXiv:2105.07576, applied across the change of input.
 import torch
 from torch import nn
 
+from ssrl.data.source import to_unit
+
 
 @torch.no_grad()
 def recompute_batch_norm(backbone: nn.Module, images: torch.Tensor, max_images: int = 10_240,
@@ -31,7 +33,7 @@ def recompute_batch_norm(backbone: nn.Module, images: torch.Tensor, max_images: 
         m.momentum = None  # a cumulative average over the batches below
     backbone.train()
     for start in range(0, len(picked), batch_size):
-        backbone(images[picked[start:start + batch_size]].to(device).float().div_(255))
+        backbone(to_unit(images[picked[start:start + batch_size]].to(device)))
     for m, momentum in zip(layers, momenta):
         m.momentum = momentum
     backbone.train(was_training)

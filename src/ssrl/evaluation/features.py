@@ -9,6 +9,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ssrl.data.tokenize import token_lengths
+from ssrl.data.source import to_unit
 
 
 def as_input(batch: torch.Tensor, device: str | torch.device | None = None) -> torch.Tensor:
@@ -16,7 +17,7 @@ def as_input(batch: torch.Tensor, device: str | torch.device | None = None) -> t
     in [0, 1]; anything else (token ids (B, T), float features) passes through unchanged."""
     batch = batch.to(device) if device is not None else batch
     if batch.dtype == torch.uint8:
-        return batch.float().div_(255)
+        return to_unit(batch)
     return batch
 
 

@@ -35,6 +35,7 @@ from torch import nn
 
 from ssrl.backbones.vit import Block
 from ssrl.components.image_grid import save_image_rows
+from ssrl.data.source import to_unit
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.masks import random_patch_mask
 from ssrl.pretext.registry import register
@@ -183,5 +184,5 @@ class MAE(Pretext):
     def save_artifacts(self, run_dir: Path, sample: torch.Tensor) -> None:
         """``reconstructions.png``: masked input / prediction / truth for the first 8 images,
         with a fixed mask draw so that runs are comparable."""
-        x = sample[:8].to(self.head.pos_embed.device, self.head.pos_embed.dtype) / 255
+        x = to_unit(sample[:8]).to(self.head.pos_embed.device, self.head.pos_embed.dtype)
         save_image_rows(Path(run_dir) / "reconstructions.png", self.reconstruct(x, torch.Generator().manual_seed(0)))

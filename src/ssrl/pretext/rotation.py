@@ -23,6 +23,7 @@ from torch import nn
 
 from ssrl.components.image_grid import save_image_rows
 from ssrl.heads import mlp
+from ssrl.data.source import to_unit
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.pixel_head import eval_mode
 from ssrl.pretext.registry import register
@@ -74,7 +75,7 @@ class Rotation(Pretext):
     def save_artifacts(self, run_dir: Path, sample: torch.Tensor) -> None:
         """``rotations.png``: rotated inputs, then each turned back by the predicted rotation (a
         correct prediction shows the image upright), then the originals; first 8 images."""
-        out = self.predicted_rotations(sample[:8].float() / 255)
+        out = self.predicted_rotations(to_unit(sample[:8]))
         right = int((out["predicted"] == torch.arange(len(out["truth"]), device=out["predicted"].device)
                      % self.cfg.num_rotations).sum())
         save_image_rows(Path(run_dir) / "rotations.png", {
