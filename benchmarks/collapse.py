@@ -51,10 +51,15 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=20000, help="pretrain on the first N images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", default="runs/bench")
+    p.add_argument("--variants", default="sg,nosg", help="sg (with the stop-gradient), nosg (without), or both")
+    p.add_argument("--tag", default="", help="suffix of the result file")
     args = p.parse_args()
     train, test = (Rows(s.images, s.labels, s.name) for s in load_labeled(args.data)[:2])  # what score takes
-    variants = [run_variant(args, sg, train, test) for sg in (True, False)]
-    save(f"collapse_{args.data}", {"benchmark": "SimSiam collapse", "data": args.data, "epochs": args.epochs,
+    chosen = [v.strip() for v in args.variants.split(",")]
+    if not chosen or set(chosen) - {"sg", "nosg"}:
+        sys.exit(f"--variants takes sg, nosg or both, not {args.variants!r}")
+    variants = [run_variant(args, name == "sg", train, test) for name in chosen]
+    save(f"collapse_{args.data}{args.tag}", {"benchmark": "SimSiam collapse", "data": args.data, "epochs": args.epochs,
                                      "limit": args.limit, "batch_size": args.batch_size, "variants": variants})
     for v in variants:
         last = v["epochs"][-1]
