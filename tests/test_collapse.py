@@ -4,7 +4,7 @@ import warnings
 import pytest
 import torch
 
-from ssrl.collapse import effective_rank, embedding_std, warn_if_collapsed
+from ssrl.collapse import collapse_message, collapse_stats, effective_rank, embedding_std, warn_if_collapsed
 
 
 def test_embedding_std_collapsed_and_spread():
@@ -36,3 +36,22 @@ def test_warns_only_when_collapsed():
         assert warn_if_collapsed(1e-5, 30.0, epoch=3) is True  # to a point
     with pytest.warns(RuntimeWarning, match="effective rank 2.0"):
         assert warn_if_collapsed(0.02, 2.0, epoch=3) is True  # to a few directions
+
+
+def test_dimensional_collapse_warns_relative_to_the_largest_possible_rank():
+    """Rank 11.3 of at most 256 (min(batch, D)) is the no-stop-gradient SimSiam on Fashion-MNIST;
+    58.5 of 256 the same run with it (BENCHMARKS.md, "Collapse monitor")."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_if_collapsed(0.043, 58.5, epoch=2, ceiling=256.0) is False
+        assert warn_if_collapsed(0.04, 11.3, epoch=2, ceiling=None) is False  # no ceiling: the absolute floor only
+    with pytest.warns(RuntimeWarning, match=r"epoch 2: .*to a few directions .*effective rank 11.3 of at most 256, "
+                                            r"under 12.8"):
+        assert warn_if_collapsed(0.04, 11.3, epoch=2, ceiling=256.0) is True
+    assert collapse_message(1e-5, 30.0, 256.0).startswith("to a point")
+    assert collapse_message(0.04, 30.0, 256.0) is None
+
+
+def test_collapse_stats_give_the_rank_ceiling():
+    stats = collapse_stats(torch.randn(16, 4))
+    assert stats["rank_ceiling"].item() == 4 and 1 <= stats["effective_rank"].item() <= 4

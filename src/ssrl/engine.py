@@ -138,7 +138,9 @@ class PretrainModule(L.LightningModule):
         metrics = self.trainer.callback_metrics
         if "embedding_std_epoch" in metrics:
             rank = metrics.get("effective_rank_epoch")
-            warn_if_collapsed(float(metrics["embedding_std_epoch"]), None if rank is None else float(rank), self.current_epoch)
+            ceiling = metrics.get("rank_ceiling_epoch")
+            warn_if_collapsed(float(metrics["embedding_std_epoch"]), None if rank is None else float(rank),
+                              self.current_epoch, None if ceiling is None else float(ceiling))
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.method.on_after_optimizer_step(self.global_step, self.trainer.estimated_stepping_batches)

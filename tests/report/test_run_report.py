@@ -111,3 +111,14 @@ def test_damaged_files_cost_their_section_a_line_naming_them(tmp_path):
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
     with pytest.raises(SsrlError, match="not a run directory"):
         write_report(tmp_path)
+
+
+def test_a_collapsed_epoch_is_named_in_the_report(tmp_path):
+    metrics = ("epoch,effective_rank_epoch,embedding_std_epoch,loss_epoch,rank_ceiling_epoch,step\n"
+               "0,58.5,0.043,-0.5,256,9\n"
+               "1,11.3,0.040,-0.9,256,19\n")
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path / "d.npz"), metrics=metrics)
+    page = write_report(run).read_text()
+    assert "Collapse warning" in page and "epoch 1: collapsed to a few directions" in page
+    assert "epoch 0: collapsed" not in page
+    assert "rank_ceiling" not in page.split("figures:")[1].split(".")[0]  # not drawn as a curve

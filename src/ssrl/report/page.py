@@ -17,6 +17,7 @@ th { background: #f3f3f3; text-align: left; } td.num { text-align: right; font-v
 img { max-width: 100%; } img.pixels { image-rendering: pixelated; } figure { margin: 1em 0; }
 figcaption { color: #555; font-size: .9em; } .missing { color: #8a5a00; background: #fff6e0; padding: .5em .8em; }
 pre { background: #f6f6f6; padding: .5em; overflow-x: auto; } nav a { margin-right: 1em; }
+.warning { color: #a00000; background: #fdecea; padding: .5em .8em; }
 """
 
 

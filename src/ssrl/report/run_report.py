@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ssrl.collapse import collapse_message
 from ssrl.errors import SsrlError
 from ssrl.report import figures
 from ssrl.report.embedding_map import MAP_POINTS, embedding_map
@@ -75,12 +76,32 @@ def training_curves(run_dir: Path) -> str:
     path = run_dir / "metrics.csv"
     if not path.is_file():
         raise Missing("No metrics.csv: the run has logged nothing yet.")
-    grouped = curves(_metrics(path), exclude=(KNN,))
+    series = _metrics(path)
+    grouped = curves(series, exclude=(KNN, "rank_ceiling"))
     if not grouped:
         raise Missing("metrics.csv has no figures yet: they are written every few steps and at each epoch's end.")
     caption = ("Per-step values (thin line) and per-epoch means (dots) against the training step; "
                f"figures: {', '.join(grouped)}.")
-    return image(figures.training_curves(grouped), "training curves", caption)
+    return collapse_warnings(series) + image(figures.training_curves(grouped), "training curves", caption)
+
+
+def collapse_warnings(series: dict) -> str:
+    """One line per epoch whose collapse figures say the embeddings collapsed (as the run warned)."""
+    std = series.get("embedding_std_epoch")
+    if std is None:
+        return ""
+    by_epoch = {name: dict(zip(s.epochs, s.values)) for name in ("effective_rank_epoch", "rank_ceiling_epoch")
+                if (s := series.get(name)) is not None}
+    lines = []
+    for epoch, value in zip(std.epochs, std.values):
+        rank, ceiling = (by_epoch.get(name, {}).get(epoch) for name in ("effective_rank_epoch", "rank_ceiling_epoch"))
+        message = collapse_message(value, rank, ceiling)
+        if message is not None:
+            lines.append(f"<li>epoch {epoch}: collapsed {esc(message)}</li>")
+    if not lines:
+        return ""
+    return ('<p class="warning"><strong>Collapse warning:</strong> the features are likely useless.</p><ul>'
+            + "".join(lines) + "</ul>")
 
 
 def knn_monitor(run_dir: Path) -> str:
