@@ -1,11 +1,14 @@
 """SimSiam with and without its stop-gradient (Chen & He 2021, §4.1 and Fig. 2): the variant
 without it collapses, and ssrl's collapse monitor must say so.
 
-    python benchmarks/collapse.py --data fashion-mnist --limit 20000 --epochs 3
+    python benchmarks/collapse.py --data fashion-mnist --limit 20000 --epochs 15 --tag _15ep
 
 Pretrains both variants with the same seed, records the logged collapse figures of every epoch
-(``embedding_std``, ``effective_rank``), whether the run warned of collapse, and kNN / linear
-top-1 of each backbone beside the random-init floor; writes benchmarks/results/collapse_DATA.json.
+(``embedding_std``, ``effective_rank``), whether the run warned
+of collapse, and kNN / linear top-1 of each backbone beside the random-init floor; writes
+benchmarks/results/collapse_DATA[TAG].json. Three epochs (234 steps) are too few for the variant
+without the stop-gradient to get far: the collapse takes some hundreds of steps more
+(BENCHMARKS.md, "Collapse monitor").
 """
 
 import argparse
