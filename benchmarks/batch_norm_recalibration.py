@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save  # noqa: E402
+from common import flat_scores, save  # noqa: E402
 
 from ssrl.api import labeled, score  # noqa: E402
 from ssrl.components.batch_norm import recompute_batch_norm  # noqa: E402
@@ -26,9 +26,9 @@ def main() -> None:
     args = parser.parse_args()
     train, test, split = labeled(args.run, "fashion-mnist")  # Rows, at the run's image size
     backbone = load_backbone(args.run)
-    before = score(backbone, train, test)
+    before = flat_scores(score(backbone, train, test))
     recompute_batch_norm(backbone, train.rows)
-    after = score(backbone, train, test)
+    after = flat_scores(score(backbone, train, test))
     save(f"batch_norm_recalibration_{args.run.name}", {"run": str(args.run), "split": split, "as_saved": before,
                                                           "recomputed_on_whole_images": after})
 

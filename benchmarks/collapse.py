@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save  # noqa: E402
+from common import flat_scores, save  # noqa: E402
 
 from ssrl.api import pretrain, score  # noqa: E402
 from ssrl.data import load_labeled  # noqa: E402
@@ -41,8 +41,8 @@ def run_variant(args, stop_gradient: bool, train, test) -> dict:
                     "embedding_std": float(r["embedding_std_epoch"]),
                     "effective_rank": float(r["effective_rank_epoch"])} for r in rows],
         "collapse_warnings": [str(w.message) for w in caught if "collapsed" in str(w.message)],
-        "pretrained": score(load_backbone(run), train, test, seed=args.seed),
-        "random_init": score(init_backbone(run_config(run)), train, test, seed=args.seed),
+        "pretrained": flat_scores(score(load_backbone(run), train, test, seed=args.seed)),
+        "random_init": flat_scores(score(init_backbone(run_config(run)), train, test, seed=args.seed)),
     }
 
 

@@ -24,6 +24,24 @@ def machine() -> dict:
             "python": platform.python_version(), "torch": torch.__version__}
 
 
+PROBE = "v2 (issue 23): linear probe on standardised features; kNN centred on the bank's mean, k adapted"
+
+
+def flat_scores(scores: dict) -> dict:
+    """``ssrl.api.score``'s figures as the flat record the benchmarks save: each protocol's
+    top-1 under its name (``knn``, ``linear``), its balanced accuracy as ``NAME_balanced``, kNN's
+    k, the test features' anisotropy and effective rank, and the probe protocol that made them."""
+    out = {"probe": PROBE}
+    for protocol, figures in scores.items():
+        if protocol == "features":
+            out.update(figures)
+        else:
+            out[protocol], out[f"{protocol}_balanced"] = figures["top1"], figures["balanced_top1"]
+            if "k" in figures:
+                out["knn_k"] = figures["k"]
+    return out
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

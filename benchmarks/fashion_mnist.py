@@ -28,7 +28,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, peak_rss_mb, save  # noqa: E402
+from common import RESULTS, flat_scores, peak_rss_mb, save  # noqa: E402
 
 from ssrl.api import build, labeled, pretrain, score  # noqa: E402
 from ssrl.pretext import METHODS, get_method  # noqa: E402
@@ -103,8 +103,8 @@ def run_one(args) -> dict:
         "throughput_end_to_end": round(args.batch_size / step_e2e, 1),
         "throughput_model_loss": round(args.batch_size / step_model, 1),
         "pipeline_ratio": round(step_model / step_e2e, 3),
-        "pretrained": score(load_backbone(run), train, test, seed=args.seed),
-        "random_init": score(init_backbone(cfg), train, test, seed=args.seed),
+        "pretrained": flat_scores(score(load_backbone(run), train, test, seed=args.seed)),
+        "random_init": flat_scores(score(init_backbone(cfg), train, test, seed=args.seed)),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "run_dir": str(run),
     }

@@ -59,7 +59,7 @@ def key_values(items: list[str], what: str) -> dict[str, str]:
 
 
 def knn(backbone, bank, queries) -> float:
-    return score(backbone, bank, queries, ("knn",), k=200, temperature=0.1)["knn"]
+    return score(backbone, bank, queries, ("knn",), k=200, temperature=0.1)["knn"]["top1"]
 
 
 def probe(args, out: Path) -> dict:

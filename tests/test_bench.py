@@ -37,7 +37,11 @@ def test_bench_ranks_methods_and_keeps_failures(labeled_npz, tmp_path):
     for r in done:
         assert 0 <= r["top1"] <= 1 and 0 <= r["random_init_top1"] <= 1
         assert r["steps"] >= 1 and r["pretrain_seconds"] < 30  # stopped by the 2 s budget, not 100 epochs
+        assert r["enough_steps"] == (r["steps"] >= 500) and ("warning" in r) == (not r["enough_steps"])
+        if "warning" in r:  # methods need about 500 steps (Pretext.min_steps); 2 s rarely gives them
+            assert f"{r['method']} got {r['steps']:,} optimizer steps" in r["warning"] and "about 500" in r["warning"]
         assert (tmp_path / "b" / r["method"] / "evaluations" / "knn-two.npz.json").is_file()
+    assert rows[-1]["enough_steps"] is False and "warning" not in rows[-1]  # it failed: no steps to count
     assert json.loads((tmp_path / "b" / "bench.json").read_text())["rows"] == rows
     with Image.open(result["plot"]) as image:
         assert image.format == "PNG"
@@ -51,6 +55,8 @@ def test_bench_command_prints_the_ranking_and_fails_on_a_failed_method(labeled_n
     ok = CliRunner().invoke(app, args("rotation", "b"))
     assert ok.exit_code == 0, ok.output
     assert "rank" in ok.output and "rotation" in ok.output and "bench.png" in ok.output
+    row = json.loads((tmp_path / "b" / "bench.json").read_text())["rows"][0]
+    assert ("warning: " + row["warning"] in ok.output) if "warning" in row else "warning:" not in ok.output
     failed = CliRunner().invoke(app, [*args("rotation,colorization", "c"), "--json"])
     assert isinstance(failed.exception, SsrlError) and "colorization" in str(failed.exception)
     assert json.loads(failed.output)["rows"][0]["method"] == "rotation"

@@ -73,14 +73,15 @@ def test_demo_json_schema(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     for row in ("pretrained", "random_init"):
-        assert set(report[row]) == {"knn", "linear"} and all(0 <= v <= 1 for v in report[row].values())
+        assert {"knn", "linear", "features"} <= set(report[row])
+        assert all(0 <= report[row][p][f] <= 1 for p in ("knn", "linear") for f in ("top1", "balanced_top1"))
 
 
 @pytest.mark.slow
 def test_demo_pretrained_row_is_clearly_better(tmp_path):
     report = json.loads(ssrl("demo", "--json", "--out", str(tmp_path / "demo")).stdout.strip().splitlines()[-1])
     for protocol in ("knn", "linear"):
-        assert report["pretrained"][protocol] > report["random_init"][protocol] + 0.03
+        assert report["pretrained"][protocol]["top1"] > report["random_init"][protocol]["top1"] + 0.03
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "ssrl"
 
 LAYERS = [  # lowest first; the top-level module or package of src/ssrl
-    {"errors", "config", "seeding", "distributed"},
+    {"errors", "notices", "config", "seeding", "distributed"},
     {"data", "views", "losses", "backbones", "heads", "collapse", "components"},
     {"evaluation"},
     {"modality"},

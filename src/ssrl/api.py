@@ -21,14 +21,17 @@ from ssrl.config import RunConfig, parse_budget
 from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
-from ssrl.evaluation import PROTOCOLS, extract_features, knn_top1, linear_probe_top1
+from ssrl.evaluation import PROTOCOLS, extract_features
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
-from ssrl.evaluation.finetune import finetune_top1
+from ssrl.evaluation.finetune import finetune_predict
+from ssrl.evaluation.metrics import classification_metrics, few_classes_warning, is_unbalanced
+from ssrl.evaluation.protocols import FROZEN, frozen_scores, num_classes
 from ssrl.evaluation.label_efficiency import plot_label_efficiency
 from ssrl.evaluation.records import evaluation_path, save_evaluation
 from ssrl.modality import MODALITIES, Modality, Rows, get_modality
 from ssrl.pretext import Pretext
 from ssrl.report import write_report
+from ssrl.report.verdict import verdict
 from ssrl.resolve import ResolvedRun, resolve
 from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
 from ssrl.seeding import seeded
@@ -125,44 +128,47 @@ def finish(run: ResolvedRun, method: Pretext, run_dir: Path) -> None:
     write_report(run_dir)
 
 
-def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", "linear"), k: int = 200,
+def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", "linear"), k: int | None = None,
           temperature: float = 0.1, seed: int = 0, progress: bool = False, budget: TrainBudget | None = None,
-          augment: torch.nn.Module | None = None) -> dict[str, float]:
-    """Top-1 (a fraction) of each protocol (knn, linear, finetune) for one backbone on a labeled
-    train/test pair; frozen features are computed once for the protocols that use them.
-    ``augment``: the views of fine-tuning (``Modality.finetune_views``), or None."""
+          augment: torch.nn.Module | None = None) -> dict[str, dict]:
+    """The figures of each protocol (knn, linear, finetune) for one backbone on a labeled
+    train/test pair: ``{protocol: {"top1", "balanced_top1", "predicted_classes", "classes"}}``
+    (fractions; kNN adds its ``k``, by default adapted to the bank, ``ssrl.evaluation.knn``), and
+    with kNN or linear ``"features"``: the test features' anisotropy and effective rank. Frozen
+    features are computed once for the protocols that use them. ``augment``: the views of
+    fine-tuning (``Modality.finetune_views``), or None."""
     unknown = set(protocols) - {"knn", "linear", "finetune"}
     if unknown:
         raise SsrlError(f"unknown protocol {sorted(unknown)[0]!r}; choose one of: {', '.join(PROTOCOLS)}")
     out = {}
-    if {"knn", "linear"} & set(protocols):
+    frozen = [p for p in protocols if p in FROZEN]
+    if frozen:
         train_f = extract_features(backbone, train.rows, progress=progress)
         test_f = extract_features(backbone, test.rows, progress=progress)
-    for protocol in protocols:
-        if protocol == "knn":
-            out["knn"] = knn_top1(train_f, train.labels, test_f, test.labels, k, temperature)
-        elif protocol == "linear":
-            out["linear"] = linear_probe_top1(train_f, train.labels, test_f, test.labels, seed=seed)
-        else:
-            b = budget or TrainBudget()
-            out["finetune"] = finetune_top1(
-                backbone, train.rows, train.labels, test.rows, test.labels, epochs=b.epochs,
-                lr_backbone=b.lr_backbone, lr_head=b.lr_head, batch_size=b.batch_size, seed=seed,
-                augment=augment, weight_decay=b.weight_decay, progress=progress)
+        out = frozen_scores(train_f, train.labels, test_f, test.labels, frozen, k, temperature, seed)
+    if "finetune" in protocols:
+        b = budget or TrainBudget()
+        pred = finetune_predict(backbone, train.rows, train.labels, test.rows, num_classes(train.labels, test.labels),
+                                epochs=b.epochs, lr_backbone=b.lr_backbone, lr_head=b.lr_head,
+                                batch_size=b.batch_size, seed=seed, augment=augment, weight_decay=b.weight_decay,
+                                progress=progress)
+        out["finetune"] = classification_metrics(pred, test.labels)
     return out
 
 
 def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: str | None = None,
              label_fraction: float | None = None, label_fractions: list[float] | None = None,
              per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
-             budget: TrainBudget | None = None, k: int = 200, temperature: float = 0.1, seed: int = 0,
+             budget: TrainBudget | None = None, k: int | None = None, temperature: float = 0.1, seed: int = 0,
              progress: bool = False, save: bool = True, **data_options) -> dict:
     """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
 
     ``data_options`` are the run's modality's (text: ``label_column``, ``text_column``, ``pool``).
-    knn, linear, finetune: ``{"top1", "random_init_top1", "protocol", "split", ...}`` (top-1 as
-    fractions); for finetune the random-init row is a supervised model trained from scratch with
-    the same protocol. fewshot: see ``fewshot``. With ``save`` the result is also written to
+    knn, linear, finetune: ``{"top1", "balanced_top1", "predicted_classes", "random_init_top1",
+    ..., "protocol", "split", "unbalanced", "warnings", "verdict", "beats_floor", "causes"}``
+    (fractions; see ``score``; kNN's ``k`` is adapted to the bank unless given); for finetune the
+    random-init row is a supervised model trained from scratch with the same protocol. The
+    verdict compares balanced accuracy (``ssrl.report.verdict``). fewshot: see ``fewshot``. With ``save`` the result is also written to
     ``RUN/evaluations/<protocol>-<data name>.json`` (its path in ``"saved"``), and ``RUN/report.html``
     is rebuilt to show it.
     """
@@ -182,13 +188,15 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
         budget = budget or TrainBudget()
         fraction = 1.0 if label_fraction is None else label_fraction
         train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, **options)
-        scores = {key: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k, temperature,
-                             seed, progress, budget, modality.finetune_views(budget.augment))[protocol]
-                  for key, backbone in (("top1", load_backbone(run)), ("random_init_top1", init_backbone(cfg)))}
+        scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
+                                temperature, seed, progress, budget, modality.finetune_views(budget.augment))
+                  for prefix, backbone in (("", load_backbone(run)), ("random_init_", init_backbone(cfg)))}
         result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
-                  "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test), **scores}
+                  "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
+                  "unbalanced": is_unbalanced(train.labels, test.labels), **protocol_figures(scores, protocol)}
         if protocol == "finetune":
             result["budget"] = asdict(budget)
+        result.update(verdict(run, result))
         name = protocol
     if save:
         if name == "label_efficiency":
@@ -199,6 +207,23 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
         save_evaluation(run, name, data, result)
         write_report(run)  # the report's evaluation section shows every saved result
     return result
+
+
+SHARED = ("classes", "k", "dim")  # the same for both backbones: one key in an evaluation result
+
+
+def protocol_figures(scores: dict[str, dict], protocol: str) -> dict:
+    """One protocol's figures for each backbone (``scores``: ``{prefix: score(...)}``, prefix ""
+    for the pretrained one) as flat keys (``top1``, ``random_init_top1``, ...; the features'
+    geometry too), and ``warnings`` for classifiers that predicted only a few classes."""
+    out, warnings = {}, []
+    for prefix, figures in scores.items():
+        for key, v in {**figures[protocol], **figures.get("features", {})}.items():
+            out[key if key in SHARED else prefix + key] = v
+        who = f"the {'random-init' if prefix else 'pretrained'} backbone's {protocol} classifier"
+        warnings.append(few_classes_warning(figures[protocol], who))
+    out["warnings"] = [w for w in warnings if w]
+    return out
 
 
 def _check_protocol(run, modality: Modality, protocol: str) -> None:
@@ -232,8 +257,10 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
               "classifier": "linear probe on frozen features" if classifier == "linear" else "fine-tuned",
               "scratch": "same architecture from the same random init, all weights trained, same epochs",
               "points": points}
+    result["unbalanced"] = is_unbalanced(train.labels, test.labels)
     if len(points) == 1:
-        result.update({k: v for k, v in points[0].items() if k != "classifier"})
+        result.update({k: v for k, v in points[0].items() if k not in ("classifier", "warnings")})
+        result.update(verdict(run, result, "balanced_top1_mean"))
     return result
 
 

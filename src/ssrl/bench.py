@@ -6,6 +6,11 @@ random-init floor, and the methods are ranked by top-1. A method that fails (say
 on grayscale data) is kept in the table with its error, ranked last, never dropped.
 
 ``DIR/METHOD/`` holds each run directory; ``DIR/bench.json`` and ``DIR/bench.png`` the ranking.
+
+A budget too short for a method is a result that says nothing about the method: each row has
+``enough_steps`` (whether the run got the optimizer steps its method needs on small data to beat
+its random-init floor, ``Pretext.min_steps``) and, when it did not, a ``warning`` saying so,
+also stated as it happens (``ssrl.notices``) and printed under the table.
 """
 
 import csv
@@ -21,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from ssrl.api import evaluate, pretrain  # noqa: E402
 from ssrl.config import parse_budget  # noqa: E402
 from ssrl.errors import SsrlError  # noqa: E402
+from ssrl.notices import notice  # noqa: E402
 from ssrl.pretext import get_method  # noqa: E402
 
 BENCH_PROTOCOLS = ("knn", "linear")
@@ -57,17 +63,32 @@ def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", 
 
 
 def _one(data, method, budget, protocol, labeled, run_dir, epochs, progress, options) -> dict:
-    row = {"method": method, "run": str(run_dir), "top1": None, "random_init_top1": None}
+    row = {"method": method, "run": str(run_dir), "top1": None, "random_init_top1": None, "enough_steps": False}
     start = time.monotonic()
     try:
         pretrain(data, method, out=run_dir, budget=budget, epochs=epochs, progress=progress, **options)
         row["pretrain_seconds"] = round(time.monotonic() - start, 1)
         row["steps"] = _last_step(run_dir / "metrics.csv")
+        _check_steps(row, budget)
         scores = evaluate(run_dir, labeled, protocol, progress=progress)
         row.update(top1=scores["top1"], random_init_top1=scores["random_init_top1"], split=scores["split"])
     except SsrlError as e:
         row["error"] = str(e)
     return row
+
+
+def _check_steps(row: dict, budget: str) -> None:
+    """``enough_steps`` of a pretrained row, and a ``warning`` (also stated) when it is False."""
+    need, steps = get_method(row["method"]).min_steps, row["steps"] or 0
+    row["enough_steps"] = steps >= need
+    if not row["enough_steps"]:
+        spent = row["pretrain_seconds"] >= 0.9 * parse_budget(budget).total_seconds()
+        row["warning"] = (f"{row['method']} got {steps:,} optimizer steps in {budget}; it needs about {need:,} on "
+                          "small data to beat random init: give a longer --budget" if spent else
+                          f"{row['method']} got {steps:,} optimizer steps in {row['pretrain_seconds']} s; it needs "
+                          f"about {need:,} on small data to beat random init: give more --epochs (they ended "
+                          "before the budget)")
+        notice(row["warning"])
 
 
 def _last_step(metrics: Path) -> int | None:

@@ -70,7 +70,7 @@ _RUN = {f.name: f.default for f in fields(RunConfig)}  # the defaults live in Ru
 
 
 def _default(name: str) -> str:
-    return f"(default {_RUN[name]})"
+    return "(default: chosen from the data)" if _RUN[name] is None else f"(default {_RUN[name]})"
 
 
 @app.command()
@@ -80,9 +80,12 @@ def pretrain(
     backbone: Optional[str] = typer.Option(
         None, "--backbone", help="convnet-small, resnet18/34/50, vit-mini, text-encoder-mini, ... "
         "(default: the method's, else its modality's)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=_default("epochs")),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Source rows per step, all processes "
-                                             + _default("batch_size")),
+    epochs: Optional[int] = typer.Option(
+        None, "--epochs", help="Passes over the data " + _default("epochs") + ": enough for the method's "
+        "min_steps on small data, at least 10; 100 with --budget; spanning --max-steps."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Source rows per step, all processes " + _default("batch_size")
+        + ": the largest power of two ≤ rows / 8, from 16 to 256."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/METHOD-DATA-TIME)."),
     devices: Optional[int] = typer.Option(None, "--devices", help=_default("devices")),
     nodes: Optional[int] = typer.Option(None, "--nodes", help=_default("nodes")),
@@ -155,7 +158,8 @@ def evaluate(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Fine-tuning / from-scratch batch (64)."),
     augment: bool = typer.Option(True, "--augment/--no-augment",
                                  help="Fine-tuning / from scratch: random crops (50-100%) and flips."),
-    k: int = typer.Option(200, "--k", help="kNN neighbours."),
+    k: Optional[int] = typer.Option(None, "--k", help="kNN neighbours (default: the smallest class's size, "
+                                    "between 10 and 200)."),
     seed: int = typer.Option(0, "--seed"),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Text data: the column of the classes."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
@@ -182,18 +186,40 @@ def evaluate(
     if protocol == "fewshot":
         print(f"pretrained and random init: {result['classifier']}; from scratch: {result['scratch']}; "
               f"mean ± std over {draws} draws")
-        print(_table(["labels", "pretrained", "from scratch", "random init"],
-                     [[f"{p['n_labels']} ({_setting(p)})", *(_mean_std(p, key) for key in
-                                                             ("top1", "scratch_top1", "random_init_top1"))]
+        figures = ("top1", "balanced_top1") if result["unbalanced"] else ("top1",)
+        print(_table(["labels", *[f"{who} {_NAMES[f]}" for f in figures for who in ("pretrained", "from scratch",
+                                                                                     "random init")]],
+                     [[f"{p['n_labels']} ({_setting(p)})", *(_mean_std(p, prefix + f) for f in figures
+                                                             for prefix in ("", "scratch_", "random_init_"))]
                       for p in result["points"]]))
         if "plot" in result:
             print(f"label-efficiency plot: {result['plot']}")
     else:
-        floor = "random init (= from scratch)" if protocol == "finetune" else "random init"
-        print(_table(["backbone", f"{protocol} top-1"],
-                     [["pretrained", result["top1"]], [floor, result["random_init_top1"]]]))
+        print(_evaluation_table(result, protocol))
+    for warning in result.get("warnings", []) + [w for p in result.get("points", []) for w in p["warnings"]]:
+        print(f"warning: {warning}")
+    if "verdict" in result:
+        print(f"verdict: {result['verdict']}" + ("; likely causes:" if result["causes"] else ""))
+        print("".join(f"  - {cause}\n" for cause in result["causes"]), end="")
     if "saved" in result:
         print(f"saved: {result['saved']}")
+
+
+_NAMES = {"top1": "top-1", "balanced_top1": "balanced accuracy"}
+
+
+def _evaluation_table(result: dict, protocol: str) -> str:
+    """Pretrained and floor side by side: top-1 (and balanced accuracy when the classes are
+    unbalanced), the classes each classifier predicted, and the features' geometry."""
+    floor = "random init (= from scratch)" if protocol == "finetune" else "random init"
+    columns = [(f"{protocol} top-1", "top1")] + ([("balanced accuracy", "balanced_top1")] if result["unbalanced"] else [])
+    columns += [(f"classes predicted (of {result['classes']})", "predicted_classes"),
+                ("anisotropy", "anisotropy"), ("effective rank", "effective_rank")]
+    columns = [(name, key) for name, key in columns if key in result]
+    rows = [[who] + [result[prefix + key] for _, key in columns] for who, prefix in (("pretrained", ""),
+                                                                                     (floor, "random_init_"))]
+    note = f"\nkNN: k = {result['k']} (--k to choose)" if "k" in result else ""
+    return _table(["backbone", *[name for name, _ in columns]], rows) + note
 
 
 def _setting(point: dict) -> str:
@@ -214,7 +240,8 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", help="Bench directory (default runs/bench-DATA-TIME)."),
     epochs: int = typer.Option(100, "--epochs", help="Longest run; the budget stops training, the lr decays to 0 by its end."),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="(default: chosen from the data, "
+                                             "as for pretrain)"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Pretrain on the first N images only."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -236,6 +263,9 @@ def bench(
                      [[r["rank"], r["method"], *((r["top1"], r["random_init_top1"], r["steps"], r["pretrain_seconds"])
                                                  if "error" not in r else ("failed: " + r["error"], "", "", ""))]
                       for r in result["rows"]]))
+        for r in result["rows"]:
+            if "warning" in r:
+                print(f"warning: {r['warning']}")
         print(f"plot: {result['plot']}")
     if failed:
         raise SsrlError(f"{len(failed)} of {len(result['rows'])} methods failed: "
@@ -311,7 +341,7 @@ def demo(
     print(f"\n{result['method']}, {result['epochs']} epochs on digits; {result['split']}; "
           f"{result['labeled']} labeled training images, {result['test']} test images")
     print(_table(["backbone", "kNN top-1", "linear top-1"],
-                 [[name, result[key]["knn"], result[key]["linear"]]
+                 [[name, result[key]["knn"]["top1"], result[key]["linear"]["top1"]]
                   for name, key in [("random init", "random_init"), ("pretrained", "pretrained")]]))
 
 

@@ -2,9 +2,10 @@
 
 A ``RunConfig`` as given leaves fields at None where the data or the method decide them;
 ``ssrl.resolve.resolve`` returns a new one with every field decided (the modality and image size
-read from the data, the method's backbone, optimizer, parameters and views), and that is what the
-file holds: a run directory says exactly what ran, and ``--resume`` or ``ssrl evaluate`` rebuild
-everything from it. Nothing changes a ``RunConfig`` in place.
+read from the data, the batch size and epochs chosen for its size, the method's backbone,
+optimizer, parameters and views), and that is what the file holds: a run directory says exactly
+what ran, and ``--resume`` or ``ssrl evaluate`` rebuild everything from it. Nothing changes a
+``RunConfig`` in place.
 """
 
 import re
@@ -22,8 +23,9 @@ class RunConfig:
     data: str                              # D_s: a path or a data-set name
     method: str = "simclr"
     backbone: str | None = None            # None = the method's default, else its modality's
-    epochs: int = 10
-    batch_size: int = 256                  # source images per step, summed over processes
+    epochs: int | None = None              # None = chosen from the data and the method (ssrl.resolve.choose_epochs)
+    batch_size: int | None = None          # source rows per step, summed over processes; None = chosen
+                                           # from the number of rows (ssrl.resolve.choose_batch_size)
     optimizer: str | None = None           # None = the method's own default
     lr: float | None = None                # None = the method's default × batch_size / 256
     weight_decay: float | None = None

@@ -11,11 +11,14 @@ Determinism: the data order and the global RNG are re-seeded at the start of eve
 run resumed from an epoch-boundary checkpoint ends with the same weights as one that never
 stopped (``ssrl.seeding``). Rows with ``lengths`` (token ids) are batched by length: a text
 backbone cuts each batch to its longest document, so similar lengths together save padding.
+After the first epoch it trains, the main process states that epoch's time, the throughput and
+the time left at that pace (``ssrl.notices``), so a schedule that is too long shows early.
 """
 
 import csv
 import math
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ssrl.collapse import warn_if_collapsed
 from ssrl.errors import SsrlError
 from ssrl.modality import Modality
+from ssrl.notices import notice
 from ssrl.pretext import OptimizerDefaults, Pretext
 from ssrl.seeding import epoch_seed
 
@@ -102,6 +106,8 @@ class PretrainModule(L.LightningModule):
         self.method, self.modality = method, modality
         self.images, self.labels, self.batch_size, self.epochs = images, labels, batch_size, epochs
         self.optim, self.seed, self.budget_s = optim, seed, budget_s
+        self._first_epoch: tuple[float, int] | None = None  # (perf_counter, global_step) at its start
+        self._paced = False
         if channels_last:
             method.to(memory_format=torch.channels_last)
             method.backbone.register_forward_pre_hook(
@@ -119,6 +125,8 @@ class PretrainModule(L.LightningModule):
                           pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(self.seed))
 
     def on_train_epoch_start(self) -> None:
+        if self._first_epoch is None:
+            self._first_epoch = (time.perf_counter(), self.global_step)
         torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank + 1))
         figures = self.method.on_train_epoch_start(self.current_epoch, self.images, self.labels)
         for name, value in (figures or {}).items():
@@ -135,12 +143,30 @@ class PretrainModule(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
+        self._state_pace()
         metrics = self.trainer.callback_metrics
         if "embedding_std_epoch" in metrics:
             rank = metrics.get("effective_rank_epoch")
             ceiling = metrics.get("rank_ceiling_epoch")
             warn_if_collapsed(float(metrics["embedding_std_epoch"]), None if rank is None else float(rank),
                               self.current_epoch, None if ceiling is None else float(ceiling))
+
+    def _state_pace(self) -> None:
+        """After the first epoch this process trains (rank 0 only): its time, the throughput, and
+        the time left at that pace (to the last step, or the end of the budget if that comes first)."""
+        if self._paced or self._first_epoch is None or self.global_rank != 0:
+            return
+        self._paced = True
+        start, first_step = self._first_epoch
+        seconds, steps = time.perf_counter() - start, self.global_step - first_step
+        if steps <= 0 or seconds <= 0:
+            return
+        left = max(0, int(self.trainer.estimated_stepping_batches) - self.global_step) * seconds / steps
+        if self.budget_s:
+            left = min(left, self.budget_s * max(0.0, 1 - self.budget_spent()))
+        line = (f"epoch {self.current_epoch + 1} of {self.trainer.max_epochs} took {seconds:.1f} s "
+                f"({steps * self.batch_size / seconds:,.0f} {self.modality.unit}/s)")
+        notice(line + (f"; about {_duration(left)} to go" if left > 0 else ""))
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.method.on_after_optimizer_step(self.global_step, self.trainer.estimated_stepping_batches)
@@ -169,6 +195,12 @@ class PretrainModule(L.LightningModule):
         included: Lightning's Timer keeps its count in the checkpoint); 0 without a budget."""
         timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None) if self.budget_s else None
         return 0.0 if timer is None else timer.time_elapsed("train") / self.budget_s
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
 
 
 def warmup_cosine(step: int, warmup: int, total: int, time_spent: float = 0.0) -> float:

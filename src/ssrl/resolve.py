@@ -2,13 +2,16 @@
 
 ``resolve`` reads D_s (its modality's rows, the image size and channels or the tokenizer they
 decide) and fills every field the user left unset, in this order: the modality (given, or
-recognised from the data spec), the method's ``run_defaults``, the backbone (the method's
-default, else the modality's), the method's parameters (its ``Config`` defaults, then its
-image-size tier's, then the run's own), its views likewise, and its optimizer (the method's,
-the learning rate scaled by batch / 256). The given ``RunConfig`` is never changed; the resolved
-one is what ``RUN/config.yaml`` holds, and resolving it again (``--resume``) gives it back.
+recognised from the data spec), the method's ``run_defaults``, the schedule (batch size and
+epochs chosen for the number of rows N: ``choose_batch_size``, ``choose_epochs``), the backbone
+(the method's default, else the modality's), the method's parameters (its ``Config`` defaults,
+then its image-size tier's, then the run's own), its views likewise, and its optimizer (the
+method's, the learning rate scaled by batch / 256). The given ``RunConfig`` is never changed; the
+resolved one is what ``RUN/config.yaml`` holds, and resolving it again (``--resume``) gives it
+back. A schedule chosen for the user is stated (``ssrl.notices.notice``).
 """
 
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 from ssrl.config import RunConfig, override
 from ssrl.errors import SsrlError
 from ssrl.modality import Modality, SourceRows, get_modality, modality_of
+from ssrl.notices import notice
 from ssrl.pretext import LARGE_IMAGE, OptimizerDefaults, Pretext, get_method, method_config
 from ssrl.pretext.base import SMALL_IMAGE
 from ssrl.views import ViewConfig
@@ -44,6 +48,7 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     source = modality.load_source(cfg, run_dir)
     cfg = replace(cfg, **source.resolved)
     _check_channels(method, cfg)
+    cfg = _schedule(cfg, method, len(source.rows), modality.unit)
     tier = _size_tier(cfg.image_size)
     params = method_config(method.name, {**(method.large_image_params if tier == "large" else {}),
                                          **(method.small_image_params if tier == "small" else {}), **cfg.params})
@@ -61,6 +66,66 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
                   params=asdict(params), views=asdict(views), optimizer=optimizer.name, lr=optimizer.lr,
                   weight_decay=optimizer.weight_decay, warmup_epochs=optimizer.warmup_epochs)
     return ResolvedRun(cfg, method, params, views, optimizer, modality, source)
+
+
+SMALLEST_BATCH, LARGEST_BATCH = 16, 256   # bounds of a chosen batch size
+BATCHES_PER_EPOCH = 8                     # a chosen batch is at most N / 8
+MIN_EPOCHS = 10                           # a chosen schedule's fewest epochs
+BUDGET_EPOCHS = 100                       # epochs of a run a --budget stops (as ``ssrl bench``)
+
+
+def choose_batch_size(n: int, world: int = 1) -> int:
+    """The batch size of a run given none, for ``n`` source rows: the largest power of two at
+    most n / 8, within [16, 256], and never more than n (1,000 rows → 64, 1,797 → 128, 4,096 or
+    more → 256). 256 keeps large data at the usual batch; on small data a smaller batch gives
+    at least 8 optimizer steps an epoch, since the steps, not the epochs, are what a method needs.
+    On several processes it is a multiple of their number ``world``."""
+    batch = SMALLEST_BATCH
+    while batch * 2 <= min(n / BATCHES_PER_EPOCH, LARGEST_BATCH):
+        batch *= 2
+    batch = max(1, min(batch, n))
+    return max(world, batch // world * world) if world > 1 else batch
+
+
+def choose_epochs(steps_per_epoch: int, min_steps: int, max_steps: int | None = None,
+                  budget: str | None = None) -> int:
+    """The epochs of a run given none: with ``max_steps``, just enough to span them (the lr
+    schedule then ends at the last step); with only a ``budget``, 100 (the budget stops training,
+    the lr decays to 0 by its end); otherwise enough epochs for the method's ``min_steps`` (the
+    optimizer steps it needs on small data to beat its random-init floor), and at least 10."""
+    steps_per_epoch = max(1, steps_per_epoch)
+    if max_steps is not None:
+        return max(1, math.ceil(max_steps / steps_per_epoch))
+    if budget is not None:
+        return BUDGET_EPOCHS
+    return max(MIN_EPOCHS, math.ceil(min_steps / steps_per_epoch))
+
+
+def _schedule(cfg: RunConfig, method: type[Pretext], n: int, unit: str) -> RunConfig:
+    """``cfg`` with batch size and epochs filled for ``n`` rows where not given; the plan stated."""
+    if cfg.batch_size is not None and cfg.epochs is not None:
+        return cfg
+    batch = cfg.batch_size if cfg.batch_size is not None else choose_batch_size(n, cfg.devices * cfg.nodes)
+    per_epoch = n // max(1, batch)  # 0 when the batch exceeds the data: the engine refuses it, naming both
+    epochs = cfg.epochs if cfg.epochs is not None else choose_epochs(per_epoch, method.min_steps, cfg.max_steps,
+                                                                     cfg.budget)
+    steps_word = "step" if per_epoch == 1 else "steps"
+    plan = f"schedule: {n:,} {unit}, batch {batch} → {per_epoch:,} {steps_word}/epoch × {epochs:,} epochs"
+    if cfg.max_steps is not None:
+        plan += f", ending at --max-steps {cfg.max_steps:,}"
+    else:
+        plan += f" = {per_epoch * epochs:,} steps"
+    if cfg.budget is not None:
+        plan += f", or fewer if --budget {cfg.budget} runs out first"
+    by_rule = cfg.epochs is None and cfg.max_steps is None and cfg.budget is None  # epochs for min_steps
+    steps = per_epoch * epochs if cfg.max_steps is None else min(per_epoch * epochs, cfg.max_steps)
+    notes = [f"{method.name} needs about {method.min_steps:,} on small data to beat random init"] \
+        if by_rule or steps < method.min_steps else []
+    flags = (["--epochs"] if cfg.epochs is None else []) + (["--max-steps", "--budget"] if by_rule else []) + \
+        (["--batch-size"] if cfg.batch_size is None else [])
+    notes.append((", ".join(flags[:-1]) + " or " if len(flags) > 1 else "") + flags[-1] + " to choose")
+    notice(f"{plan} ({'; '.join(notes)})")
+    return replace(cfg, batch_size=batch, epochs=epochs)
 
 
 def _size_tier(image_size: int | None) -> str | None:

@@ -1,4 +1,6 @@
+import logging
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ import torch
 from PIL import Image
 
 from ssrl.data import load_labeled, load_source
+from ssrl.data.folder import MAX_MIXED_SIZE, _working_size
 from ssrl.errors import DataError
 from tests.data.writers import write_image
 
@@ -56,11 +59,53 @@ def test_gray_png_stays_gray_and_transparent_is_white(tmp_path):
     assert source.channels == 1 and bool((source.images == 255).all())
 
 
-def test_mixed_sizes_resize_to_default_or_requested(tmp_path):
-    write_image(tmp_path / "a.png", "L", size=(10, 20))
+def test_mixed_sizes_resize_to_the_smaller_of_a_tie_or_requested(tmp_path):
+    write_image(tmp_path / "a.png", "L", size=(10, 20))  # counts by its shorter side, 10
     write_image(tmp_path / "b.png", "L", size=(30, 30))
-    assert load_source(str(tmp_path)).image_size == (64, 64)
+    assert load_source(str(tmp_path)).image_size == (10, 10)  # one each: the smaller
     assert load_source(str(tmp_path), image_size=16).image_size == (16, 16)
+
+
+def test_mixed_sizes_are_read_at_the_most_common_size_and_it_is_stated(tmp_path, caplog):
+    for i in range(8):
+        write_image(tmp_path / f"big{i}.png", "L", size=(12, 12), seed=i)
+    for i in range(2):
+        write_image(tmp_path / f"odd{i}.png", "L", size=(9, 9), seed=i)
+    with caplog.at_level(logging.INFO, logger="ssrl"):
+        source = load_source(str(tmp_path))
+    assert source.images.shape == (10, 1, 12, 12)
+    [message] = [r.getMessage() for r in caplog.records if r.name == "ssrl"]
+    assert str(tmp_path) in message and "working size 12 px" in message
+    assert "12×12: 8" in message and "9×9: 2" in message and "--image-size" in message
+
+
+def test_the_most_common_size_is_capped(tmp_path, caplog):
+    for i in range(3):
+        write_image(tmp_path / f"{i}.png", "L", size=(MAX_MIXED_SIZE + 16, MAX_MIXED_SIZE + 16), seed=i)
+    write_image(tmp_path / "small.png", "L", size=(20, 20))
+    with caplog.at_level(logging.INFO, logger="ssrl"):
+        assert load_source(str(tmp_path)).image_size == (MAX_MIXED_SIZE, MAX_MIXED_SIZE)
+    assert f"capped at {MAX_MIXED_SIZE} px" in caplog.text
+
+
+def test_one_square_size_is_kept_without_a_notice(tmp_path, caplog):
+    for i in range(3):
+        write_image(tmp_path / f"{i}.png", "L", size=(100, 100), seed=i)
+    with caplog.at_level(logging.INFO, logger="ssrl"):
+        assert load_source(str(tmp_path)).image_size == (100, 100)
+    assert not [r for r in caplog.records if r.name == "ssrl"]
+
+
+@pytest.mark.parametrize("sizes, expected", [
+    ({(12, 12): 8, (9, 9): 2}, 12),
+    ({(12, 12): 2, (9, 9): 2}, 9),                  # a tie: the smaller
+    ({(20, 10): 3, (12, 12): 2}, 10),               # non-square: the shorter side
+    ({(10, 20): 1}, 10),                            # one size, not square
+    ({(500, 375): 3, (640, 480): 2}, MAX_MIXED_SIZE),
+    ({(32, 32): 1480, (22, 22): 20}, 32),
+])
+def test_working_size_rule(sizes, expected):
+    assert _working_size(Counter(sizes)) == expected
 
 
 def test_corrupt_file_is_named_or_skipped(tmp_path):

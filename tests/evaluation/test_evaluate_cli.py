@@ -88,3 +88,36 @@ def test_a_text_run_saves_its_evaluation_too(tmp_path):
                         text_column="text", vocab_size=40, max_steps=1, progress=False)
     result = ssrl.evaluate(run, str(tmp_path / "d.tsv"), "knn", label_column="label")
     assert json.loads((run / "evaluations" / "knn-d.tsv.json").read_text())["top1"] == result["top1"]
+
+
+def test_the_verdict_names_the_steps_the_run_lacked_when_the_floor_is_not_beaten(run_and_data):
+    from ssrl.report.verdict import verdict
+
+    run, _ = run_and_data  # 120 images, batch 32, one epoch: 3 optimizer steps
+    lost = verdict(run, {"balanced_top1": 0.50, "random_init_balanced_top1": 0.60, "anisotropy": 0.999,
+                         "warnings": ["the pretrained backbone's knn classifier predicted only 1 of the 2 classes"]})
+    assert not lost["beats_floor"]
+    assert lost["verdict"] == "pretraining did NOT beat random init: balanced top1 0.500 against 0.600"
+    assert "it trained 3 optimizer steps; rotation needed about" in lost["causes"][0]
+    assert any("mean pairwise cosine 0.9990" in c for c in lost["causes"])
+    assert any("predicted only 1 of the 2" in c for c in lost["causes"])
+    won = verdict(run, {"balanced_top1": 0.7, "scratch_balanced_top1": 0.6})
+    assert won["beats_floor"] and "than" not in won["verdict"] and "training from scratch" in won["verdict"]
+
+
+def test_knn_from_the_command_line_prints_k_warnings_and_the_verdict(run_and_data, tmp_path):
+    run, _ = run_and_data
+    rng = np.random.default_rng(1)  # unbalanced: 100 images of class 0, 20 of class 1
+    x = rng.integers(0, 60, (120, 12, 12), dtype=np.uint8)
+    y = (np.arange(120) >= 100).astype(np.int64)
+    x[y == 0, :, :6] += 150
+    x[y == 1, :, 6:] += 150
+    np.savez(tmp_path / "unbalanced.npz", x=x, y=y)
+    out = CliRunner().invoke(app, ["evaluate", str(run), "--data", str(tmp_path / "unbalanced.npz"), "--protocol", "knn"])
+    assert out.exit_code == 0, out.output
+    assert "balanced accuracy" in out.output and "classes predicted (of 2)" in out.output
+    assert "kNN: k = 16" in out.output  # the smallest class of the 80% training split
+    assert "verdict: pretraining" in out.output
+    saved = json.loads((run / "evaluations" / "knn-unbalanced.npz.json").read_text())
+    assert saved["unbalanced"] and saved["k"] == 16 and 0 <= saved["random_init_balanced_top1"] <= 1
+    assert {"anisotropy", "random_init_anisotropy", "effective_rank", "beats_floor"} <= set(saved)

@@ -7,7 +7,7 @@ from torch import nn
 from ssrl.errors import SsrlError
 from ssrl.evaluation.features import extract_features
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
-from ssrl.evaluation.finetune import finetune_top1
+from ssrl.evaluation.finetune import finetune_predict, finetune_top1
 from ssrl.evaluation.linear import linear_probe_top1
 from tests.evaluation.tiny import TinyConvNet, quadrant_images
 
@@ -90,7 +90,7 @@ def test_with_equal_learning_rates_the_random_init_fine_tune_is_the_scratch_mode
 
     (xtr, ytr), (xte, yte) = quadrant_images(10, 0), quadrant_images(5, 1)
     calls = []
-    monkeypatch.setattr(fewshot, "finetune_top1", lambda net, *a, **kw: calls.append(net) or finetune_top1(net, *a, **kw))
+    monkeypatch.setattr(fewshot, "finetune_predict", lambda net, *a, **kw: calls.append(net) or finetune_predict(net, *a, **kw))
     random_init = TinyConvNet()
     equal = TrainBudget(epochs=2, lr_backbone=1e-2, lr_head=1e-2, batch_size=8, augment=False)
     point = fewshot_point(QuadrantMeans(), random_init, xtr, ytr, xte, yte, Setting(fraction=0.5), draws=2,

@@ -9,12 +9,19 @@ Decoding is two passes: the first reads only headers (sizes and colour modes of 
 file in the root, both splits) to fix one channel count and one size for the whole
 folder; the second decodes and resizes straight into one preallocated tensor, so
 full-size images are never all held at once.
+
+The working size of a folder whose images do not all share one square size is the most
+common size (a non-square image counts by its shorter side; a tie goes to the smaller),
+at most ``MAX_MIXED_SIZE``: most images are then read at their own size, never upsampled
+(a few odd-sized files must not make a folder of 32 px images cost 4× at 64 px), and a
+folder of large photos of many sizes stays affordable. The choice is stated (``notice``).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +32,11 @@ from tqdm import tqdm
 
 from ssrl.data.source import Source, check_image_size, remove_alpha, resize_square
 from ssrl.errors import DataError
+from ssrl.notices import notice
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 SPLITS = ("train", "test")
-DEFAULT_SIZE = 64      # when the images do not share one square size
+MAX_MIXED_SIZE = 64    # px; the largest working size chosen for images that do not share one square size
 PROGRESS_OVER = 2000   # files; below this decoding takes seconds and a bar is noise
 
 
@@ -154,13 +162,37 @@ def _scan(layout: _Layout, split: str, bad: _BadFiles) -> dict[Path, tuple[tuple
     return headers
 
 
-def _common_size(sizes: set[tuple[int, int]]) -> int:
-    """The images' own size if they all share one square size, else DEFAULT_SIZE."""
+def _most_common_side(sizes: Counter[tuple[int, int]]) -> int:
+    """The most common size in a (W, H) -> count histogram; a non-square image counts by its
+    shorter side, and a tie goes to the smaller size."""
+    sides = Counter()
+    for (w, h), count in sizes.items():
+        sides[min(w, h)] += count
+    return min(sides, key=lambda side: (-sides[side], side))
+
+
+def _working_size(sizes: Counter[tuple[int, int]]) -> int:
+    """The size to read a folder at, from its (W, H) -> count histogram: the images' own size if
+    they all share one square size; else the most common size (``_most_common_side``), at most
+    MAX_MIXED_SIZE. Most images are then never upsampled, and many-sized large photos are not
+    read at full size."""
+    if not sizes:
+        return MAX_MIXED_SIZE  # nothing readable: the caller reports it
     if len(sizes) == 1:
         ((w, h),) = sizes
         if w == h:
             return w
-    return DEFAULT_SIZE
+    return min(_most_common_side(sizes), MAX_MIXED_SIZE)
+
+
+def _state_working_size(where: Path, sizes: Counter[tuple[int, int]], size: int) -> None:
+    """One line naming the folder, the size histogram's top entries and the size chosen from it."""
+    top = sorted(sizes.items(), key=lambda item: (-item[1], min(item[0])))
+    shown = ", ".join(f"{w}×{h}: {n:,}" for (w, h), n in top[:3]) + (", ..." if len(top) > 3 else "")
+    count = f"{len(sizes)} sizes" if len(sizes) > 1 else "one size, not square"
+    common = _most_common_side(sizes)
+    why = "the most common" if common == size else f"the most common ({common} px) capped at {MAX_MIXED_SIZE} px"
+    notice(f"{where}: images of {count} ({shown}); working size {size} px, {why} (--image-size to change)")
 
 
 def _decode_all(files: list[Path], channels: int, size: int, bad: _BadFiles,
@@ -182,7 +214,8 @@ def load_folder(root: Path, split: str = "train", image_size: int | None = None,
 
     Channels: 3 if any image in the folder has colour (gray images replicated), else 1.
     Size: `image_size`, else the images' own size if they all share one square size,
-    else 64. A file that cannot be decoded raises DataError, or with skip_bad=True is
+    else the most common size capped at MAX_MIXED_SIZE (``_working_size``, stated with
+    ``notice``). A file that cannot be decoded raises DataError, or with skip_bad=True is
     left out and counted in one warning.
     """
     check_image_size(image_size)
@@ -197,7 +230,12 @@ def load_folder(root: Path, split: str = "train", image_size: int | None = None,
     bad = _BadFiles(skip=skip_bad)
     headers = _scan(layout, key, bad)
     channels = 3 if any(colour for _, colour in headers.values()) else 1
-    size = image_size or _common_size({wh for wh, _ in headers.values()})
+    size = image_size
+    if size is None:
+        sizes = Counter(wh for wh, _ in headers.values())
+        size = _working_size(sizes)
+        if len(sizes) > 1 or any(w != h for w, h in sizes):
+            _state_working_size(root, sizes, size)
     keep = [i for i, f in enumerate(layout.files[key]) if f in headers]
     files = [layout.files[key][i] for i in keep]
     labels = None if layout.labels is None else [layout.labels[key][i] for i in keep]

@@ -25,8 +25,9 @@ from torch import nn
 from ssrl.data import stratified_split
 from ssrl.errors import SsrlError
 from ssrl.evaluation.features import extract_features
-from ssrl.evaluation.finetune import finetune_top1
-from ssrl.evaluation.linear import linear_probe_top1
+from ssrl.evaluation.finetune import finetune_predict
+from ssrl.evaluation.linear import linear_probe_predict
+from ssrl.evaluation.metrics import classification_metrics, few_classes_warning
 
 CLASSIFIERS = ("linear", "finetune")
 
@@ -78,9 +79,10 @@ def fewshot_point(pretrained: nn.Module, random_init: nn.Module, train_x: torch.
                   classifier: str = "linear", budget: TrainBudget | None = None,
                   augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                   device: str | torch.device | None = None, progress: bool = False) -> dict:
-    """Top-1 of the pretrained backbone, the random-init backbone and the from-scratch model on
-    ``draws`` class-balanced draws (draw d uses seed ``seed + d`` for both the labels and the
-    training), as per-draw lists and their mean and std."""
+    """Top-1 and balanced accuracy of the pretrained backbone, the random-init backbone and the
+    from-scratch model on ``draws`` class-balanced draws (draw d uses seed ``seed + d`` for both
+    the labels and the training), as per-draw lists and their mean and std, and ``warnings`` for
+    a model that predicted only a few of the classes on some draw."""
     if classifier not in CLASSIFIERS:
         raise SsrlError(f"unknown few-shot classifier {classifier!r}; choose one of: {', '.join(CLASSIFIERS)}")
     if draws < 1:
@@ -90,31 +92,40 @@ def fewshot_point(pretrained: nn.Module, random_init: nn.Module, train_x: torch.
     frozen = {}
     if classifier == "linear":  # features of the test set and of the drawn images, computed once
         needed = torch.unique(torch.cat(picks))
-        for name, net in (("top1", pretrained), ("random_init_top1", random_init)):
+        for name, net in (("", pretrained), ("random_init_", random_init)):
             feats = extract_features(net, train_x[needed], device=device, progress=progress)
             frozen[name] = (dict(zip(needed.tolist(), feats)), extract_features(net, test_x, device=device,
                                                                                   progress=progress))
-    scores = {"top1": [], "random_init_top1": [], "scratch_top1": []}
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    preds = {"": [], "random_init_": [], "scratch_": []}  # per model, one prediction (N_test,) per draw
     for d, idx in enumerate(picks):
         x, y = train_x[idx], train_y[idx]
         train = dict(epochs=budget.epochs, batch_size=budget.batch_size, seed=seed + d, augment=augment,
                      weight_decay=budget.weight_decay, device=device, progress=progress)
-        scores["scratch_top1"].append(finetune_top1(random_init, x, y, test_x, test_y, lr_backbone=budget.lr_head,
-                                                    lr_head=budget.lr_head, **train))
-        for name, net in (("top1", pretrained), ("random_init_top1", random_init)):
+        preds["scratch_"].append(finetune_predict(random_init, x, y, test_x, classes, lr_backbone=budget.lr_head,
+                                                  lr_head=budget.lr_head, **train))
+        for name, net in (("", pretrained), ("random_init_", random_init)):
             if classifier == "linear":
                 bank, test_f = frozen[name]
                 train_f = torch.stack([bank[i] for i in idx.tolist()])
-                scores[name].append(linear_probe_top1(train_f, y, test_f, test_y, seed=seed + d))
+                preds[name].append(linear_probe_predict(train_f, y, test_f, classes, seed=seed + d))
             elif net is random_init and budget.lr_backbone == budget.lr_head:
-                scores[name].append(scores["scratch_top1"][-1])  # the very same training: not run twice
+                preds[name].append(preds["scratch_"][-1])  # the very same training: not run twice
             else:
-                scores[name].append(finetune_top1(net, x, y, test_x, test_y, lr_backbone=budget.lr_backbone,
-                                                  lr_head=budget.lr_head, **train))
+                preds[name].append(finetune_predict(net, x, y, test_x, classes, lr_backbone=budget.lr_backbone,
+                                                    lr_head=budget.lr_head, **train))
     out = {**asdict(setting), "n_labels": len(picks[0]), "draws": draws, "seeds": [seed + d for d in range(draws)],
            "classifier": classifier, "budget": asdict(budget)}
-    for name, values in scores.items():
-        out[name] = values
-        out[f"{name}_mean"] = statistics.fmean(values)
-        out[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    warnings = []
+    for prefix, per_draw in preds.items():
+        metrics = [classification_metrics(p, test_y) for p in per_draw]
+        for figure in ("top1", "balanced_top1"):
+            values = [m[figure] for m in metrics]
+            out[prefix + figure] = values
+            out[f"{prefix}{figure}_mean"] = statistics.fmean(values)
+            out[f"{prefix}{figure}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        who = {"": "the pretrained", "random_init_": "the random-init", "scratch_": "the from-scratch"}[prefix]
+        fewest = min(metrics, key=lambda m: m["predicted_classes"])
+        warnings.append(few_classes_warning(fewest, f"{who} classifier ({setting.describe()}, worst draw)"))
+    out["warnings"] = [w for w in warnings if w]
     return out

@@ -74,24 +74,33 @@ def train_classifier(backbone: nn.Module, train_x: torch.Tensor, train_y: torch.
 
 
 @torch.no_grad()
+def classifier_predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Predicted class (N,) of a classifier for stored rows ``x``."""
+    device = next(model.parameters()).device
+    return torch.cat([model(as_input(x[start:start + batch_size], device)).argmax(1).cpu()
+                      for start in range(0, len(x), batch_size)])
+
+
 def classifier_top1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
     """Top-1 accuracy (a fraction) of a classifier on stored rows ``x`` with labels ``y``."""
-    device = next(model.parameters()).device
-    correct = 0
-    for start in range(0, len(x), batch_size):
-        pred = model(as_input(x[start:start + batch_size], device)).argmax(1).cpu()
-        correct += int((pred == y[start:start + batch_size]).sum())
-    return correct / len(x)
+    return (classifier_predict(model, x, batch_size) == y).float().mean().item()
 
 
-def finetune_top1(backbone: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
-                  test_y: torch.Tensor, *, epochs: int, lr_backbone: float, lr_head: float, batch_size: int,
-                  seed: int = 0, progress: bool = False, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                  weight_decay: float = 1e-4, device: str | torch.device | None = None) -> float:
-    """Test top-1 (a fraction) of a deep copy of ``backbone`` (any module mapping a batch of
-    ``train_x`` rows to (B, backbone.dim)) fine-tuned with a new linear head on the train rows."""
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
+def finetune_predict(backbone: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
+                     num_classes: int, *, epochs: int, lr_backbone: float, lr_head: float, batch_size: int,
+                     seed: int = 0, progress: bool = False,
+                     augment: Callable[[torch.Tensor], torch.Tensor] | None = None, weight_decay: float = 1e-4,
+                     device: str | torch.device | None = None) -> torch.Tensor:
+    """Predicted class (N,) of each test row under a deep copy of ``backbone`` (any module mapping
+    a batch of ``train_x`` rows to (B, backbone.dim)) fine-tuned with a new linear head."""
     model = train_classifier(backbone, train_x, train_y, num_classes, epochs=epochs, lr_backbone=lr_backbone,
                              lr_head=lr_head, batch_size=batch_size, seed=seed, augment=augment,
                              weight_decay=weight_decay, device=device, progress=progress)
-    return classifier_top1(model, test_x, test_y)
+    return classifier_predict(model, test_x)
+
+
+def finetune_top1(backbone: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
+                  test_y: torch.Tensor, **training) -> float:
+    """Test top-1 (a fraction) of ``finetune_predict`` (``training``: its keyword arguments)."""
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    return (finetune_predict(backbone, train_x, train_y, test_x, num_classes, **training) == test_y).float().mean().item()

@@ -45,7 +45,8 @@ class Pretext(nn.Module):
 
     What a method needs is declared here, never looked up by its name elsewhere:
     ``default_backbone`` (None: its modality's), ``backbone_kinds`` (the ``kind`` of h_θ it can
-    train; empty: any), ``needs_channels`` (3: colour images only) and ``patch_inputs``.
+    train; empty: any), ``needs_channels`` (3: colour images only), ``patch_inputs`` and
+    ``min_steps`` (the optimizer steps it needs on small data to beat random init).
     """
 
     name: ClassVar[str]
@@ -62,6 +63,11 @@ class Pretext(nn.Module):
     needs_channels: ClassVar[int | None] = None   # 3: refuses grayscale data
     run_defaults: ClassVar[dict] = {}  # RunConfig fields it needs set otherwise than by default (a tokenizer)
     patch_inputs: ClassVar[bool] = False  # True: h_θ sees only patches; its BN statistics are redone on whole images
+    # Optimizer steps the method needs on small data (a few thousand images) to beat its own
+    # random-init floor: the schedule a run chooses when given none spans at least this many
+    # (ssrl.resolve.choose_epochs) and `ssrl bench` warns below it. Measured per family in
+    # BENCHMARKS.md, "B6"; 500 until a method's own value is measured.
+    min_steps: ClassVar[int] = 500
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
         self.check_backbone(backbone)

@@ -51,11 +51,14 @@ def result_html(result) -> str:
         return records_table(result)
     if not isinstance(result, dict):
         return f"<pre>{esc(json.dumps(result, indent=2))}</pre>"
+    parts = [verdict_html(result)]
+    result = {k: v for k, v in result.items() if k not in ("verdict", "beats_floor", "causes", "warnings")}
     rows, used = comparison_rows(result)
     present = baselines_in([result])
-    parts = [table(["figure", "pretrained (SSL)", *[name for _, name in present]],
-                   [[figure, *[value(result, p + key) for p in ("", *[p for p, _ in present])]]
-                    for figure, key in rows])] if rows else []
+    if rows:
+        parts.append(table(["figure", "pretrained (SSL)", *[name for _, name in present]],
+                           [[figure, *[value(result, p + key) for p in ("", *[p for p, _ in present])]]
+                            for figure, key in rows]))
     details = [[k, v] for k, v in result.items() if k not in used and not isinstance(v, (list, dict))]
     if details:
         parts.append(table(["setting", "value"], details))
@@ -64,6 +67,20 @@ def result_html(result) -> str:
             parts.append(f"<p>{esc(k)}:</p>" + (records_table(v) if isinstance(v, list) else
                                                   f"<pre>{esc(json.dumps(v, indent=2))}</pre>"))
     return "".join(parts)
+
+
+def verdict_html(result: dict) -> str:
+    """The verdict (did pretraining beat its floor), the likely causes when it did not, and the
+    classifiers' warnings, above the figures; "" for results without them."""
+    warnings = [w for w in result.get("warnings", []) if isinstance(w, str)]
+    html = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(w)}</p>' for w in warnings)
+    if isinstance(result.get("verdict"), str):
+        css = "" if result.get("beats_floor") else ' class="warning"'
+        causes = [c for c in result.get("causes", []) if isinstance(c, str)]
+        html += f"<p{css}><strong>Verdict:</strong> {esc(result['verdict'])}</p>"
+        html += ("<p>Likely causes, from this run's records:</p><ul>" + "".join(f"<li>{esc(c)}</li>" for c in causes)
+                 + "</ul>") if causes else ""
+    return html
 
 
 def baselines_in(results: list[dict]) -> list[tuple[str, str]]:
