@@ -63,6 +63,7 @@ Commands:
     python benchmarks/small_data.py                                   # every set, its modality's methods, default schedule, seeds 0,1,2
     python benchmarks/small_data.py --schedules default,2m,5m,10m --tag _budgets
     python benchmarks/small_data.py --sets fm1k-lt,fm5k-lt --methods simclr,rotation
+    python benchmarks/small_data.py --sets fm1k-lt --seeds 0 --schedules 250steps,500steps,1000steps --tag _steps  # min_steps
     python benchmarks/small_data.py --table                           # the summary table of a saved result
     python benchmarks/small_data.py --sets fm1k,glosses5k --methods rotation,next_token --seeds 0 --smoke   # a check in seconds
 
@@ -103,12 +104,12 @@ from ssrl.runs import run_config
 BUILD_SEED = 23          # the number: every subset is drawn from it
 BUILD_VERSION = 1        # bump when the construction changes: the cache is rebuilt
 CACHE = Path(__file__).parent / ".cache" / "b6"
-GLOSSES = Path(os.environ["SSRL_DATA_DIR"]) / "wordnet-glosses" / "glosses.tsv.gz"
+GLOSSES = Path(os.environ.get("SSRL_DATA_DIR", Path(__file__).parents[2] / "shared" / "datasets")) / "wordnet-glosses" / "glosses.tsv.gz"
 IMAGE_SETS = ("fm1k", "fm5k", "fm1k-lt", "fm5k-lt", "digits")
 TEXT_SETS = ("glosses5k",)
 SETS = (*IMAGE_SETS, *TEXT_SETS)
 METHODS = {"image": ("simclr", "byol", "vicreg", "rotation", "mae"), "text": ("masked_lm", "next_token")}
-SCHEDULES = ("default", "2m", "5m", "10m")
+SCHEDULES = ("default", "2m", "5m", "10m", "250steps", "500steps", "1000steps", "2000steps")
 BUDGET_EPOCHS = 100      # budget schedules: the budget, not the epochs, ends the run
 SMOKE_STEPS = 5
 FM_TEST_PER_CLASS = 200  # 2,000 test images
@@ -256,7 +257,10 @@ class FitClock(Callback):
 
 
 def schedule_options(schedule: str, smoke: bool) -> dict:
-    options = {} if schedule == "default" else {"budget": schedule, "epochs": BUDGET_EPOCHS}
+    if schedule.endswith("steps"):  # a fixed number of optimizer steps (the epochs span them): min_steps
+        options = {"max_steps": int(schedule[: -len("steps")])}
+    else:
+        options = {} if schedule == "default" else {"budget": schedule, "epochs": BUDGET_EPOCHS}
     return {**options, "max_steps": SMOKE_STEPS} if smoke else options
 
 

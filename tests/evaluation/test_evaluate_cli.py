@@ -97,7 +97,7 @@ def test_the_verdict_names_the_steps_the_run_lacked_when_the_floor_is_not_beaten
     lost = verdict(run, {"balanced_top1": 0.50, "random_init_balanced_top1": 0.60, "anisotropy": 0.999,
                          "warnings": ["the pretrained backbone's knn classifier predicted only 1 of the 2 classes"]})
     assert not lost["beats_floor"]
-    assert lost["verdict"] == "pretraining did NOT beat random init: balanced top1 0.500 against 0.600"
+    assert lost["verdict"] == "pretraining did NOT beat random init: balanced accuracy 0.500 against 0.600"
     assert "it trained 3 optimizer steps; rotation needed about" in lost["causes"][0]
     assert any("mean pairwise cosine 0.9990" in c for c in lost["causes"])
     assert any("predicted only 1 of the 2" in c for c in lost["causes"])

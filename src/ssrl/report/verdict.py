@@ -25,7 +25,8 @@ def verdict(run_dir: str | Path, result: dict, figure: str = "balanced_top1") ->
     floor_key = next(p + figure for p in ("random_init_", "scratch_") if p + figure in result)
     ours, floor = result[figure], result[floor_key]
     floor_name = "random init" if floor_key.startswith("random_init_") else "training from scratch"
-    label = figure.replace("_mean", "").replace("_", " ")
+    label = ("mean " if figure.endswith("_mean") else "") + figure.removesuffix("_mean").replace(
+        "balanced_top1", "balanced accuracy").replace("_", " ")
     if ours > floor:
         return {"beats_floor": True, "causes": [],
                 "verdict": f"pretraining helped: {label} {ours:.3f} against {floor:.3f} for {floor_name} "
