@@ -34,6 +34,19 @@ SMALL_IMAGE = 16   # images this many pixels a side or fewer get a method's tiny
 IMAGENET_VIEWS = {"crop_scale": (0.08, 1.0), "blur": 0.5}
 
 
+# Optimizer steps each family needed to beat its random-init floor on B6's long-tailed 1,000
+# Fashion-MNIST images (batch 64; the fewest of 250, 500, 1,000 and 2,000 steps whose linear-probe
+# balanced accuracy beat the floor by 2 points; BENCHMARKS.md, "B6"). Families not listed (text,
+# clustering: not measured at several lengths yet) get Pretext.min_steps.
+FAMILY_MIN_STEPS = {
+    "contrastive instance discrimination": 500,   # simclr: +0.9 points at 250, +2.7 at 500
+    "transformation prediction": 250,             # rotation: +3.9 at 250
+    "redundancy reduction": 250,                  # vicreg: +2.6 at 250
+    "masked prediction (generative)": 500,        # mae: +1.3 at 250, +7.9 at 500
+    "bootstrapping / self-distillation": 2000,    # byol: under its floor at 500, level (+0.2) at 1,000
+}
+
+
 class Pretext(nn.Module):
     """Base class of every pretext method. Subclasses set the class attributes, define a
     ``Config`` dataclass of hyperparameters, build ``self.head`` and implement P and L.
@@ -65,8 +78,8 @@ class Pretext(nn.Module):
     patch_inputs: ClassVar[bool] = False  # True: h_θ sees only patches; its BN statistics are redone on whole images
     # Optimizer steps the method needs on small data (a few thousand images) to beat its own
     # random-init floor: the schedule a run chooses when given none spans at least this many
-    # (ssrl.resolve.choose_epochs) and `ssrl bench` warns below it. Measured per family in
-    # BENCHMARKS.md, "B6"; 500 until a method's own value is measured.
+    # (ssrl.resolve.choose_epochs) and `ssrl bench` warns below it. ``register`` sets it from
+    # FAMILY_MIN_STEPS unless the method declares its own.
     min_steps: ClassVar[int] = 500
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
