@@ -33,10 +33,11 @@ def test_bench_ranks_methods_and_keeps_failures(labeled_npz, tmp_path):
     assert [r["rank"] for r in rows] == [1, 2, 3]
     assert rows[-1]["method"] == "colorization" and rows[-1]["top1"] is None and "error" in rows[-1]
     done = rows[:2]
-    assert {r["method"] for r in done} == {"rotation", "simclr"} and done[0]["top1"] >= done[1]["top1"]
+    assert {r["method"] for r in done} == {"rotation", "simclr"} and done[0]["balanced_top1"] >= done[1]["balanced_top1"]
     assert result["best"] == done[0]["method"]
     for r in done:
-        assert 0 <= r["top1"] <= 1 and 0 <= r["random_init_top1"] <= 1
+        assert 0 <= r["top1"] <= 1 and 0 <= r["random_init_top1"] <= 1 and 0 <= r["balanced_top1"] <= 1
+        assert isinstance(r["beats_floor"], bool)
         assert r["steps"] >= 1 and r["pretrain_seconds"] < 30  # stopped by the 2 s budget, not 100 epochs
         need = get_method(r["method"]).min_steps  # 250 or 500 (their families'); 2 s rarely gives them
         assert r["enough_steps"] == (r["steps"] >= need) and ("warning" in r) == (not r["enough_steps"])

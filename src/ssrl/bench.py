@@ -2,7 +2,8 @@
 
 Every method pretrains the same backbone on the same data for the same wall-clock budget
 (``RunConfig.budget``, Lightning's ``max_time``), is evaluated with the same protocol against its
-random-init floor, and the methods are ranked by top-1. A method that fails (say, a colour task
+random-init floor, and the methods are ranked by balanced accuracy (mean per-class recall: top-1
+on balanced data, and not fooled by the largest class on unbalanced data; top-1 is kept beside it). A method that fails (say, a colour task
 on grayscale data) is kept in the table with its error, ranked last, never dropped.
 
 ``DIR/METHOD/`` holds each run directory; ``DIR/bench.json`` and ``DIR/bench.png`` the ranking.
@@ -51,19 +52,20 @@ def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", 
     out.mkdir(parents=True, exist_ok=True)
     labeled = labeled or data
     rows = [_one(data, name, budget, protocol, labeled, out / name, epochs, progress, options) for name in methods]
-    rows.sort(key=lambda r: -1.0 if r["top1"] is None else r["top1"], reverse=True)
+    rows.sort(key=lambda r: -1.0 if r["balanced_top1"] is None else r["balanced_top1"], reverse=True)
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     result = {"data": data, "labeled": labeled, "budget": budget, "protocol": protocol, "epochs": epochs,
               "options": options, "rows": rows, "best": rows[0]["method"] if rows[0]["top1"] is not None else None}
-    result["plot"] = str(plot_bench(rows, out / "bench.png", f"{protocol} top-1 on {Path(labeled).name}, "
+    result["plot"] = str(plot_bench(rows, out / "bench.png", f"{protocol} balanced accuracy on {Path(labeled).name}, "
                                                             f"{budget} of pretraining each"))
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
 def _one(data, method, budget, protocol, labeled, run_dir, epochs, progress, options) -> dict:
-    row = {"method": method, "run": str(run_dir), "top1": None, "random_init_top1": None, "enough_steps": False}
+    row = {"method": method, "run": str(run_dir), "top1": None, "random_init_top1": None, "balanced_top1": None,
+           "random_init_balanced_top1": None, "enough_steps": False}
     start = time.monotonic()
     try:
         pretrain(data, method, out=run_dir, budget=budget, epochs=epochs, progress=progress, **options)
@@ -71,7 +73,8 @@ def _one(data, method, budget, protocol, labeled, run_dir, epochs, progress, opt
         row["steps"] = _last_step(run_dir / "metrics.csv")
         _check_steps(row, budget)
         scores = evaluate(run_dir, labeled, protocol, progress=progress)
-        row.update(top1=scores["top1"], random_init_top1=scores["random_init_top1"], split=scores["split"])
+        row.update({key: scores[key] for key in ("top1", "random_init_top1", "balanced_top1",
+                                                 "random_init_balanced_top1", "beats_floor", "split")})
     except SsrlError as e:
         row["error"] = str(e)
     return row
@@ -101,12 +104,12 @@ def _last_step(metrics: Path) -> int | None:
 
 
 def plot_bench(rows: list[dict], path: Path, title: str) -> Path:
-    """Bars of pretrained top-1 per method (ranked), each with its random-init floor as a tick."""
-    done = [r for r in rows if r["top1"] is not None]
+    """Bars of pretrained balanced accuracy per method (ranked), each with its random-init floor as a tick."""
+    done = [r for r in rows if r["balanced_top1"] is not None]
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows) + 2), 4), dpi=100)
     x = range(len(done))
-    ax.bar(x, [r["top1"] for r in done], color="tab:blue", label="pretrained")
-    ax.scatter(x, [r["random_init_top1"] for r in done], marker="_", s=900, color="black", zorder=3,
+    ax.bar(x, [r["balanced_top1"] for r in done], color="tab:blue", label="pretrained")
+    ax.scatter(x, [r["random_init_balanced_top1"] for r in done], marker="_", s=900, color="black", zorder=3,
                label="random init")
     for i, r in zip(x, done):
         ax.annotate(f"{r['top1']:.3f}", (i, r["top1"]), ha="center", va="bottom", fontsize=8)

@@ -258,10 +258,12 @@ def bench(
     if as_json:
         print(json.dumps(result))
     else:
-        print(f"\n{result['budget']} of pretraining each on {data}; {protocol} top-1 on {result['labeled']}")
-        print(_table(["rank", "method", "pretrained", "random init", "steps", "pretrain s"],
-                     [[r["rank"], r["method"], *((r["top1"], r["random_init_top1"], r["steps"], r["pretrain_seconds"])
-                                                 if "error" not in r else ("failed: " + r["error"], "", "", ""))]
+        print(f"\n{result['budget']} of pretraining each on {data}; {protocol} on {result['labeled']}, "
+              "ranked by balanced accuracy")
+        print(_table(["rank", "method", "balanced", "(random init)", "top-1", "(random init)", "steps", "pretrain s"],
+                     [[r["rank"], r["method"], *((r["balanced_top1"], r["random_init_balanced_top1"], r["top1"],
+                                                  r["random_init_top1"], r["steps"], r["pretrain_seconds"])
+                                                 if "error" not in r else ("failed: " + r["error"], "", "", "", "", ""))]
                       for r in result["rows"]]))
         for r in result["rows"]:
             if "warning" in r:
