@@ -54,10 +54,8 @@ def test_method_config_parses_and_rejects():
         method_config("nope")
 
 
-@pytest.mark.parametrize("side, expected_queue, expected_crop", [(16, 4096, 0.4),     # tiny: crops of 40-100%
-                                                                (32, 4096, 0.2),     # the small-image defaults
-                                                                (128, 65536, 0.08)])  # the paper's ImageNet values
-def test_image_size_tiers_get_their_defaults(tmp_path, side, expected_queue, expected_crop):
+@pytest.mark.parametrize("side, expected_queue, expected_crop", [(16, 4096, 0.2), (128, 65536, 0.08)])
+def test_imagenet_size_images_get_the_papers_defaults(tmp_path, side, expected_queue, expected_crop):
     import numpy as np
     import yaml
     from lightning.pytorch.callbacks import Callback

@@ -16,7 +16,7 @@ from torch import nn
 
 from ssrl.heads import mlp
 from ssrl.losses import barlow_twins
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -32,7 +32,6 @@ class BarlowTwinsConfig:
           paper="Zbontar et al. 2021, Barlow Twins: Self-Supervised Learning via Redundancy Reduction")
 class BarlowTwins(Pretext):
     Config = BarlowTwinsConfig
-    small_image_views = SMALL_IMAGE_VIEWS
     # The paper uses LARS; AdamW at these settings trains stably on small backbones (as SimCLR).
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_params = {"proj_dim": 8192}

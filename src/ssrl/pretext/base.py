@@ -28,10 +28,6 @@ class OptimizerDefaults:
 
 LARGE_IMAGE = 128  # images this many pixels a side or more get a method's ImageNet-size defaults
 SMALL_IMAGE = 16   # images this many pixels a side or fewer get a method's tiny-image defaults
-# Two-view methods' crops on tiny images: SimCLR's views keep 20-100% of the area, which on 8 px
-# digits is a 3.6 px box blown up to 8 px; 40-100% (DINO's global crops) lets SimCLR's defaults
-# beat random init on digits (BENCHMARKS.md, "B6").
-SMALL_IMAGE_VIEWS = {"crop_scale": (0.4, 1.0)}
 
 # SimCLR's ImageNet views (Chen et al. 2020, appendix A): crops of 8-100% of the area, blur on
 # half the views; the joint-embedding methods' papers all start from them.
@@ -57,9 +53,8 @@ class Pretext(nn.Module):
 
     ``Config``'s defaults suit small images (≤ 64 px) and short runs on small backbones;
     ``large_image_params`` and ``large_image_views`` hold the paper's ImageNet values that
-    replace them for images of ``LARGE_IMAGE`` px or more, ``small_image_params`` and
-    ``small_image_views`` values for images of ``SMALL_IMAGE`` px or fewer (a run's own options
-    still win).
+    replace them for images of ``LARGE_IMAGE`` px or more, ``small_image_params`` values for
+    images of ``SMALL_IMAGE`` px or fewer (a run's own options still win).
 
     What a method needs is declared here, never looked up by its name elsewhere:
     ``default_backbone`` (None: its modality's), ``backbone_kinds`` (the ``kind`` of h_θ it can
@@ -76,7 +71,6 @@ class Pretext(nn.Module):
     large_image_params: ClassVar[dict] = {}
     large_image_views: ClassVar[dict] = {}
     small_image_params: ClassVar[dict] = {}
-    small_image_views: ClassVar[dict] = {}
     default_backbone: ClassVar[str | None] = None  # None: the modality's default backbone
     backbone_kinds: ClassVar[tuple[str, ...]] = ()  # the ``kind``s of h_θ it can train; (): any
     needs_channels: ClassVar[int | None] = None   # 3: refuses grayscale data

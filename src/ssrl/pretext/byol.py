@@ -18,7 +18,7 @@ from ssrl.collapse import collapse_stats
 from ssrl.heads import mlp
 from ssrl.losses import byol_loss
 from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -35,7 +35,6 @@ class BYOLConfig:
           paper="Grill et al. 2020, Bootstrap Your Own Latent")
 class BYOL(Pretext):
     Config = BYOLConfig
-    small_image_views = SMALL_IMAGE_VIEWS
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_params = {"proj_hidden": 4096, "proj_dim": 256, "base_momentum": 0.996}
     large_image_views = IMAGENET_VIEWS

@@ -27,7 +27,7 @@ from ssrl.distributed import gather_with_grad, rank, world_size
 from ssrl.heads import mlp
 from ssrl.losses import info_nce
 from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.components.queue import EmbeddingQueue
 from ssrl.pretext.registry import register
@@ -79,7 +79,6 @@ def moco_loss(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature
           paper="Chen et al. 2020, Improved Baselines with Momentum Contrastive Learning")
 class MoCoV2(Pretext):
     Config = MoCoV2Config
-    small_image_views = SMALL_IMAGE_VIEWS
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_params = {"queue_size": 65536, "temperature": 0.2, "base_momentum": 0.999}
     large_image_views = IMAGENET_VIEWS

@@ -21,7 +21,7 @@ from ssrl.distributed import gather_with_grad, rank
 from ssrl.heads import mlp
 from ssrl.losses import info_nce
 from ssrl.components.momentum import cosine_momentum, ema_update, frozen_copy
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -47,7 +47,6 @@ def moco_v3_loss(q: torch.Tensor, k: torch.Tensor, temperature: float) -> torch.
           paper="Chen, Xie & He 2021, An Empirical Study of Training Self-Supervised Vision Transformers")
 class MoCoV3(Pretext):
     Config = MoCoV3Config
-    small_image_views = SMALL_IMAGE_VIEWS
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_params = {"proj_hidden": 4096, "proj_dim": 256}
     large_image_views = IMAGENET_VIEWS

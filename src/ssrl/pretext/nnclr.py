@@ -21,7 +21,7 @@ from ssrl.collapse import collapse_stats
 from ssrl.distributed import gather_with_grad, rank
 from ssrl.heads import mlp
 from ssrl.losses import info_nce
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.components.queue import EmbeddingQueue
 from ssrl.pretext.registry import register
@@ -56,7 +56,6 @@ def nnclr_loss(nn1: torch.Tensor, p2: torch.Tensor, temperature: float) -> torch
           paper="Dwibedi et al. 2021, With a Little Help from My Friends: Nearest-Neighbor Contrastive Learning")
 class NNCLR(Pretext):
     Config = NNCLRConfig
-    small_image_views = SMALL_IMAGE_VIEWS
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_params = {"support_size": 98304, "proj_hidden": 2048, "proj_dim": 256, "pred_hidden": 4096}
     large_image_views = IMAGENET_VIEWS

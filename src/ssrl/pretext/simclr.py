@@ -13,7 +13,7 @@ from torch import nn
 
 from ssrl.heads import mlp
 from ssrl.losses import nt_xent
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -30,7 +30,6 @@ class SimCLRConfig:
           paper="Chen et al. 2020, A Simple Framework for Contrastive Learning of Visual Representations")
 class SimCLR(Pretext):
     Config = SimCLRConfig
-    small_image_views = SMALL_IMAGE_VIEWS
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_views = IMAGENET_VIEWS
     small_image_params = {"temperature": 0.5}  # the paper's CIFAR-10 τ; best on 8 px digits (same section)

@@ -19,7 +19,7 @@ from torch import nn
 from ssrl.collapse import collapse_stats
 from ssrl.heads import mlp
 from ssrl.losses.bootstrap import simsiam_loss
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -36,7 +36,6 @@ class SimSiamConfig:
           paper="Chen & He 2021, Exploring Simple Siamese Representation Learning")
 class SimSiam(Pretext):
     Config = SimSiamConfig
-    small_image_views = SMALL_IMAGE_VIEWS
     optimizer = OptimizerDefaults(name="sgd", lr=0.05, weight_decay=5e-4, momentum=0.9)
     large_image_params = {"proj_dim": 2048, "pred_hidden": 512}
     large_image_views = IMAGENET_VIEWS

@@ -16,7 +16,7 @@ from torch import nn
 
 from ssrl.heads import mlp
 from ssrl.losses import vicreg_terms
-from ssrl.pretext.base import IMAGENET_VIEWS, SMALL_IMAGE_VIEWS, OptimizerDefaults, Pretext
+from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -36,7 +36,6 @@ class VICRegConfig:
           paper="Bardes et al. 2022, VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised Learning")
 class VICReg(Pretext):
     Config = VICRegConfig
-    small_image_views = SMALL_IMAGE_VIEWS
     # The paper uses LARS; AdamW at these settings trains stably on small backbones (as SimCLR).
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
     large_image_params = {"proj_dim": 8192}
