@@ -14,7 +14,6 @@ its random-init floor, ``Pretext.min_steps``) and, when it did not, a ``warning`
 also stated as it happens (``ssrl.notices``) and printed under the table.
 """
 
-import csv
 import json
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from ssrl.config import parse_budget  # noqa: E402
 from ssrl.errors import SsrlError  # noqa: E402
 from ssrl.notices import notice  # noqa: E402
 from ssrl.pretext import get_method  # noqa: E402
+from ssrl.report.metrics import steps_done  # noqa: E402
 
 BENCH_PROTOCOLS = ("knn", "linear")
 
@@ -70,7 +70,7 @@ def _one(data, method, budget, protocol, labeled, run_dir, epochs, progress, opt
     try:
         pretrain(data, method, out=run_dir, budget=budget, epochs=epochs, progress=progress, **options)
         row["pretrain_seconds"] = round(time.monotonic() - start, 1)
-        row["steps"] = _last_step(run_dir / "metrics.csv")
+        row["steps"] = steps_done(run_dir / "metrics.csv")
         _check_steps(row, budget)
         scores = evaluate(run_dir, labeled, protocol, progress=progress)
         row.update({key: scores[key] for key in ("top1", "random_init_top1", "balanced_top1",
@@ -92,15 +92,6 @@ def _check_steps(row: dict, budget: str) -> None:
                           f"about {need:,} on small data to beat random init: give more --epochs (they ended "
                           "before the budget)")
         notice(row["warning"])
-
-
-def _last_step(metrics: Path) -> int | None:
-    """The last optimizer step logged in a run's ``metrics.csv`` (None if nothing was logged)."""
-    if not metrics.is_file():
-        return None
-    with open(metrics, newline="") as f:
-        steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("step")]
-    return max(steps) + 1 if steps else None
 
 
 def plot_bench(rows: list[dict], path: Path, title: str) -> Path:

@@ -27,7 +27,7 @@ from ssrl.errors import SsrlError
 from ssrl.evaluation.features import extract_features
 from ssrl.evaluation.finetune import finetune_predict
 from ssrl.evaluation.linear import linear_probe_predict
-from ssrl.evaluation.metrics import classification_metrics, few_classes_warning
+from ssrl.evaluation.metrics import classification_metrics, few_classes_warning, num_classes
 
 CLASSIFIERS = ("linear", "finetune")
 
@@ -96,7 +96,7 @@ def fewshot_point(pretrained: nn.Module, random_init: nn.Module, train_x: torch.
             feats = extract_features(net, train_x[needed], device=device, progress=progress)
             frozen[name] = (dict(zip(needed.tolist(), feats)), extract_features(net, test_x, device=device,
                                                                                   progress=progress))
-    classes = int(max(train_y.max(), test_y.max())) + 1
+    classes = num_classes(train_y, test_y)
     preds = {"": [], "random_init_": [], "scratch_": []}  # per model, one prediction (N_test,) per draw
     for d, idx in enumerate(picks):
         x, y = train_x[idx], train_y[idx]

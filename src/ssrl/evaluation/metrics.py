@@ -16,6 +16,11 @@ import torch
 UNBALANCED_RATIO = 1.5  # largest / smallest class: from here on top-1 and balanced accuracy part
 
 
+def num_classes(*labels: torch.Tensor) -> int:
+    """Classes a classifier needs for these label sets: the largest label + 1."""
+    return int(max(y.max() for y in labels)) + 1
+
+
 def balanced_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean per-class recall over the classes present in ``labels``."""
     recalls = [(pred[labels == c] == c).float().mean() for c in torch.unique(labels)]

@@ -10,13 +10,9 @@ import torch
 from ssrl.evaluation.geometry import feature_geometry
 from ssrl.evaluation.knn import adapted_k, knn_predict
 from ssrl.evaluation.linear import linear_probe_predict
-from ssrl.evaluation.metrics import classification_metrics
+from ssrl.evaluation.metrics import classification_metrics, num_classes
 
 FROZEN = ("knn", "linear")
-
-
-def num_classes(*labels: torch.Tensor) -> int:
-    return int(max(y.max() for y in labels)) + 1
 
 
 def frozen_scores(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,

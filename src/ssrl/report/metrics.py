@@ -57,3 +57,12 @@ def curves(series: dict[str, Series], exclude: tuple[str, ...] = ()) -> dict[str
         if base not in exclude:
             grouped.setdefault(base, {})[kind] = s
     return dict(sorted(grouped.items(), key=lambda item: item[0] != "loss"))
+
+
+def steps_done(path: Path) -> int | None:
+    """Optimizer steps a run logged in ``metrics.csv`` (the last logged step index + 1), or None
+    when the file is missing or holds no step."""
+    if not Path(path).is_file():
+        return None
+    steps = [max(s.steps) for s in read_metrics(path).values() if s.steps]
+    return max(steps) + 1 if steps else None

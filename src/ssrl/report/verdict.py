@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ssrl.collapse import collapse_message
 from ssrl.errors import SsrlError
-from ssrl.report.metrics import read_metrics
+from ssrl.report.metrics import read_metrics, steps_done
 from ssrl.runs import run_config
 
 ANISOTROPIC = 0.95  # mean pairwise cosine above which features all point one way
@@ -47,10 +47,10 @@ def run_causes(run_dir: Path) -> list[str]:
     cfg = run_config(run_dir)
     try:
         series = read_metrics(run_dir / "metrics.csv")
+        steps = steps_done(run_dir / "metrics.csv") or 0
     except SsrlError:
         return []
     causes = []
-    steps = max((max(s.steps) + 1 for s in series.values() if s.steps), default=0)  # logged: the step index
     need = get_method(cfg.method).min_steps
     if steps < need:
         causes.append(f"it trained {steps} optimizer steps; {cfg.method} needed about {need} on small data to beat "
