@@ -30,6 +30,12 @@ def test_batch_size_is_the_largest_power_of_two_up_to_an_eighth_of_the_data(n, b
     assert choose_batch_size(n) == batch
 
 
+def test_text_gets_at_most_the_text_modalitys_batch():
+    from ssrl.modality import get_modality
+    assert get_modality("text").largest_chosen_batch == 64
+    assert choose_batch_size(5000, largest=64) == 64 and choose_batch_size(300, largest=64) == 32
+
+
 def test_batch_size_on_several_processes_divides_among_them():
     assert choose_batch_size(1000, world=3) == 63 and choose_batch_size(1000, world=2) == 64
 

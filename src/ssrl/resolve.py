@@ -48,7 +48,7 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     source = modality.load_source(cfg, run_dir)
     cfg = replace(cfg, **source.resolved)
     _check_channels(method, cfg)
-    cfg = _schedule(cfg, method, len(source.rows), modality.unit)
+    cfg = _schedule(cfg, method, len(source.rows), modality)
     tier = _size_tier(cfg.image_size)
     params = method_config(method.name, {**(method.large_image_params if tier == "large" else {}),
                                          **(method.small_image_params if tier == "small" else {}), **cfg.params})
@@ -74,14 +74,15 @@ MIN_EPOCHS = 10                           # a chosen schedule's fewest epochs
 BUDGET_EPOCHS = 100                       # epochs of a run a --budget stops (as ``ssrl bench``)
 
 
-def choose_batch_size(n: int, world: int = 1) -> int:
+def choose_batch_size(n: int, world: int = 1, largest: int = LARGEST_BATCH) -> int:
     """The batch size of a run given none, for ``n`` source rows: the largest power of two at
-    most n / 8, within [16, 256], and never more than n (1,000 rows → 64, 1,797 → 128, 4,096 or
-    more → 256). 256 keeps large data at the usual batch; on small data a smaller batch gives
-    at least 8 optimizer steps an epoch, since the steps, not the epochs, are what a method needs.
-    On several processes it is a multiple of their number ``world``."""
+    most n / 8, within [16, ``largest``], and never more than n (1,000 rows → 64, 1,797 → 128,
+    4,096 or more → 256). 256 keeps large data at the usual batch; on small data a smaller batch
+    gives at least 8 optimizer steps an epoch, since the steps, not the epochs, are what a method
+    needs. ``largest`` is the modality's (``Modality.largest_chosen_batch``: 64 for text). On
+    several processes it is a multiple of their number ``world``."""
     batch = SMALLEST_BATCH
-    while batch * 2 <= min(n / BATCHES_PER_EPOCH, LARGEST_BATCH):
+    while batch * 2 <= min(n / BATCHES_PER_EPOCH, largest):
         batch *= 2
     batch = max(1, min(batch, n))
     return max(world, batch // world * world) if world > 1 else batch
@@ -101,16 +102,17 @@ def choose_epochs(steps_per_epoch: int, min_steps: int, max_steps: int | None = 
     return max(MIN_EPOCHS, math.ceil(min_steps / steps_per_epoch))
 
 
-def _schedule(cfg: RunConfig, method: type[Pretext], n: int, unit: str) -> RunConfig:
+def _schedule(cfg: RunConfig, method: type[Pretext], n: int, modality: Modality) -> RunConfig:
     """``cfg`` with batch size and epochs filled for ``n`` rows where not given; the plan stated."""
     if cfg.batch_size is not None and cfg.epochs is not None:
         return cfg
-    batch = cfg.batch_size if cfg.batch_size is not None else choose_batch_size(n, cfg.devices * cfg.nodes)
+    batch = cfg.batch_size if cfg.batch_size is not None else choose_batch_size(n, cfg.devices * cfg.nodes,
+                                                                                   modality.largest_chosen_batch)
     per_epoch = n // max(1, batch)  # 0 when the batch exceeds the data: the engine refuses it, naming both
     epochs = cfg.epochs if cfg.epochs is not None else choose_epochs(per_epoch, method.min_steps, cfg.max_steps,
                                                                      cfg.budget)
     steps_word = "step" if per_epoch == 1 else "steps"
-    plan = f"schedule: {n:,} {unit}, batch {batch} → {per_epoch:,} {steps_word}/epoch × {epochs:,} epochs"
+    plan = f"schedule: {n:,} {modality.unit}, batch {batch} → {per_epoch:,} {steps_word}/epoch × {epochs:,} epochs"
     if cfg.max_steps is not None:
         plan += f", ending at --max-steps {cfg.max_steps:,}"
     else:

@@ -50,6 +50,7 @@ class Modality:
     channels_last: ClassVar[bool] = False              # NHWC activations (CNNs on images)
     protocols: ClassVar[tuple[str, ...]] = ("knn", "linear", "finetune")
     unit: ClassVar[str] = "rows"                       # what one row is, in messages ("images")
+    largest_chosen_batch: ClassVar[int] = 256          # the largest batch a run given none gets
     data_options: ClassVar[tuple[str, ...]] = ()       # keyword options of evaluate / embed (text_column, ...)
     input_name: ClassVar[str] = "inputs"               # the ONNX export's input
     run_files: ClassVar[tuple[str, ...]] = ()          # files of the run an export must carry (a tokenizer)

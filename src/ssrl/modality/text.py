@@ -28,6 +28,8 @@ class TextModality(Modality):
     name = "text"
     default_backbone = "text-encoder-mini"
     unit = "documents"
+    # B2's batch; why not 256 on small corpora: BENCHMARKS.md, B6 text
+    largest_chosen_batch = 64
     data_options = ("label_column", "text_column", "pool")
     input_name = "ids"
     run_files = (TOKENIZER_FILE,)
