@@ -90,8 +90,9 @@ def pretrain(
     devices: Optional[int] = typer.Option(None, "--devices", help=_default("devices")),
     nodes: Optional[int] = typer.Option(None, "--nodes", help=_default("nodes")),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="auto, cpu or gpu " + _default("accelerator")),
-    precision: Optional[str] = typer.Option(None, "--precision", help="32-true, bf16-mixed, 16-mixed "
-                                            + _default("precision")),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto, 32-true, bf16-mixed or 16-mixed "
+                                            + _default("precision") + ": bf16-mixed where the device has "
+                                            "native bfloat16 and the method was checked under it, else 32-true."),
     seed: Optional[int] = typer.Option(None, "--seed", help=_default("seed")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Default: the method's, scaled by batch/256."),

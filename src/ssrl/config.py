@@ -38,7 +38,8 @@ class RunConfig:
     accelerator: str = "auto"              # auto | cpu | gpu
     devices: int = 1
     nodes: int = 1
-    precision: str = "32-true"             # Lightning's: 32-true | bf16-mixed | 16-mixed
+    precision: str = "auto"                # auto | Lightning's 32-true | bf16-mixed | 16-mixed (ssrl.precision;
+                                           # resolved: the one chosen)
     channels_last: bool | None = None      # NHWC activations for CNNs (None: the modality's choice; see BENCHMARKS.md)
     skip_bad: bool = False                 # skip unreadable files instead of stopping
     limit: int | None = None               # use only the first N source images

@@ -20,6 +20,7 @@ from ssrl.config import RunConfig, override
 from ssrl.errors import SsrlError
 from ssrl.modality import Modality, SourceRows, get_modality, modality_of
 from ssrl.notices import notice
+from ssrl.precision import AUTO, choose_precision
 from ssrl.pretext import LARGE_IMAGE, OptimizerDefaults, Pretext, get_method, method_config
 from ssrl.pretext.base import SMALL_IMAGE
 from ssrl.views import ViewConfig
@@ -61,7 +62,10 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
         weight_decay=cfg.weight_decay if cfg.weight_decay is not None else base.weight_decay,
         momentum=base.momentum,
         warmup_epochs=cfg.warmup_epochs if cfg.warmup_epochs is not None else base.warmup_epochs)
-    cfg = replace(cfg, backbone=cfg.backbone or method.default_backbone or modality.default_backbone,
+    precision, why = choose_precision(cfg.precision, cfg.accelerator, method.name, method.bf16_checked)
+    if cfg.precision == AUTO:
+        notice(f"precision: {precision} ({why})")
+    cfg = replace(cfg, backbone=cfg.backbone or method.default_backbone or modality.default_backbone, precision=precision,
                   channels_last=modality.channels_last if cfg.channels_last is None else cfg.channels_last,
                   params=asdict(params), views=asdict(views), optimizer=optimizer.name, lr=optimizer.lr,
                   weight_decay=optimizer.weight_decay, warmup_epochs=optimizer.warmup_epochs)

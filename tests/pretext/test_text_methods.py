@@ -202,3 +202,18 @@ def test_sentence_order_classifies_the_cls_output():
     inputs, z = m.pseudolabels(documents())
     loss, _ = m.loss(inputs, z)
     torch.testing.assert_close(loss, F.cross_entropy(m.head(m.backbone.tokens(inputs)[:, 0]), z))
+
+
+@pytest.mark.parametrize("name", TEXT_METHODS)
+def test_loss_under_bf16_autocast_is_float32_and_near_the_float32_loss(name):
+    """As for the image methods (test_methods): bf16-mixed leaves the loss in float32, within
+    bfloat16's rounding of the float32 loss."""
+    losses = []
+    for autocast in (False, True):
+        m = method(name, causal=name == "next_token")
+        torch.manual_seed(1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            losses.append(m.loss(*m.pseudolabels(documents()))[0])
+    full, mixed = losses
+    assert mixed.dtype == torch.float32 and torch.isfinite(mixed)
+    assert mixed.item() == pytest.approx(full.item(), rel=0.05, abs=0.02)

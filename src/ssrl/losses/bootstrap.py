@@ -4,7 +4,10 @@ towards the other view's target embedding (their collapse monitor is ``ssrl.coll
 import torch
 import torch.nn.functional as F
 
+from ssrl.precision import in_float32
 
+
+@in_float32  # bf16 resolves 1 − cos only to about 0.004: the loss near its minimum would be noise
 def _cross_view_cosine(p1, p2, z1, z2, stop_gradient: bool, name: str) -> torch.Tensor:
     """(mean cos(p1, z2) + mean cos(p2, z1)) / 2, the targets z detached when ``stop_gradient``."""
     if not (p1.shape == p2.shape == z1.shape == z2.shape) or p1.ndim != 2:

@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from ssrl.distributed import gather_with_grad
+from ssrl.precision import in_float32
 
 
 def _check_and_gather(name: str, z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate (N, D) pairs, gather the global batch, upcast half precision for the statistics."""
+    """Validate (N, D) pairs and gather the global batch."""
     if z1.ndim != 2 or z1.shape != z2.shape:
         raise ValueError(f"{name}: z1 {tuple(z1.shape)} and z2 {tuple(z2.shape)} must both be (N, D)")
     if z1.shape[1] < 1:
@@ -25,12 +26,10 @@ def _check_and_gather(name: str, z1: torch.Tensor, z2: torch.Tensor) -> tuple[to
     z1, z2 = gather_with_grad(z1), gather_with_grad(z2)  # (W·N, D) each
     if len(z1) < 2:
         raise ValueError(f"{name}: batch statistics need at least 2 samples in the (global) batch, got {len(z1)}")
-    if z1.dtype in (torch.float16, torch.bfloat16):
-        # Variances and D×D correlations of ~N terms lose too much in half precision.
-        z1, z2 = z1.float(), z2.float()
     return z1, z2
 
 
+@in_float32  # variances and D×D correlations of ~N terms lose too much in half precision
 def barlow_twins(z1: torch.Tensor, z2: torch.Tensor, lambda_offdiag: float = 5e-3, *, eps: float = 1e-5) -> torch.Tensor:
     """Barlow Twins (Zbontar et al. 2021, arXiv:2103.03230, eq. 1–2): with each dimension
     standardized over the batch, C = z1ᵀz2 / N (D, D) and
@@ -71,6 +70,7 @@ def _covariance(z: torch.Tensor) -> torch.Tensor:
     return (cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()) / d
 
 
+@in_float32
 def vicreg_terms(
     z1: torch.Tensor, z2: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ssrl.distributed import world_size
+from ssrl.precision import in_float32
 
 
 def _all_reduce(x: torch.Tensor, op=None) -> torch.Tensor:
@@ -75,6 +76,7 @@ def _stacked(tensors: Sequence[torch.Tensor], what: str) -> torch.Tensor:
     return torch.stack(list(tensors))  # (V, B, K)
 
 
+@in_float32  # the log-softmax over K prototypes, as the contrastive losses' softmax
 def swav_loss(scores: Sequence[torch.Tensor], codes: Sequence[torch.Tensor], temperature: float = 0.1) -> torch.Tensor:
     """SwAV's swapped prediction (eq. 1-3): for each view s with codes q_s and every other view
     t, ℓ(z_t, q_s) = −Σ_k q_s[k] log p_t[k] with p_t = softmax(z_t·c / τ); the mean over the

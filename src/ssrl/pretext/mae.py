@@ -116,7 +116,7 @@ class MAEDecoder(nn.Module):
         Returns predicted pixels (B, n, p·p·C) for all n patches, in row-major order."""
         t = self.embed(latent)
         b, n, d = len(t), self.pos_embed.shape[1] - 1, t.shape[-1]
-        patches = self.mask_token.expand(b, n, d).scatter(1, visible.unsqueeze(-1).expand(-1, -1, d), t[:, 1:])
+        patches = self.mask_token.to(t.dtype).expand(b, n, d).scatter(1, visible.unsqueeze(-1).expand(-1, -1, d), t[:, 1:])
         t = torch.cat([t[:, :1], patches], dim=1) + self.pos_embed
         for block in self.blocks:
             t = block(t)

@@ -20,6 +20,7 @@ from torch import nn
 from ssrl.collapse import collapse_stats
 from ssrl.distributed import gather_with_grad, rank
 from ssrl.heads import mlp
+from ssrl.precision import in_float32
 from ssrl.losses import info_nce
 from ssrl.pretext.base import IMAGENET_VIEWS, OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
@@ -38,6 +39,7 @@ class NNCLRConfig:
 
 
 @torch.no_grad()
+@in_float32  # bf16 similarities tie and reorder near neighbours
 def nearest_neighbours(z: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
     """For each row of z (B, D), the row of ``support`` (N, D) with the highest cosine similarity."""
     sim = F.normalize(z, dim=1) @ F.normalize(support, dim=1).T
