@@ -14,6 +14,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ssrl.distributed import world_size
+from ssrl.precision import in_float32
 
 
 def _stacked(logits: Sequence[torch.Tensor], what: str) -> torch.Tensor:
@@ -25,12 +26,14 @@ def _stacked(logits: Sequence[torch.Tensor], what: str) -> torch.Tensor:
     return torch.stack(list(logits))  # (V, B, K)
 
 
+@in_float32  # a softmax sharpened by τ_t = 0.04 of bf16 logits: in float32, as every softmax of logits
 def teacher_distribution(teacher_logits: torch.Tensor, center: torch.Tensor,
                          teacher_temp: float | torch.Tensor) -> torch.Tensor:
     """P_t = softmax((t − c) / τ_t) over the last dimension: centred, then sharpened."""
     return F.softmax((teacher_logits - center) / teacher_temp, dim=-1)
 
 
+@in_float32
 def dino_loss(student_logits: Sequence[torch.Tensor], teacher_logits: Sequence[torch.Tensor],
               center: torch.Tensor, student_temp: float = 0.1,
               teacher_temp: float | torch.Tensor = 0.04) -> torch.Tensor:
