@@ -70,7 +70,8 @@ def model_and_loss_step_s(run_dir: Path, images: torch.Tensor, steps: int = 20) 
     times = []
     for _ in range(WARMUP_STEPS + steps):
         start = time.perf_counter()
-        loss, _ = method.loss(inputs, z)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16-mixed"):  # as the run
+            loss, _ = method.loss(inputs, z)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -85,7 +86,7 @@ def run_one(args) -> dict:
     start = time.perf_counter()
     run = pretrain(args.data, args.methods, out=out, epochs=args.epochs, batch_size=args.batch_size,
                    backbone=args.backbone, seed=args.seed, limit=args.limit, lr=args.lr, optimizer=args.optimizer,
-                   weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+                   weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, precision=args.precision,
                    params=dict(kv.split("=", 1) for kv in args.param),
                    views=dict(kv.split("=", 1) for kv in args.view), callbacks=(timer,))
     wall = time.perf_counter() - start
@@ -98,7 +99,7 @@ def run_one(args) -> dict:
         "batch_size": args.batch_size, "source_images": args.limit or len(train), "split": split,
         "optimizer": {"name": cfg.optimizer, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                       "warmup_epochs": cfg.warmup_epochs, "schedule": "cosine"},
-        "params": cfg.params, "views": cfg.views,
+        "params": cfg.params, "views": cfg.views, "precision": cfg.precision, "seed": args.seed,
         "pretrain_wall_s": round(wall, 1),
         "throughput_end_to_end": round(args.batch_size / step_e2e, 1),
         "throughput_model_loss": round(args.batch_size / step_model, 1),
@@ -122,6 +123,7 @@ def main() -> None:
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--limit", type=int, default=None, help="pretrain on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="auto", help="auto (the library's default), 32-true or bf16-mixed")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--view", action="append", default=[], metavar="KEY=VALUE", help="a view option (repeatable)")
     p.add_argument("--lr", type=float, default=None, help="default: the method's own, scaled by batch/256")
