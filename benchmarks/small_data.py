@@ -65,6 +65,7 @@ Commands:
     python benchmarks/small_data.py --sets fm1k-lt,fm5k-lt --methods simclr,rotation
     python benchmarks/small_data.py --sets fm1k-lt --seeds 0 --schedules 250steps,500steps,1000steps --tag _steps  # min_steps
     python benchmarks/small_data.py --table                           # the summary table of a saved result
+    python benchmarks/small_data.py --sets digits --option image_size=16 --tag _digits16   # a variant
     python benchmarks/small_data.py --sets fm1k,glosses5k --methods rotation,next_token --seeds 0 --smoke   # a check in seconds
 
 Results: ``benchmarks/results/small_data{TAG}.json`` (``--smoke`` adds ``_smoke``) holds every
@@ -267,7 +268,7 @@ def schedule_options(schedule: str, smoke: bool) -> dict:
 def run_row(set_name: str, info: dict, modality: str, method: str, schedule: str, seed: int, args) -> dict:
     row = {"set": set_name, "modality": modality, "method": method, "schedule": schedule, "seed": seed,
            "data": info["path"], "data_sha256": info["sha256_arrays"], "date": datetime.date.today().isoformat()}
-    options = schedule_options(schedule, args.smoke)
+    options = {**schedule_options(schedule, args.smoke), **args.option}
     row["given"] = options
     out = Path(args.runs) / f"{set_name}-{method}-{schedule}-s{seed}{args.tag}"
     shutil.rmtree(out, ignore_errors=True)  # left by a killed invocation: start again
@@ -434,7 +435,10 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help=f"stop every pretraining after {SMOKE_STEPS} steps; "
                                                         "results go to small_data{TAG}_smoke.json")
     p.add_argument("--table", action="store_true", help="only print the table of the saved result of --tag")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a pretrain option for every row (image_size=16); use with --tag (repeatable)")
     args = p.parse_args()
+    args.option = dict(_option(kv) for kv in args.option)
     if args.smoke:
         args.tag += "_smoke"
     path = RESULTS / f"small_data{args.tag}.json"
@@ -472,6 +476,16 @@ def main() -> None:
     _write(path, result)
     print_table(result)
     print(f"\nsaved {path}")
+
+
+def _option(kv: str) -> tuple[str, object]:
+    key, value = kv.split("=", 1)
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
 
 
 def _row_figure(r: dict) -> str:
