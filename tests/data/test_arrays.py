@@ -1,3 +1,7 @@
+import io
+import struct
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +74,69 @@ def test_label_length_mismatch(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 8, 8), np.uint8), y=np.arange(3))
     with pytest.raises(DataError, match=r"d\.npz \[y\]"):
         load_source(str(tmp_path / "d.npz"))
+
+
+def test_uint16_is_scaled_by_its_high_byte(tmp_path):
+    x = np.array([0, 255, 256, 1000, 32768, 65280, 65535, 7], np.uint16).reshape(1, 2, 4).repeat(3, 0)
+    for dtype in ("<u2", ">u2"):
+        np.save(tmp_path / "x.npy", x.astype(dtype))
+        images = load_source(str(tmp_path / "x.npy")).images[:, 0]
+        assert torch.equal(images, torch.from_numpy((x >> 8).astype(np.uint8)))
+
+
+def test_uint16_holding_8_bit_values_is_an_error(tmp_path):
+    np.save(tmp_path / "x.npy", np.full((2, 8, 8), 200, np.uint16))  # scaled, every pixel would be 0
+    with pytest.raises(DataError, match=r"x\.npy.*uint16.*0\.\.255"):
+        load_source(str(tmp_path / "x.npy"))
+
+
+def test_nan_and_inf_are_named(tmp_path):
+    x = np.full((3, 8, 8), 0.5, np.float32)
+    x[1, 2, 3] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(DataError, match=r"x\.npy.*1 NaN.*image 1"):
+        load_source(str(tmp_path / "x.npy"))
+    x[1, 2, 3] = np.inf
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(DataError, match=r"x\.npy.*inf"):
+        load_source(str(tmp_path / "x.npy"))
+
+
+def _npy_with_shape(shape: tuple, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + data
+
+
+@pytest.mark.parametrize("shape", [(2_000_000, 80_000, 80_000), (2**32, 2**32, 4), (0, 8, 8), (3, 8, 8)])
+def test_header_that_does_not_match_the_data_is_named(tmp_path, shape):
+    (tmp_path / "x.npy").write_bytes(_npy_with_shape(shape, bytes(2 * 8 * 8)))
+    with pytest.raises(DataError, match=r"x\.npy.*bytes"):
+        load_source(str(tmp_path / "x.npy"))
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as z:
+        z.writestr("x.npy", _npy_with_shape(shape, bytes(2 * 8 * 8)))
+    with pytest.raises(DataError, match=r"d\.npz \[x\].*bytes"):
+        load_source(str(tmp_path / "d.npz"))
+
+
+def test_damaged_header_dict_and_other_bytes_are_named(tmp_path):
+    data = io.BytesIO()
+    np.save(data, np.zeros((2, 8, 8), np.uint8))
+    (tmp_path / "h.npy").write_bytes(data.getvalue().replace(b"8), }", b"8,(  "))  # numpy: tokenize.TokenError
+    with pytest.raises(DataError, match=r"h\.npy: cannot read array file \(damaged \.npy header\)"):
+        load_source(str(tmp_path / "h.npy"))
+    (tmp_path / "g.npy").write_bytes(b"not numpy at all")  # np.load tries it as a pickle
+    with pytest.raises(DataError, match=r"g\.npy: not a NumPy \.npy or \.npz file") as caught:
+        load_source(str(tmp_path / "g.npy"))
+    assert "allow_pickle" not in str(caught.value)
+
+
+def test_damaged_compressed_member_is_named(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez_compressed(path, x=RNG.integers(0, 256, (20, 8, 8), dtype=np.uint8))
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack("<HH", data[26:30])  # the first local file header
+    data[30 + name_length + extra_length + 1] ^= 0xFF  # the deflate stream: zlib.error
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"d\.npz \[x\]: cannot read array"):
+        load_source(str(path))

@@ -10,7 +10,8 @@ from PIL import Image
 from ssrl.data import load_labeled, load_source
 from ssrl.data.folder import MAX_MIXED_SIZE, _working_size
 from ssrl.errors import DataError
-from tests.data.writers import write_image
+from tests.data.writers import write_image, write_png16
+from tests.faults.deadline import deadline
 
 
 def test_class_subfolders_give_labels_and_names(tmp_path):
@@ -155,3 +156,67 @@ def test_gray_palette_images_stay_one_channel(tmp_path):
     write_image(tmp_path / "g.gif", "L")  # GIFs are always palette images
     write_image(tmp_path / "l.png", "L")
     assert load_source(str(tmp_path)).channels == 1
+
+
+# 16 bits per channel: every value scaled by its high byte (v >> 8), never clipped at 255
+SIXTEEN = np.array([0, 255, 256, 1000, 4095, 32768, 65280, 65535] * 8, dtype=np.uint16).reshape(8, 8)
+
+
+@pytest.mark.parametrize("name, mode, dtype", [
+    ("a.png", "I;16", "<u2"),     # how Pillow writes and reads a 16-bit gray PNG
+    ("a.tif", "I;16", "<u2"),
+    ("a.tif", "I;16B", ">u2"),
+    ("a.tif", "I", "<i4"),        # 32-bit integers holding 16-bit values (older Pillow's 16-bit PNGs)
+])
+def test_16_bit_gray_is_scaled_by_its_high_byte(tmp_path, name, mode, dtype):
+    image = Image.frombytes(mode, (8, 8), SIXTEEN.astype(dtype).tobytes())
+    image.save(tmp_path / name)
+    source = load_source(str(tmp_path))
+    assert source.channels == 1
+    assert torch.equal(source.images[0, 0], torch.from_numpy((SIXTEEN >> 8).astype(np.uint8)))
+
+
+def test_16_bit_colour_png_agrees_with_16_bit_gray(tmp_path):
+    write_png16(tmp_path / "rgb.png", np.stack([SIXTEEN, SIXTEEN.T, SIXTEEN], -1))
+    Image.frombytes("I;16", (8, 8), SIXTEEN.tobytes()).save(tmp_path / "gray.png")
+    gray, rgb = load_source(str(tmp_path)).images  # sorted: gray.png, rgb.png; gray replicated to RGB
+    high = torch.from_numpy((SIXTEEN >> 8).astype(np.uint8))
+    assert torch.equal(gray, high.expand(3, 8, 8))
+    assert torch.equal(rgb, torch.stack([high, high.T, high]))
+
+
+def test_32_bit_pixels_outside_16_bits_are_named(tmp_path):
+    Image.frombytes("I", (2, 1), np.array([0, 70000], "<i4").tobytes()).save(tmp_path / "deep.tif")
+    write_image(tmp_path / "ok.png", "L", size=(2, 1))
+    with pytest.raises(DataError, match=r"deep\.tif.*0\.\.65535"):
+        load_source(str(tmp_path))
+
+
+def test_float_image_follows_the_unit_range_rule(tmp_path):
+    Image.fromarray(np.array([[0.0, 0.5], [1.0, 0.25]], np.float32)).save(tmp_path / "f.tif")
+    assert load_source(str(tmp_path)).images[0, 0].tolist() == [[0, 128], [255, 64]]
+    Image.fromarray(np.array([[0.0, np.nan], [1.0, 0.25]], np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(DataError, match=r"f\.tif.*NaN"):
+        load_source(str(tmp_path))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_is_named_or_skipped_never_read(tmp_path):
+    write_image(tmp_path / "a.png", "L")
+    os.mkfifo(tmp_path / "pipe.png")  # opening it to read would block until a writer comes
+    with deadline(10), pytest.raises(DataError, match=r"pipe\.png: not a regular file"):
+        load_source(str(tmp_path))
+    with deadline(10), pytest.warns(UserWarning, match=r"skipped 1 .*pipe\.png"):
+        assert len(load_source(str(tmp_path), skip_bad=True)) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_symlink_loop_is_named_or_skipped(tmp_path):
+    write_image(tmp_path / "a.png", "L")
+    (tmp_path / "loop.png").symlink_to("loop.png")
+    (tmp_path / "x.png").symlink_to("y.png")
+    (tmp_path / "y.png").symlink_to("x.png")
+    with pytest.raises(DataError, match=r"loop\.png"):
+        load_source(str(tmp_path))
+    with pytest.warns(UserWarning, match=r"skipped 3 .*loop\.png"):
+        assert len(load_source(str(tmp_path), skip_bad=True)) == 1

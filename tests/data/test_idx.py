@@ -80,3 +80,17 @@ def test_real_fashion_mnist():
     assert train.images.shape == (60000, 1, 28, 28) and len(test) == 10000
     assert sorted(train.labels.unique().tolist()) == list(range(10))
     assert "t10k" in note
+
+
+def test_dimensions_that_overflow_int64_are_named(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    for dims in [(2**31, 2**31, 4), (2**16, 2**16, 2**16, 2**16)]:  # products wrap to 0 in int64
+        path.write_bytes(bytes([0, 0, 0x08, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims))
+        with pytest.raises(DataError, match=r"train-images-idx3-ubyte.*truncated"):
+            read_idx(path)
+
+
+def test_file_with_no_values_is_named(tmp_path):
+    path = write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((0, 5, 5), np.uint8))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: IDX file holds no values"):
+        load_source(str(path))

@@ -79,3 +79,29 @@ def test_classes_are_numbered_over_train_and_test(tmp_path):
     train, test, _ = load_text_labeled(str(path), label_column="label")
     assert train.classes == test.classes == ["b", "c", "d"]
     assert train.labels.tolist() == [0, 2] and test.labels.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("name", ["b.txt", "b.tsv.gz"])
+def test_bad_bytes_are_reported_at_their_line(tmp_path, name):
+    content = b"text\n" + b"fine \xc3\xa9\n" * 2000 + b"ok\r\nbad \xff here\n" + b"after\n"  # past one read chunk
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    message = rf"{name.replace('.', '[.]')}:2003: cannot decode as UTF-8 \(byte 0xff, column 5\)"
+    with pytest.raises(DataError, match=message):
+        load_text(path)
+
+
+def test_bad_bytes_in_the_first_chunk_are_reported_at_their_line(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_bytes(b"one\ntwo\rthree\n\xfe\n")
+    with pytest.raises(DataError, match=r"b\.txt:4: cannot decode"):
+        load_text(path)
+
+
+def test_corrupt_gzip_stream_is_named(tmp_path):
+    path = tmp_path / "a.tsv.gz"
+    data = bytearray(gzip.compress(b"text\tlabel\n" + b"a document\t1\n" * 500))
+    data[12] ^= 0xFF  # the deflate stream: zlib.error, not an OSError
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"a\.tsv\.gz: cannot read"):
+        load_text(path)

@@ -2,6 +2,7 @@
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,4 +43,23 @@ def write_image(path: Path, mode: str, size: tuple[int, int] = (8, 8), seed: int
         image = image.convert("P")
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
+    return path
+
+
+def write_png16(path: Path, pixels: np.ndarray) -> Path:
+    """A 16-bit PNG of (H, W) gray or (H, W, C) pixels, C = 2 (gray+alpha), 3 (RGB) or 4 (RGBA),
+    written by hand: Pillow writes 16 bits only for gray ("I;16")."""
+    pixels = np.asarray(pixels, dtype=np.uint16)
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    h, w, c = pixels.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    rows = b"".join(b"\0" + pixels[y].astype(">u2").tobytes() for y in range(h))  # filter 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
     return path

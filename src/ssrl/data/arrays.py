@@ -2,20 +2,33 @@
 
 Keys in a `.npz`: `x` or `images` with optional `y` or `labels`; or `x_train`, `y_train`,
 `x_test`, `y_test` for a data set that carries its own test split. Images may be
-(N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3, 4, as uint8 or as floats in
-[0, 1]. Files load with allow_pickle=False: an array file must never run code.
+(N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3, 4, as uint8, as uint16 (16-bit
+images, scaled by the high byte like 16-bit image files), or as floats in [0, 1]. Files
+load with allow_pickle=False: an array file must never run code. An array's header is
+checked against the bytes that follow it before numpy allocates what the header declares.
 """
 
 from __future__ import annotations
 
+import lzma
+import math
+import os
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ssrl.data.source import Source, remove_alpha
+from ssrl.data.source import Source, from_16bit, remove_alpha
 from ssrl.errors import DataError
+
+# What reading a damaged .npy, or a damaged member of an .npz (a zip file), raises. RuntimeError
+# covers zipfile's "encrypted" and NotImplementedError's "compression method not supported";
+# SyntaxError and TokenError come from numpy parsing a damaged header dict.
+READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, RuntimeError,
+               MemoryError, SyntaxError, tokenize.TokenError)
 
 IMAGE_KEYS = ("x", "images")
 LABEL_KEYS = ("y", "labels")
@@ -37,18 +50,40 @@ def to_nchw(x: np.ndarray, where: str) -> np.ndarray:
                     "with C in 1, 3, 4")
 
 
+def _check_finite(x: np.ndarray, where: str) -> None:
+    """A DataError naming NaN or infinite values: how many, and in a stack of images (N, ...) the
+    first image holding one."""
+    for name, bad in (("NaN", np.isnan(x)), ("inf", np.isinf(x))):
+        if bad.any():
+            first = f" (first in image {int(np.argwhere(bad)[0][0])})" if x.ndim >= 3 else ""
+            raise DataError(f"{where}: {int(bad.sum()):,} {name} value(s) in float pixels{first}")
+
+
 def to_uint8(x: np.ndarray, where: str) -> np.ndarray:
-    """uint8 kept; floats in [0, 1] scaled to 0..255; integers in 0..255 cast."""
+    """uint8 kept; uint16 scaled by the high byte (``from_16bit``); floats in [0, 1] scaled to
+    0..255; other integers in 0..255 cast.
+
+    A uint16 array whose values all fit 0..255 is refused: scaled, every pixel would be 0, and
+    such an array is most likely 8-bit images stored wide.
+    """
     if x.dtype == np.uint8:
         return x
-    if np.issubdtype(x.dtype, np.floating):
-        if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
-            raise DataError(f"{where}: float images must lie in [0, 1], found values in "
-                            f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]")
+    if x.dtype.kind == "u" and x.dtype.itemsize == 2:  # any byte order
+        if x.size and x.max() <= 255:
+            raise DataError(f"{where}: uint16 images with every value in 0..255 would scale to black "
+                            "(16 bits are read by the high byte); store 8-bit images as uint8")
+        return from_16bit(x)
+    if x.dtype.kind == "f":
+        _check_finite(x, where)
+        if x.size and not (x.min() >= 0 and x.max() <= 1):
+            raise DataError(f"{where}: float images must lie in [0, 1], found values in [{x.min():.3g}, {x.max():.3g}]")
         return np.round(x * 255).astype(np.uint8)
-    if np.issubdtype(x.dtype, np.integer) and (not x.size or (x.min() >= 0 and x.max() <= 255)):
+    if x.dtype.kind in "iu":
+        if x.size and not (x.min() >= 0 and x.max() <= 255):
+            raise DataError(f"{where}: {x.dtype} images must lie in 0..255, found values in [{x.min()}, {x.max()}] "
+                            "(16-bit images: store them as uint16)")
         return x.astype(np.uint8)
-    raise DataError(f"{where}: images must be uint8 or floats in [0, 1], found {x.dtype}")
+    raise DataError(f"{where}: images must be uint8, uint16 or floats in [0, 1], found {x.dtype}")
 
 
 def images_tensor(x: np.ndarray, where: str) -> torch.Tensor:
@@ -65,19 +100,58 @@ def labels_tensor(y: np.ndarray, n: int, where: str) -> torch.Tensor:
     return torch.from_numpy(y.astype(np.int64))
 
 
+def _check_npy(f, size: int, where: str) -> None:
+    """A DataError unless `f` (`size` bytes) is an .npy stream of numbers holding exactly the data
+    its header declares: a truncated or corrupt file must not make numpy allocate a huge array
+    (MemoryError) or read a prefix of the data, and numpy reads anything else as a pickle."""
+    if f.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+        raise DataError(f"{where}: not an .npy array (no NumPy magic number)")
+    f.seek(0)
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        return  # 3.0 (a UTF-8 header) has no public reader: np.load checks what it can
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read_header(f)
+    if dtype.hasobject:
+        raise DataError(f"{where}: holds Python objects ({dtype}), and ssrl never unpickles data; store numbers")
+    declared, found = math.prod(shape) * dtype.itemsize, size - f.tell()  # math.prod: exact, never wraps
+    if declared != found:
+        raise DataError(f"{where}: corrupt or truncated array: shape {shape} of {dtype} needs {declared:,} bytes, "
+                        f"found {found:,}")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (SyntaxError, tokenize.TokenError)):
+        return "damaged .npy header"
+    return str(exc) or type(exc).__name__
+
+
 def _open(path: Path):
     """np.load with pickles refused: an array, or a lazy NpzFile that reads a key when asked."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(len(np.lib.format.MAGIC_PREFIX))
+            if magic == np.lib.format.MAGIC_PREFIX:
+                f.seek(0)
+                _check_npy(f, os.fstat(f.fileno()).st_size, str(path))
+            elif not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip: an .npz
+                # np.load would take it for a pickle, and its refusal suggests allow_pickle=True
+                raise DataError(f"{path}: not a NumPy .npy or .npz file (it starts with neither magic number)")
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: cannot read array file ({exc})") from exc
+    except READ_ERRORS as exc:
+        raise DataError(f"{path}: cannot read array file ({_reason(exc)})") from exc
 
 
-def _get(path: Path, data, key: str) -> np.ndarray:
+def _get(path: Path, data: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    """One array of an .npz, its header checked first (``_check_npy``)."""
+    where = f"{path} [{key}]"
+    member = key if key in data.zip.namelist() else f"{key}.npy"
     try:
+        with data.zip.open(member) as f:
+            _check_npy(f, data.zip.getinfo(member).file_size, where)
         return data[key]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: cannot read array {key!r} ({exc})") from exc
+    except READ_ERRORS as exc:
+        raise DataError(f"{where}: cannot read array ({_reason(exc)})") from exc
 
 
 def _keys(path: Path, data: np.lib.npyio.NpzFile, split: str) -> tuple[str, str | None]:

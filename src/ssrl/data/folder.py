@@ -15,11 +15,17 @@ common size (a non-square image counts by its shorter side; a tie goes to the sm
 at most ``MAX_MIXED_SIZE``: most images are then read at their own size, never upsampled
 (a few odd-sized files must not make a folder of 32 px images cost 4× at 64 px), and a
 folder of large photos of many sizes stays affordable. The choice is stated (``notice``).
+
+Pixels deeper than 8 bits are scaled, never clipped: 16 bits per channel by the high byte,
+v >> 8 (``from_16bit``), and float images (TIFF mode F) by the rule for float arrays, values
+in [0, 1] times 255. Only regular files are read: a FIFO or device named like an image, and a
+symlink loop, is a bad file (named in an error, or skipped and counted with skip_bad).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -30,11 +36,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ssrl.data.source import Source, check_image_size, remove_alpha, resize_square
+from ssrl.data.arrays import to_uint8
+from ssrl.data.source import Source, check_image_size, from_16bit, remove_alpha, resize_square
 from ssrl.errors import DataError
 from ssrl.notices import notice
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "test")
 MAX_MIXED_SIZE = 64    # px; the largest working size chosen for images that do not share one square size
 PROGRESS_OVER = 2000   # files; below this decoding takes seconds and a bar is noise
@@ -53,6 +60,7 @@ def _image_files(folder: Path, root: Path) -> list[Path]:
 
     Hidden entries are skipped (e.g. .ipynb_checkpoints); symlinked folders are not
     followed and a symlinked file is kept only if it resolves inside the (resolved) root.
+    A symlink loop is kept: it resolves nowhere, and reading it makes it a bad file.
     """
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -61,10 +69,18 @@ def _image_files(folder: Path, root: Path) -> list[Path]:
             path = Path(dirpath, name)
             if name.startswith(".") or path.suffix.lower() not in EXTENSIONS:
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
+            if path.is_symlink() and not _resolves_inside(path, root):
                 continue
             found.append(path)
     return found
+
+
+def _resolves_inside(link: Path, root: Path) -> bool:
+    """Whether a symlink's target lies inside `root`; a loop counts as inside (it is read, and fails)."""
+    try:
+        return link.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13, OSError after
+        return True
 
 
 def _subfolders(folder: Path) -> list[Path]:
@@ -114,16 +130,44 @@ def _is_colour(img: Image.Image) -> bool:
     return True
 
 
+def _check_regular(path: Path) -> None:
+    """A DataError unless `path` (its link target) is a regular file: opening a FIFO blocks."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:  # ELOOP for a symlink loop, ENOENT for a dangling link
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
+        raise DataError(f"{path}: not a regular file ({kind}); only regular files are read")
+
+
 def _header(path: Path) -> tuple[tuple[int, int], bool]:
     """((W, H), colour) of one file, reading little more than its header."""
+    _check_regular(path)
     with Image.open(path) as img:
         return img.size, _is_colour(img)
+
+
+def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
+    """A gray image deeper than 8 bits (16-bit "I;16*", 32-bit integer "I", float "F") as mode
+    "L"; any other image as it is. Pillow's own conversion to "L" clips at 255 instead."""
+    if not (img.mode.startswith("I;16") or img.mode in ("I", "F")):
+        return img
+    values = np.asarray(img)
+    if img.mode == "F":
+        return Image.fromarray(to_uint8(values, str(path)))
+    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    if low < 0 or high > 65535:  # "I" also holds older Pillow's 16-bit PNGs: 16-bit values are read as such
+        raise DataError(f"{path}: integer pixels in [{low}, {high}], outside the 16-bit range 0..65535 "
+                        "this loader scales to 8 bits")
+    return Image.fromarray(from_16bit(values))
 
 
 def _decode(path: Path, mode: str, size: int) -> torch.Tensor:
     """One file as (C, size, size) uint8 in `mode` ("L" or "RGB"), alpha composited onto white."""
     with Image.open(path) as img:
         img.draft(None, (size, size))  # JPEG: decode at a reduced scale, still >= size, when far larger
+        img = _to_8bit(img, path)
         alpha = _has_alpha(img)
         img = img.convert(mode + "A" if alpha else mode)
         x = torch.from_numpy(np.array(img)).reshape(img.height, img.width, -1).permute(2, 0, 1)
@@ -139,7 +183,8 @@ class _BadFiles:
         self.skip, self.messages = skip, []
 
     def add(self, path: Path, exc: Exception) -> None:
-        message = f"{path}: cannot decode image ({type(exc).__name__}: {' '.join(str(exc).split())})"
+        message = str(exc) if isinstance(exc, DataError) else \
+            f"{path}: cannot decode image ({type(exc).__name__}: {' '.join(str(exc).split())})"
         if not self.skip:
             raise DataError(message) from exc
         self.messages.append(message)

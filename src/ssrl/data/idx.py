@@ -10,6 +10,7 @@ A data set is a pair of files: `<prefix>images-idx3-ubyte` (N, H, W) and the sib
 from __future__ import annotations
 
 import gzip
+import math
 import re
 import zlib
 from pathlib import Path
@@ -49,10 +50,12 @@ def read_idx(path: Path) -> torch.Tensor:
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header ({len(data)} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, offset=4))
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # exact: np.prod wraps in int64, and a wrapped size could pass
     if len(data) != expected:
         raise DataError(f"{path}: corrupt or truncated IDX file: dimensions {dims} need {expected} bytes, "
                         f"found {len(data)}")
+    if expected == header:
+        raise DataError(f"{path}: IDX file holds no values (dimensions {dims})")
     return torch.frombuffer(data, dtype=torch.uint8, offset=header).reshape(dims)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
@@ -84,6 +85,16 @@ def remove_alpha(images: torch.Tensor) -> torch.Tensor:
     """
     colour, alpha = images[..., :-1, :, :].float(), images[..., -1:, :, :].float() / 255
     return (colour * alpha + 255 * (1 - alpha)).round_().to(torch.uint8)
+
+
+def from_16bit(values: np.ndarray) -> np.ndarray:
+    """16-bit pixels (any integer dtype, values in 0..65535) -> uint8 by the high byte, v >> 8.
+
+    The full 16-bit range maps onto the full 8-bit range (0 -> 0, 65535 -> 255, 257·k -> k),
+    each 8-bit level taking 256 consecutive 16-bit values. It is the rule Pillow applies to
+    16-bit colour PNGs, so 16-bit gray and colour files, and uint16 arrays, agree.
+    """
+    return (values.astype(np.uint16) >> 8).astype(np.uint8)
 
 
 def check_image_size(image_size: int | None) -> None:

@@ -13,6 +13,10 @@ import csv
 import gzip
 import io
 import json
+import os
+import re
+import stat
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,23 +54,39 @@ def text_kind(spec: str | Path) -> str | None:
     return suffixes[-1][1:] if suffixes and suffixes[-1] in SUFFIXES else None
 
 
-def _open(path: Path) -> io.TextIOBase:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped for .gz; a regular file only (reading a FIFO would block)."""
     try:
-        raw = gzip.open(path, "rt", encoding="utf-8", newline="") if path.suffix.lower() == ".gz" \
-            else open(path, encoding="utf-8", newline="")
-        raw.read(0)
-        return raw
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise DataError(f"{path}: not a regular file")
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: a damaged deflate stream in a .gz
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise DataError(f"{path}: cannot read ({reason})") from e
+
+
+def _lines(path: Path) -> list[str]:
+    """The file's lines as UTF-8, line ends (\\n, \\r\\n or \\r) removed. A byte that is not
+    UTF-8 is reported at its own line: the file is decoded whole, where the error offset is exact."""
+    data = _read_bytes(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[:e.start].decode("utf-8")  # valid up to the bad byte
+        breaks = list(re.finditer(r"\r\n|\r|\n", before))
+        column = len(before) - (breaks[-1].end() if breaks else 0) + 1
+        raise DataError(f"{path}:{len(breaks) + 1}: cannot decode as UTF-8 (byte 0x{data[e.start]:02x}, "
+                        f"column {column})") from e
+    return [line.rstrip("\r\n") for line in io.StringIO(text, newline="")]
 
 
 def _plain(path: Path, documents: str) -> list[dict]:
     if documents not in ("line", "paragraph"):
         raise DataError(f"documents must be 'line' or 'paragraph', got {documents!r}")
-    with _open(path) as f:
-        lines = _decoded(path, f)
+    lines = _lines(path)
     if documents == "line":
         return [{"text": line.strip()} for line in lines if line.strip()]
     docs, current = [], []
@@ -79,19 +99,8 @@ def _plain(path: Path, documents: str) -> list[dict]:
     return docs
 
 
-def _decoded(path: Path, f) -> list[str]:
-    lines = []
-    try:
-        for line in f:
-            lines.append(line.rstrip("\r\n"))
-    except (UnicodeDecodeError, EOFError, OSError) as e:
-        raise DataError(f"{path}:{len(lines) + 1}: cannot decode ({e})") from e
-    return lines
-
-
 def _delimited(path: Path, delimiter: str) -> list[dict]:
-    with _open(path) as f:
-        lines = _decoded(path, f)
+    lines = _lines(path)
     if not lines:
         raise DataError(f"{path}: empty file (expected a header row)")
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL  # TSV: quotes are text
@@ -111,8 +120,7 @@ def _delimited(path: Path, delimiter: str) -> list[dict]:
 
 
 def _jsonl(path: Path) -> list[dict]:
-    with _open(path) as f:
-        lines = _decoded(path, f)
+    lines = _lines(path)
     rows = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
