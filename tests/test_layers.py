@@ -9,8 +9,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "ssrl"
 
 LAYERS = [  # lowest first; the top-level module or package of src/ssrl
-    {"errors", "notices", "config", "seeding", "distributed"},
-    {"data", "views", "losses", "backbones", "heads", "collapse", "components"},
+    {"errors", "notices", "ranges", "precision", "config", "seeding", "distributed"},
+    {"data", "views", "losses", "backbones", "heads", "collapse", "divergence", "components"},
     {"evaluation"},
     {"modality"},
     {"pretext"},

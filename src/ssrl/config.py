@@ -8,6 +8,7 @@ what ran, and ``--resume`` or ``ssrl evaluate`` rebuild everything from it. Noth
 ``RunConfig`` in place.
 """
 
+import numbers
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import timedelta
@@ -16,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from ssrl.errors import SsrlError
+from ssrl.ranges import check_count, check_number
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,7 @@ class RunConfig:
     max_tokens: int = 64                   # text: ids per document, [CLS] and [SEP] included
 
     def __post_init__(self):
-        if self.budget is not None:
-            parse_budget(self.budget)  # refuse a bad budget before anything runs
+        check_run_options(self)  # refuse an option that cannot work before anything runs
 
     def to_yaml(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
@@ -73,6 +74,31 @@ class RunConfig:
         if not isinstance(values, dict) or "data" not in values or unknown:
             raise SsrlError(f"{path}: not an ssrl run configuration (unknown keys: {sorted(unknown)})")
         return cls(**values)
+
+
+COUNTS = ("epochs", "batch_size", "limit", "max_steps", "devices", "nodes", "log_every_n_steps")  # ≥ 1
+SMALLEST_IMAGE = 2  # pixels a side: a 1×1 image has nothing to crop, rotate or mask
+
+
+def check_run_options(cfg: RunConfig) -> None:
+    """Refuse an option outside its range, naming it and the range (``ssrl.ranges``): the counts
+    (``COUNTS``) at least 1, the image size at least ``SMALLEST_IMAGE``, the learning rate finite
+    and above 0, weight decay and warm-up finite and at least 0, the budget a duration above 0."""
+    for name in COUNTS:
+        check_count(getattr(cfg, name), _flag(name))
+    n = cfg.image_size  # given, or read from the data (``resolve`` replaces it): name both
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < SMALLEST_IMAGE):
+        raise SsrlError(f"{cfg.data}: image size {n}×{n} is too small; images must be at least "
+                        f"{SMALLEST_IMAGE}×{SMALLEST_IMAGE} pixels (--image-size N resizes them)")
+    check_number(cfg.lr, "--lr", strictly=True)
+    check_number(cfg.weight_decay, "--weight-decay", strictly=False)
+    check_number(cfg.warmup_epochs, "--warmup-epochs", strictly=False)
+    if cfg.budget is not None:
+        parse_budget(cfg.budget)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def override(base, values: dict, what: str):

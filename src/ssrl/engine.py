@@ -13,6 +13,8 @@ stopped (``ssrl.seeding``). Rows with ``lengths`` (token ids) are batched by len
 backbone cuts each batch to its longest document, so similar lengths together save padding.
 After the first epoch it trains, the main process states that epoch's time, the throughput and
 the time left at that pace (``ssrl.notices``), so a schedule that is too long shows early.
+Every trainer holds a ``DivergenceGuard`` (``ssrl.divergence``): the first non-finite loss,
+gradient or weight stops training before it reaches the weights or ``last.ckpt``.
 """
 
 import csv
@@ -32,6 +34,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ssrl.collapse import warn_if_collapsed
+from ssrl.divergence import DivergenceGuard
 from ssrl.errors import SsrlError
 from ssrl.modality import Modality
 from ssrl.notices import notice
@@ -250,7 +253,8 @@ def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nod
     """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``;
     ``max_steps`` stops training (and ends the learning-rate schedule) before ``epochs`` is done;
     ``max_time`` stops it after that much wall-clock time (``PretrainModule`` given the same
-    budget anneals its learning rate by then)."""
+    budget anneals its learning rate by then). A ``DivergenceGuard`` stops training at the first
+    non-finite loss, gradient or weight."""
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                  every_n_epochs=1, enable_version_counter=False)
     distributed = devices > 1 or nodes > 1
@@ -258,7 +262,7 @@ def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nod
         max_epochs=epochs, max_steps=max_steps or -1, max_time=max_time, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
         strategy="ddp" if distributed else "auto", use_distributed_sampler=False,
         logger=ResumableCSVLogger(run_dir, name="", version=""),
-        callbacks=[checkpoint, *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
+        callbacks=[checkpoint, DivergenceGuard(), *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
         enable_progress_bar=progress,
         plugins=[AtomicCheckpointIO()], log_every_n_steps=log_every_n_steps,
         enable_model_summary=False, num_sanity_val_steps=0,

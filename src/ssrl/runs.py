@@ -18,6 +18,7 @@ from torch import nn
 
 from ssrl.backbones import build_backbone
 from ssrl.config import RunConfig
+from ssrl.divergence import DivergedError, non_finite
 from ssrl.errors import SsrlError
 from ssrl.modality import get_modality
 from ssrl.seeding import seeded
@@ -41,7 +42,14 @@ def init_backbone(cfg: RunConfig) -> nn.Module:
 
 
 def save_backbone(backbone: nn.Module, cfg: RunConfig, run_dir: Path) -> None:
+    """Write h_θ's weights and ``backbone.json``; weights holding inf or NaN are refused (a
+    diverged run must not leave a backbone every later command would take for a trained one)."""
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+    bad = non_finite(state)
+    if bad:
+        raise DivergedError(f"{run_dir}: not saving backbone.safetensors: {len(bad)} of the backbone's "
+                            f"{len(state)} tensors hold inf or NaN ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
+                            "training diverged: try a smaller --lr, or --precision 32-true")
     save_file(state, run_dir / "backbone.safetensors")
     spec = get_modality(cfg.modality).backbone_spec(cfg, backbone)
     (run_dir / "backbone.json").write_text(json.dumps(spec, indent=2) + "\n")
@@ -55,7 +63,12 @@ def load_backbone(run_dir: str | Path) -> nn.Module:
         raise SsrlError(f"{run_dir}: no backbone.safetensors (the run has not finished; resume it with --resume)")
     backbone = init_backbone(run_config(run_dir))
     try:
-        backbone.load_state_dict(load_file(weights))
+        state = load_file(weights)
+        backbone.load_state_dict(state)
     except Exception as e:  # safetensors or shape errors: name the file, not the internals
         raise SsrlError(f"{weights}: cannot load backbone weights ({e})") from e
+    bad = non_finite(state)
+    if bad:  # saved before the divergence guard: its features would be NaN
+        raise DivergedError(f"{weights}: {len(bad)} of {len(state)} tensors hold inf or NaN; the run diverged "
+                            "(pretrain again with a smaller --lr)")
     return backbone.eval()

@@ -88,6 +88,8 @@ def to_uint8(x: np.ndarray, where: str) -> np.ndarray:
 
 def images_tensor(x: np.ndarray, where: str) -> torch.Tensor:
     """An image array -> (N, C, H, W) uint8 tensor with C in 1, 3 (RGBA composited onto white)."""
+    if x.size == 0:  # (0, H, W) or a side of 0: nothing to train on, and a bad batch size later
+        raise DataError(f"{where}: no images: the array has shape {x.shape}")
     images = torch.from_numpy(np.ascontiguousarray(to_uint8(to_nchw(x, where), where)))
     return remove_alpha(images) if images.shape[1] == 4 else images
 
