@@ -22,6 +22,7 @@ from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
 from ssrl.evaluation import PROTOCOLS, extract_features
+from ssrl.evaluation.features import FLOAT32, Extraction
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
 from ssrl.evaluation.finetune import finetune_predict
 from ssrl.evaluation.metrics import classification_metrics, few_classes_warning, is_unbalanced
@@ -130,21 +131,22 @@ def finish(run: ResolvedRun, method: Pretext, run_dir: Path) -> None:
 
 def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", "linear"), k: int | None = None,
           temperature: float = 0.1, seed: int = 0, progress: bool = False, budget: TrainBudget | None = None,
-          augment: torch.nn.Module | None = None) -> dict[str, dict]:
+          augment: torch.nn.Module | None = None, how: Extraction = FLOAT32) -> dict[str, dict]:
     """The figures of each protocol (knn, linear, finetune) for one backbone on a labeled
     train/test pair: ``{protocol: {"top1", "balanced_top1", "predicted_classes", "classes"}}``
     (fractions; kNN adds its ``k``, by default adapted to the bank, ``ssrl.evaluation.knn``), and
     with kNN or linear ``"features"``: the test features' anisotropy and effective rank. Frozen
-    features are computed once for the protocols that use them. ``augment``: the views of
-    fine-tuning (``Modality.finetune_views``), or None."""
+    features are computed once for the protocols that use them, as ``how`` says (the run's
+    autocast and memory format, ``extraction``). ``augment``: the views of fine-tuning
+    (``Modality.finetune_views``), or None."""
     unknown = set(protocols) - {"knn", "linear", "finetune"}
     if unknown:
         raise SsrlError(f"unknown protocol {sorted(unknown)[0]!r}; choose one of: {', '.join(PROTOCOLS)}")
     out = {}
     frozen = [p for p in protocols if p in FROZEN]
     if frozen:
-        train_f = extract_features(backbone, train.rows, progress=progress)
-        test_f = extract_features(backbone, test.rows, progress=progress)
+        train_f = extract_features(backbone, train.rows, progress=progress, how=how)
+        test_f = extract_features(backbone, test.rows, progress=progress, how=how)
         out = frozen_scores(train_f, train.labels, test_f, test.labels, frozen, k, temperature, seed)
     if "finetune" in protocols:
         b = budget or TrainBudget()
@@ -188,8 +190,9 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
         budget = budget or TrainBudget()
         fraction = 1.0 if label_fraction is None else label_fraction
         train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, **options)
+        how = extraction(cfg)
         scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
-                                temperature, seed, progress, budget, modality.finetune_views(budget.augment))
+                                temperature, seed, progress, budget, modality.finetune_views(budget.augment), how)
                   for prefix, backbone in (("", load_backbone(run)), ("random_init_", init_backbone(cfg)))}
         result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
                   "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
@@ -226,6 +229,13 @@ def protocol_figures(scores: dict[str, dict], protocol: str) -> dict:
     return out
 
 
+def extraction(cfg: RunConfig) -> Extraction:
+    """How a run's features are computed: under the run's precision and in its memory format
+    (a run saved before ``channels_last`` was resolved gets its modality's choice)."""
+    channels_last = get_modality(cfg.modality).channels_last if cfg.channels_last is None else cfg.channels_last
+    return Extraction(precision=cfg.precision, channels_last=channels_last)
+
+
 def _check_protocol(run, modality: Modality, protocol: str) -> None:
     if protocol not in modality.protocols:
         takes = " or ".join(m.name for m in MODALITIES.values() if protocol in m.protocols)
@@ -245,14 +255,15 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
         raise SsrlError("give label fractions or labels per class, not both")
     settings = ([Setting(per_class=n) for n in per_class] if per_class
                 else [Setting(fraction=f) for f in (label_fractions or [0.01])])
-    modality = get_modality(run_config(run).modality)
+    cfg = run_config(run)
+    modality = get_modality(cfg.modality)
     _check_protocol(run, modality, "fewshot")
     train, test, split = labeled(run, data, test_data=test_data, seed=seed, **data_options)
-    pretrained, random_init = load_backbone(run), init_backbone(run_config(run))
+    pretrained, random_init = load_backbone(run), init_backbone(cfg)
     augment = modality.finetune_views((budget or TrainBudget()).augment)
     points = [fewshot_point(pretrained, random_init, train.rows, train.labels, test.rows, test.labels, s,
                             draws=draws, seed=seed, classifier=classifier, budget=budget, augment=augment,
-                            progress=progress) for s in settings]
+                            progress=progress, how=extraction(cfg)) for s in settings]
     result = {"run": str(run), "data": data, "protocol": "fewshot", "split": split, "n_test": len(test),
               "classifier": "linear probe on frozen features" if classifier == "linear" else "fine-tuned",
               "scratch": "same architecture from the same random init, all weights trained, same epochs",
@@ -291,7 +302,7 @@ def embed(run: str | Path, data: str | None, out: str | Path | None = None, **da
         raise SsrlError("embed needs --data")
     rows = modality.embed_rows(Path(run), cfg, data, **options)
     backbone = modality.feature_backbone(backbone, **options)
-    features = extract_features(backbone, rows, progress=True).numpy()
+    features = extract_features(backbone, rows, progress=True, how=extraction(cfg)).numpy()
     if out is not None:
         np.save(out, features)
     return features

@@ -24,7 +24,7 @@ from torch import nn
 
 from ssrl.data import stratified_split
 from ssrl.errors import SsrlError
-from ssrl.evaluation.features import extract_features
+from ssrl.evaluation.features import FLOAT32, Extraction, extract_features
 from ssrl.evaluation.finetune import finetune_predict
 from ssrl.evaluation.linear import linear_probe_predict
 from ssrl.evaluation.metrics import classification_metrics, few_classes_warning, num_classes
@@ -78,11 +78,13 @@ def fewshot_point(pretrained: nn.Module, random_init: nn.Module, train_x: torch.
                   test_x: torch.Tensor, test_y: torch.Tensor, setting: Setting, *, draws: int = 3, seed: int = 0,
                   classifier: str = "linear", budget: TrainBudget | None = None,
                   augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                  device: str | torch.device | None = None, progress: bool = False) -> dict:
+                  device: str | torch.device | None = None, progress: bool = False,
+                  how: Extraction = FLOAT32) -> dict:
     """Top-1 and balanced accuracy of the pretrained backbone, the random-init backbone and the
     from-scratch model on ``draws`` class-balanced draws (draw d uses seed ``seed + d`` for both
     the labels and the training), as per-draw lists and their mean and std, and ``warnings`` for
-    a model that predicted only a few of the classes on some draw."""
+    a model that predicted only a few of the classes on some draw. Frozen features are computed
+    as ``how`` says (the run's autocast and memory format)."""
     if classifier not in CLASSIFIERS:
         raise SsrlError(f"unknown few-shot classifier {classifier!r}; choose one of: {', '.join(CLASSIFIERS)}")
     if draws < 1:
@@ -93,9 +95,9 @@ def fewshot_point(pretrained: nn.Module, random_init: nn.Module, train_x: torch.
     if classifier == "linear":  # features of the test set and of the drawn images, computed once
         needed = torch.unique(torch.cat(picks))
         for name, net in (("", pretrained), ("random_init_", random_init)):
-            feats = extract_features(net, train_x[needed], device=device, progress=progress)
+            feats = extract_features(net, train_x[needed], device=device, progress=progress, how=how)
             frozen[name] = (dict(zip(needed.tolist(), feats)), extract_features(net, test_x, device=device,
-                                                                                  progress=progress))
+                                                                                  progress=progress, how=how))
     classes = num_classes(train_y, test_y)
     preds = {"": [], "random_init_": [], "scratch_": []}  # per model, one prediction (N_test,) per draw
     for d, idx in enumerate(picks):
