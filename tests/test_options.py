@@ -135,3 +135,11 @@ def test_one_pixel_images_are_named(tmp_path):
     np.save(path, np.zeros((64, 1, 1), dtype=np.uint8))
     with pytest.raises(SsrlError, match=r"dots.npy: image size 1×1 is too small"):
         pretrain(str(path), "rotation", out=tmp_path / "run", batch_size=16)
+
+
+def test_the_api_refuses_evaluation_options_before_reading_the_run(tmp_path):
+    from ssrl.api import evaluate, fewshot
+    with pytest.raises(SsrlError, match="--k 0: must be"):
+        evaluate(tmp_path / "no-run", "digits", "knn", k=0)
+    with pytest.raises(SsrlError, match="--draws 0: must be"):
+        fewshot(tmp_path / "no-run", "digits", draws=0)

@@ -28,6 +28,7 @@ from ssrl.evaluation.finetune import finetune_predict
 from ssrl.evaluation.metrics import classification_metrics, few_classes_warning, is_unbalanced
 from ssrl.evaluation.protocols import FROZEN, frozen_scores, num_classes
 from ssrl.evaluation.label_efficiency import plot_label_efficiency
+from ssrl.evaluation.options import check_evaluation_options
 from ssrl.evaluation.records import evaluation_path, save_evaluation
 from ssrl.modality import MODALITIES, Modality, Rows, get_modality
 from ssrl.pretext import Pretext
@@ -174,6 +175,8 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
     ``RUN/evaluations/<protocol>-<data name>.json`` (its path in ``"saved"``), and ``RUN/report.html``
     is rebuilt to show it.
     """
+    check_evaluation_options(k=k, label_fraction=label_fraction, label_fractions=label_fractions,
+                             per_class=per_class, draws=draws, budget=budget)
     if protocol not in PROTOCOLS:
         raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     cfg = run_config(run)
@@ -251,6 +254,7 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     supervised model trained from scratch (``ssrl.evaluation.fewshot``). Returns ``{"points": [...],
     ...}``; with one setting the point's keys (``top1_mean``, ``top1_std``, ``scratch_top1_mean``,
     ``random_init_top1_mean``, per-draw lists) are also at the top level."""
+    check_evaluation_options(label_fractions=label_fractions, per_class=per_class, draws=draws, budget=budget)
     if label_fractions and per_class:
         raise SsrlError("give label fractions or labels per class, not both")
     settings = ([Setting(per_class=n) for n in per_class] if per_class
