@@ -5,9 +5,9 @@ numerically sensitive operations in float32, matrix products and convolutions in
 the device executes bfloat16 natively and the method has been checked under it; float32
 (``32-true``) otherwise. Native bfloat16 means a CUDA device of compute capability 8.0 or newer,
 or an x86 CPU with AMX-BF16 or AVX512-BF16 (read from ``/proc/cpuinfo``); elsewhere bfloat16 is
-emulated, slower than float32. A method is checked when its B1 accuracy under bf16 matched
-float32 within the seed spread (``Pretext.bf16_checked``; BENCHMARKS.md, issue 21); an unchecked
-method keeps float32 under ``auto`` and the run says so.
+emulated, slower than float32. A method is checked when its accuracy under bf16, measured over
+seeds beside float32, lost nothing beyond the seed spread (``Pretext.bf16_checked``;
+BENCHMARKS.md, issue 21); an unchecked method keeps float32 under ``auto`` and the run says so.
 """
 
 import functools
@@ -62,7 +62,7 @@ def choose_precision(given: str, accelerator: str, method: str, bf16_checked: bo
     if not native:
         return "32-true", f"auto: {device} has no native bfloat16"
     if not bf16_checked:
-        return "32-true", (f"auto: {method} has not been checked under bf16 on B1 (--precision bf16-mixed "
+        return "32-true", (f"auto: {method} has not been checked under bf16 (--precision bf16-mixed "
                            f"uses the {device} anyway)")
     return "bf16-mixed", f"auto: {device}"
 

@@ -81,8 +81,8 @@ class Pretext(nn.Module):
     # (ssrl.resolve.choose_epochs) and `ssrl bench` warns below it. ``register`` sets it from
     # FAMILY_MIN_STEPS unless the method declares its own.
     min_steps: ClassVar[int] = 500
-    # True once B1 under bf16-mixed matched float32 within the seed spread: ``--precision auto``
-    # then chooses bf16 on devices that have it (ssrl.precision)
+    # True once its accuracy under bf16-mixed, over seeds, lost nothing beyond the seed spread
+    # against float32: ``--precision auto`` then chooses bf16 on devices that have it (ssrl.precision)
     bf16_checked: ClassVar[bool] = False
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
