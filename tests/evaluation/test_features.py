@@ -120,10 +120,10 @@ def test_bf16_features_are_float32_and_close_to_float32_ones():
     torch.testing.assert_close(bf16, fp32, rtol=0.03, atol=0.03 * fp32.abs().max().item())
 
 
-def test_default_cpu_batches_hold_about_a_million_pixels_of_images():
+def test_default_cpu_batches_hold_about_two_million_pixels_of_images():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert default_batch_size(torch.zeros(1, 1, 32, 32, dtype=torch.uint8), cpu) == 1024
-    assert default_batch_size(torch.zeros(1, 3, 224, 224, dtype=torch.uint8), cpu) == 20
+    assert default_batch_size(torch.zeros(1, 1, 32, 32, dtype=torch.uint8), cpu) == 2048
+    assert default_batch_size(torch.zeros(1, 3, 224, 224, dtype=torch.uint8), cpu) == 41
     assert default_batch_size(torch.zeros(1, 3, 224, 224, dtype=torch.uint8), cuda) == 512
     assert default_batch_size(torch.zeros(1, 64, dtype=torch.long), cpu) == 512
 
