@@ -21,9 +21,7 @@ else let it through.
 
 The three figures come back from the device together, one synchronisation a step (the progress
 bar synchronises each step anyway); in multi-process runs every process stops on the same step.
-The two fused norms cost 0.1-0.2% of a step on a CPU (0.9 ms for convnet-small's 0.3 M
-parameters, 41 ms for ResNet-50's 23.5 M, against 1.3 s and 21 s of forward and backward at
-batch 64).
+The two fused norms are a small fraction of a step (BENCHMARKS.md, issue 22).
 """
 
 import math
@@ -35,10 +33,8 @@ from lightning.pytorch.callbacks import Callback
 
 from ssrl.errors import SsrlError
 
-# Healthy runs move the global weight norm by a small factor: rotation and SimCLR on digits at
-# their default learning rates by 1.01× over 200 steps; word2vec's vectors (initialised within
-# ±0.5/dim) grow the most, 48× over 600 steps on 5,000 WordNet glosses. A learning rate far too
-# high multiplies it by 1e5 or more within two steps (rotation/SGD and SimCLR/AdamW at lr 1e6).
+# Healthy runs move the global weight norm by a small factor, a learning rate far too high by
+# orders of magnitude within steps (the growths measured: BENCHMARKS.md, issue 22).
 EXPLODED_FACTOR = 1e4   # × the norm at the start of training
 EXPLODED_NORM = 1e6     # absolute: an RMS weight of 1 over 1e12 parameters; catches a resumed run
                         # that had already blown up before its start was measured

@@ -3,9 +3,8 @@
 ``as_input`` is the one place where stored rows become a backbone's input: every protocol
 (frozen features, fine-tuning, training from scratch) goes through it.
 
-Extraction is inference only, so it runs on a copy of the backbone made for that (issue 21,
-"Evaluation speed": the features of 70,000 Fashion-MNIST images, for the pretrained and the
-random-init convnet-small, were 94% of a kNN evaluation's time): under ``torch.inference_mode``,
+Extraction is inference only, so it runs on a copy of the backbone made for that (extraction
+dominates an evaluation's time: BENCHMARKS.md, issue 21): under ``torch.inference_mode``,
 under the run's autocast (``ssrl.precision.autocast_for``: bfloat16 for a ``bf16-mixed`` run,
 none for ``32-true``), in the run's memory format (channels_last for CNNs, as they trained),
 with each eval-mode batch norm folded into the convolution before it (one pass over every
@@ -26,8 +25,7 @@ from ssrl.data.source import to_unit
 from ssrl.data.tokenize import token_lengths
 from ssrl.precision import autocast_for
 
-BATCH_PIXELS = 2 ** 21  # CPU: 2,674 images at 28 px, 41 at 224 px (at 28 px 128 ran at half the speed
-                        # of 1,024, 2,048 ran 5-15% faster than 1,337)
+BATCH_PIXELS = 2 ** 21  # CPU: 2,674 images at 28 px, 41 at 224 px (the size measured: BENCHMARKS.md, issue 21)
 BATCH = 512             # token ids, and anything on a GPU
 
 

@@ -12,7 +12,7 @@ Two figures say whether a probe can read the features fairly:
 
 Both are computed on at most ``SAMPLE`` rows (a fixed, seeded subset), which keeps them cheap,
 the singular values on one CPU thread: LAPACK's many small parallel regions on two threads each
-waited for the other thread whenever the machine was shared (2048 × 128: 1.5 s against 4 ms).
+waited for the other thread whenever the machine was shared (BENCHMARKS.md, issue 21).
 """
 
 from contextlib import contextmanager

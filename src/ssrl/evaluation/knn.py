@@ -37,7 +37,7 @@ def knn_predict(bank: torch.Tensor, bank_labels: torch.Tensor, query: torch.Tens
     bank = F.normalize(bank.float() - mean, dim=1)
     k = min(k, len(bank))
     # One (chunk, N) buffer for every chunk's similarities: a fresh one each time (245 MB for
-    # 60,000 rows) cost the kernel a page fault per 4 KB, a third of the matrix product's time.
+    # 60,000 rows) costs a page fault per 4 KB of it (BENCHMARKS.md, issue 21).
     buffer = torch.empty(min(chunk, len(query)), len(bank), device=bank.device)
     preds = []
     for start in range(0, len(query), chunk):
