@@ -10,7 +10,7 @@ import importlib
 
 __version__ = "0.1.0"
 _API = {"pretrain": "ssrl.api", "evaluate": "ssrl.api", "embed": "ssrl.api", "score": "ssrl.api",
-        "build_method": "ssrl.api", "load_backbone": "ssrl.runs",
+        "build_method": "ssrl.api", "load_backbone": "ssrl.runs", "prepare": "ssrl.data.shards",
         "list_methods": "ssrl.pretext", "register": "ssrl.pretext", "register_backbone": "ssrl.backbones",
         "register_modality": "ssrl.modality", "write_report": "ssrl.report"}
 # Not here because a module has the name: ssrl.export.export, ssrl.resolve.resolve.

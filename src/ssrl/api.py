@@ -14,10 +14,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_only
 
 from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.config import RunConfig, parse_budget
+from ssrl.data.encoded import decode_workers
 from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
@@ -39,7 +39,7 @@ from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
 from ssrl.seeding import seeded
 from ssrl.views import Views
 
-WHERE_ONLY = ("accelerator", "devices", "nodes")  # what --resume may change
+WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every")  # what --resume may change
 
 
 def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path | None = None,
@@ -48,8 +48,11 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
 
     ``options`` are ``RunConfig`` fields (epochs, batch_size, backbone, seed, lr, params, ...); None
     means "not given". With ``resume=True`` the run in ``out`` continues from
-    ``checkpoints/last.ckpt`` with its saved configuration (``options`` may only change where it
-    runs: accelerator, devices, nodes).
+    ``checkpoints/last.ckpt`` with its saved configuration (``options`` may only change where and
+    how it runs, not what it computes: accelerator, devices, nodes, workers, and
+    ``checkpoint_every``, how often ``last.ckpt`` is written). ``checkpoint_every=N`` writes it
+    every N steps as well as at every epoch end; a run resumed from a mid-epoch checkpoint ends
+    with the same weights as one that never stopped, but for DeepCluster (``ssrl.engine``).
     """
     run_dir, given, ckpt = _request(data, method, out, resume, options)
     run = resolve(given, run_dir if resume else None)
@@ -99,24 +102,35 @@ def build_method(run: ResolvedRun) -> Pretext:
 def build(run: ResolvedRun, run_dir: Path, callbacks: tuple = (), progress: bool = True,
           resume: bool = False) -> tuple[PretrainModule, L.Trainer]:
     """The engine and trainer of a resolved run; writes ``config.yaml`` (and the modality's files,
-    a tokenizer) into ``run_dir`` once everything that can refuse the run has accepted it."""
+    a tokenizer) into ``run_dir`` once everything that can refuse the run has accepted it, from
+    the process of global rank 0 only (the trainer knows the rank; on several nodes the
+    environment of a process may not)."""
     cfg = run.config
     method = build_method(run)
     monitors = [run.modality.monitor(cfg)] if cfg.monitor else []
+    max_time = parse_budget(cfg.budget) if cfg.budget else None
+    module = PretrainModule(method, run.source.rows, cfg.batch_size, cfg.epochs, run.optimizer, seed=cfg.seed,
+                            channels_last=cfg.channels_last, modality=run.modality, labels=run.source.labels,
+                            budget_s=max_time.total_seconds() if max_time else None, workers=_workers(cfg, run))
+    trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
+                           cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps, max_time=max_time,
+                           checkpoint_every=cfg.checkpoint_every)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if rank_zero_only.rank == 0:
+    if trainer.global_rank == 0:
         cfg.to_yaml(run_dir / "config.yaml")
         if not resume:
             (run_dir / "metrics.csv").unlink(missing_ok=True)  # left by a run killed before its first checkpoint
             for name, write in run.source.files.items():
                 write(run_dir / name)
-    max_time = parse_budget(cfg.budget) if cfg.budget else None
-    module = PretrainModule(method, run.source.rows, cfg.batch_size, cfg.epochs, run.optimizer, seed=cfg.seed,
-                            channels_last=cfg.channels_last, modality=run.modality, labels=run.source.labels,
-                            budget_s=max_time.total_seconds() if max_time else None)
-    trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
-                           cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps, max_time=max_time)
     return module, trainer
+
+
+def _workers(cfg: RunConfig, run: ResolvedRun) -> int:
+    """DataLoader workers: as given, else ``decode_workers()`` for images decoded while training
+    (a streamed folder or shards) and none for rows in memory (indexing a tensor needs no help)."""
+    if cfg.workers is not None:
+        return cfg.workers
+    return 0 if isinstance(run.source.rows, torch.Tensor) else decode_workers()
 
 
 def finish(run: ResolvedRun, method: Pretext, run_dir: Path) -> None:

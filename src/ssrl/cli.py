@@ -105,6 +105,15 @@ def pretrain(
     view: list[str] = typer.Option([], "--view", help="View option KEY=VALUE (repeatable)."),
     budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training (the lr decays to 0 by then): 90s, 10m, 1h30m."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N steps (the lr schedule ends there)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Also write last.ckpt every N steps (default: epoch ends only)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="Data loader processes decoding streamed images (default: all cores but one; 0 "
+        "for data in memory)."),
+    stream: Optional[bool] = typer.Option(
+        None, "--stream/--no-stream", help="Image folders and shards: decode while training, or all into memory "
+        "first (default: stream when they would exceed --memory-budget)."),
+    memory_budget: Optional[str] = typer.Option(None, "--memory-budget", help="Decoded images held in memory "
+                                                "at most, such as 8GB (default: a quarter of RAM)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: the column of the documents."),
     documents: Optional[str] = typer.Option(None, "--documents", help="Plain text: one document per line or "
                                             "paragraph " + _default("documents")),
@@ -119,7 +128,7 @@ def pretrain(
 
     _quiet_lightning()
 
-    where = dict(accelerator=accelerator, devices=devices, nodes=nodes)
+    where = dict(accelerator=accelerator, devices=devices, nodes=nodes, workers=workers, checkpoint_every=checkpoint_every)
     if resume:
         run = run_pretrain(out=out, resume=True, **where)
     else:
@@ -127,6 +136,7 @@ def pretrain(
             data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, precision=precision,
             seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit, skip_bad=skip_bad,
             monitor=monitor, budget=budget, params=_params(param, "--param"), views=_params(view, "--view"),
+            stream=stream, memory_budget=memory_budget,
             max_steps=max_steps, text_column=text_column, documents=documents, tokenizer=tokenizer,
             vocab_size=vocab_size, max_tokens=max_tokens, **where)
     print(f"run directory: {run}")
@@ -308,6 +318,19 @@ def similar(
     check_count(k, "--k")
     rows = nearest_words(*word_vectors(run), word, k)
     print(json.dumps(rows) if as_json else _table(["word", "cosine"], [list(r) for r in rows]))
+
+
+@app.command()
+def prepare(
+    folder: Path = typer.Argument(..., help="Image folder (class subfolders give labels, train/ and test/ the split)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the shards."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Writer processes (default: the cores, at most 8)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out files whose header cannot be read, counting them."),
+):
+    """Write an image folder's files, unchanged, into LitData shards that pretrain, evaluate and embed read."""
+    from ssrl.data.shards import prepare as run_prepare
+
+    print(f"shards: {run_prepare(folder, out, workers=workers, skip_bad=skip_bad)}")
 
 
 @app.command()

@@ -9,6 +9,7 @@ what ran, and ``--resume`` or ``ssrl evaluate`` rebuild everything from it. Noth
 """
 
 import numbers
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import timedelta
@@ -44,10 +45,15 @@ class RunConfig:
                                            # resolved: the one chosen)
     channels_last: bool | None = None      # NHWC activations for CNNs (None: the modality's choice; see BENCHMARKS.md)
     skip_bad: bool = False                 # skip unreadable files instead of stopping
+    stream: bool | None = None             # image folders and shards: decode while training (True) or all
+                                           # into memory first (False); None = stream when that would exceed memory_budget
+    memory_budget: str | None = None       # decoded images held in memory at most ("8GB"); None = a quarter of RAM
     limit: int | None = None               # use only the first N source images
     monitor: str | None = None             # labeled data for the online kNN monitor
     log_every_n_steps: int = 10
     max_steps: int | None = None           # stop (and end the lr schedule) after this many steps
+    checkpoint_every: int | None = None    # also write checkpoints/last.ckpt every N steps (None: epoch ends only)
+    workers: int | None = None             # DataLoader worker processes (None: 0)
     budget: str | None = None              # wall-clock limit of training ("90s", "10m", "1h30m"); the lr
                                            # schedule still spans `epochs`, so a budget that stops early cuts it
     modality: str | None = None            # image | text | a registered one; None = read from the data
@@ -61,7 +67,9 @@ class RunConfig:
         check_run_options(self)  # refuse an option that cannot work before anything runs
 
     def to_yaml(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+        tmp = Path(f"{path}.tmp")  # renamed into place: another process resuming never reads half a file
+        tmp.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+        os.replace(tmp, path)
 
     @classmethod
     def from_yaml(cls, path: Path) -> "RunConfig":
@@ -76,16 +84,19 @@ class RunConfig:
         return cls(**values)
 
 
-COUNTS = ("epochs", "batch_size", "limit", "max_steps", "devices", "nodes", "log_every_n_steps")  # ≥ 1
+COUNTS = ("epochs", "batch_size", "limit", "max_steps", "devices", "nodes", "log_every_n_steps",
+          "checkpoint_every")  # ≥ 1
 SMALLEST_IMAGE = 2  # pixels a side: a 1×1 image has nothing to crop, rotate or mask
 
 
 def check_run_options(cfg: RunConfig) -> None:
     """Refuse an option outside its range, naming it and the range (``ssrl.ranges``): the counts
-    (``COUNTS``) at least 1, the image size at least ``SMALLEST_IMAGE``, the learning rate finite
-    and above 0, weight decay and warm-up finite and at least 0, the budget a duration above 0."""
+    (``COUNTS``) at least 1, the workers at least 0, the image size at least ``SMALLEST_IMAGE``,
+    the learning rate finite and above 0, weight decay and warm-up finite and at least 0, the
+    budget a duration above 0."""
     for name in COUNTS:
         check_count(getattr(cfg, name), _flag(name))
+    check_count(cfg.workers, "--workers", low=0)
     n = cfg.image_size  # given, or read from the data (``resolve`` replaces it): name both
     if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < SMALLEST_IMAGE):
         raise SsrlError(f"{cfg.data}: image size {n}×{n} is too small; images must be at least "
@@ -95,6 +106,8 @@ def check_run_options(cfg: RunConfig) -> None:
     check_number(cfg.warmup_epochs, "--warmup-epochs", strictly=False)
     if cfg.budget is not None:
         parse_budget(cfg.budget)
+    if cfg.memory_budget is not None:
+        parse_bytes(cfg.memory_budget)
 
 
 def _flag(name: str) -> str:
@@ -128,6 +141,14 @@ def parse_value(text: str, default):
     if default is None:
         return float(text) if "." in text else int(text)
     return type(default)(text)
+
+
+def parse_bytes(text: str) -> int:
+    """A memory size such as ``8GB``, ``500MB``, ``1.5TB`` (powers of 1024) or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", str(text).lower())
+    if not match or float(match[1]) <= 0:
+        raise SsrlError(f"--memory-budget {text!r}: expected a size above zero such as 500MB or 8GB")
+    return int(float(match[1]) * 1024 ** " kmgt".index(match[2] or " "))
 
 
 def parse_budget(text: str) -> timedelta:

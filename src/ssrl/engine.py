@@ -6,21 +6,35 @@ as they are) and ``lengths``. Data stays in memory as stored rows and goes to th
 at a time; views are made there, batched, so the input pipeline costs next to nothing (see
 BENCHMARKS.md, "Views").
 
-Determinism: the data order and the global RNG are re-seeded at the start of every epoch from
-(seed, epoch, rank), so an epoch's batches and views do not depend on what ran before, and a
-run resumed from an epoch-boundary checkpoint ends with the same weights as one that never
-stopped (``ssrl.seeding``). Rows with ``lengths`` (token ids) are batched by length: a text
-backbone cuts each batch to its longest document, so similar lengths together save padding.
-After the first epoch it trains, the main process states that epoch's time, the throughput and
+Determinism and resume (``ssrl.seeding``): the data order of an epoch follows from (seed, epoch)
+alone, whatever the number of worker processes; the global RNG is re-seeded from (seed, epoch,
+rank) before a method's epoch-start hook and from (seed, step, rank) before every step, so the
+views of step k do not depend on what ran before. ``checkpoints/last.ckpt`` is written at every
+epoch end and, with ``checkpoint_every``, every that many steps; the train loader's state (the
+epoch and how many of its batches training consumed, ``EpochLoader``) goes into it, so a run
+resumed from any checkpoint, mid-epoch included, goes on with the next batch and ends with the
+same weights as one that never stopped (CPU, fixed seed). Lightning does not call
+``on_train_epoch_start`` for an epoch it enters mid-way; the engine then calls the method's
+epoch-start hook before that epoch's first step. The one known exception is DeepCluster: its
+hook re-clusters the data with the backbone it is given, and on a mid-epoch resume that is the
+backbone of the checkpoint, not of the epoch's start, so its resumed run goes on with other
+targets (resumed at an epoch boundary it matches). A caveat of Lightning's, not of a method:
+with ``max_steps`` Lightning resumes an epoch-end checkpoint one batch off (it trains a batch
+more in the finished epoch), so such a run matches when its last checkpoint was a step one.
+
+Rows with ``lengths`` (token ids) are batched by length: a text backbone cuts each batch to
+its longest document, so similar lengths together save padding. After the first epoch it trains, the main process states that epoch's time, the throughput and
 the time left at that pace (``ssrl.notices``), so a schedule that is too long shows early.
 Every trainer holds a ``DivergenceGuard`` (``ssrl.divergence``): the first non-finite loss,
 gradient or weight stops training before it reaches the weights or ``last.ckpt``.
 """
 
+import atexit
 import csv
 import math
 import os
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,11 +49,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ssrl.collapse import warn_if_collapsed
 from ssrl.divergence import DivergenceGuard
-from ssrl.errors import SsrlError
+from ssrl.errors import DataError, SsrlError
 from ssrl.modality import Modality
 from ssrl.notices import notice
 from ssrl.pretext import OptimizerDefaults, Pretext
-from ssrl.seeding import epoch_seed
+from ssrl.seeding import epoch_seed, step_seed
 
 
 class EpochBatches(Sampler):
@@ -49,7 +63,13 @@ class EpochBatches(Sampler):
 
     With ``lengths`` (of token-id rows), each run of ``LENGTH_POOL`` global batches of the
     permutation is sorted by length before it is cut, and those batches are then taken in a
-    random order: batches hold documents of similar length, drawn from all over the data."""
+    random order: batches hold documents of similar length, drawn from all over the data.
+
+    Resumable: ``trained`` counts the batches of ``epoch`` that training consumed (the engine sets
+    it at each step, so batches prefetched by Lightning or by workers are not counted);
+    ``state_dict`` is {epoch, trained}, and after ``load_state_dict`` iterating that epoch leaves
+    out its first ``trained`` batches. ``len`` stays the whole epoch's: Lightning counts the
+    resumed epoch's ``batch_idx`` on from the batches already trained, up to that length."""
 
     LENGTH_POOL = 32
 
@@ -60,9 +80,18 @@ class EpochBatches(Sampler):
         self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
         self.lengths = lengths
         self.epoch = 0
+        self.trained = 0  # batches of `epoch` training consumed
+        self.skip = 0     # batches of `epoch` an iteration leaves out (loaded: trained before the checkpoint)
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this before every epoch
-        self.epoch = epoch
+        if epoch != self.epoch:
+            self.epoch, self.trained, self.skip = epoch, 0, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "trained": self.trained}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.trained, self.skip = int(state["epoch"]), int(state["trained"]), int(state["trained"])
 
     def __len__(self) -> int:
         return self.n // (self.batch_size * self.world)
@@ -73,7 +102,7 @@ class EpochBatches(Sampler):
         if self.lengths is not None:
             order = self._grouped(order, g)
         b = self.batch_size
-        for step in range(len(self)):
+        for step in range(self.skip, len(self)):
             start = (step * self.world + self.rank) * b
             yield order[start:start + b]
 
@@ -85,32 +114,80 @@ class EpochBatches(Sampler):
         return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=g)])
 
 
-class ImagesByBatch(Dataset):
-    """``dataset[index_batch]`` returns a whole uint8 batch in one indexing op, and its indices."""
+class EpochLoader(DataLoader):
+    """The train loader over ``EpochBatches`` (``sampler``). Lightning saves ``state_dict`` (the
+    sampler's {epoch, trained}) in every checkpoint, and ``PretrainModule.on_load_checkpoint``
+    loads it back, so a resumed run goes on with the next batch. The sampler runs in this process whatever
+    ``num_workers`` is (workers only fetch the index batches it hands them), so the order is the
+    same with or without workers. Iteration starts at the first batch asked for, not at
+    ``iter()``: Lightning makes a resumed run's iterator before it sets the epoch, and workers
+    would be handed another epoch's indices at once."""
 
-    def __init__(self, images: torch.Tensor):
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.load_state_dict(state)
+
+    def __iter__(self):
+        return _FromFirstNext(super().__iter__)
+
+
+class _FromFirstNext:
+    """An iterator that calls ``start()`` for its real iterator at the first ``next``."""
+
+    def __init__(self, start):
+        self._start, self._it = start, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._it is None:
+            self._it = self._start()
+        return next(self._it)
+
+
+class ImagesByBatch(Dataset):
+    """``dataset[index_batch]`` returns a whole uint8 batch in one indexing op, its indices, and the
+    files skipped while reading it; ``images``: anything with ``len`` and ``images[LongTensor]``
+    (a tensor, or ``EncodedImages``, which decodes there: in a worker process when there are
+    workers). A DataError is returned, not raised, so that the training process raises it with
+    its own message (naming the file) rather than a worker's traceback."""
+
+    def __init__(self, images):
         self.images = images
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index], index
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor | DataError, torch.Tensor, list[str]]:
+        skipped = getattr(self.images, "skipped", [])  # EncodedImages with skip_bad: grows as files fail
+        before = len(skipped)
+        try:
+            return self.images[index], index, skipped[before:]
+        except DataError as exc:
+            return exc, index, []
 
 
 class PretrainModule(L.LightningModule):
     """Runs a pretext method: ``loss, logs = method.loss(*method.pseudolabels(x, index))`` with
-    ``x = modality.to_input(rows)``, on the stored rows of D_s (``labels``: for monitoring only)."""
+    ``x = modality.to_input(rows)``, on the stored rows of D_s (``labels``: for monitoring only);
+    ``workers``: DataLoader worker processes (0: batches are indexed in the training process)."""
 
     def __init__(self, method: Pretext, images: torch.Tensor, batch_size: int, epochs: int,
                  optim: OptimizerDefaults, *, seed: int, channels_last: bool, modality: Modality,
-                 labels: torch.Tensor | None = None, budget_s: float | None = None):
+                 labels: torch.Tensor | None = None, budget_s: float | None = None, workers: int = 0):
         super().__init__()
         self.method, self.modality = method, modality
         self.images, self.labels, self.batch_size, self.epochs = images, labels, batch_size, epochs
-        self.optim, self.seed, self.budget_s = optim, seed, budget_s
+        self.optim, self.seed, self.budget_s, self.workers = optim, seed, budget_s, workers
         self._first_epoch: tuple[float, int] | None = None  # (perf_counter, global_step) at its start
         self._paced = False
+        self._batches: EpochBatches | None = None  # the train loader's sampler
+        self._batches_state: dict | None = None    # its state in the checkpoint resumed from
+        self._epoch_started: int | None = None     # the epoch whose method hook ran last
+        self._skipped: dict[str, None] = {}        # unreadable files skipped in this process (skip_bad), in order
         if channels_last:
             method.to(memory_format=torch.channels_last)
             method.backbone.register_forward_pre_hook(
@@ -120,23 +197,49 @@ class PretrainModule(L.LightningModule):
         world = self.trainer.world_size
         if self.batch_size % world:
             raise SsrlError(f"batch size {self.batch_size} is not divisible by {world} processes")
-        sampler = EpochBatches(len(self.images), self.batch_size // world, self.seed, self.global_rank, world,
-                               lengths=self.modality.lengths(self.images))
-        # A generator of its own keeps the loader from drawing on the global RNG, which must
-        # depend on (seed, epoch) alone for resumed runs to match.
-        return DataLoader(ImagesByBatch(self.images), sampler=sampler, batch_size=None,
-                          pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(self.seed))
+        self._batches = EpochBatches(len(self.images), self.batch_size // world, self.seed, self.global_rank, world,
+                                     lengths=self.modality.lengths(self.images))
+        if self._batches_state is not None:
+            self._batches.load_state_dict(self._batches_state)
+        # A generator of its own keeps the loader (and its workers' seeds) off the global RNG.
+        return EpochLoader(ImagesByBatch(self.images), sampler=self._batches, batch_size=None,
+                           num_workers=self.workers, persistent_workers=self.workers > 0,
+                           pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(self.seed))
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """The train loader's state as Lightning saved it (``EpochLoader``). Lightning loads it
+        only into a loader it makes after restoring the checkpoint, but ``configure_optimizers``
+        (``estimated_stepping_batches``) has it make the loader before, so the engine loads it."""
+        states = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader")
+        self._batches_state = states[0] if states else None
+        if self._batches is not None and self._batches_state is not None:
+            self._batches.load_state_dict(self._batches_state)
 
     def on_train_epoch_start(self) -> None:
         if self._first_epoch is None:
             self._first_epoch = (time.perf_counter(), self.global_step)
+        self._start_epoch()
+
+    def _start_epoch(self) -> None:
+        """The method's epoch-start hook, after seeding the global RNG from (seed, epoch, rank)."""
+        self._epoch_started = self.current_epoch
         torch.manual_seed(epoch_seed(self.seed, self.current_epoch, self.global_rank + 1))
         figures = self.method.on_train_epoch_start(self.current_epoch, self.images, self.labels)
         for name, value in (figures or {}).items():
             self.log(name, value, on_step=False, on_epoch=True)
 
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if self._epoch_started != self.current_epoch:  # entered mid-way: resumed from a mid-epoch checkpoint
+            self._start_epoch()
+        torch.manual_seed(step_seed(self.seed, self.global_step, self.global_rank + 1))
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        rows, index = batch
+        if self._batches is not None:  # what this step's checkpoint records as trained
+            self._batches.trained = batch_idx + 1
+        rows, index, skipped = batch
+        if isinstance(rows, DataError):
+            raise rows
+        self._skipped.update(dict.fromkeys(skipped))
         x = self.modality.to_input(rows)
         inputs, z = self.method.pseudolabels(x, index)
         loss, logs = self.method.loss(inputs, z)
@@ -144,6 +247,12 @@ class PretrainModule(L.LightningModule):
         for name, value in logs.items():
             self.log(name, value, on_step=True, on_epoch=True, sync_dist=True)
         return loss
+
+    def on_train_end(self) -> None:
+        if self._skipped:
+            warnings.warn(f"skipped {len(self._skipped)} unreadable image file(s) while training (--skip-bad)"
+                          f"{' on process ' + str(self.global_rank) if self.trainer.world_size > 1 else ''}; "
+                          f"first: {next(iter(self._skipped))}", stacklevel=2)
 
     def on_train_epoch_end(self) -> None:
         self._state_pace()
@@ -171,8 +280,12 @@ class PretrainModule(L.LightningModule):
                 f"({steps * self.batch_size / seconds:,.0f} {self.modality.unit}/s)")
         notice(line + (f"; about {_duration(left)} to go" if left > 0 else ""))
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        self.method.on_after_optimizer_step(self.global_step, self.trainer.estimated_stepping_batches)
+    def optimizer_step(self, *args, **kwargs) -> None:
+        """The optimizer's step, then the method's (EMA targets, prototypes), given the number of
+        steps done: both before the callbacks' ``on_train_batch_end``, where the step checkpoint
+        is written (Lightning counts the step in ``global_step`` only after this hook)."""
+        super().optimizer_step(*args, **kwargs)
+        self.method.on_after_optimizer_step(self.global_step + 1, self.trainer.estimated_stepping_batches)
 
     def configure_optimizers(self):
         o = self.optim
@@ -246,23 +359,38 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
+def _destroy_process_group() -> None:
+    """At exit. Lightning destroys NCCL process groups then but not gloo ones (CPU), and a gloo
+    group left to the interpreter's shutdown can abort the process ("terminate called without
+    an active exception") after training went well."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nodes: int,
                  precision: str, log_every_n_steps: int, callbacks: list[Callback] = (),
                  progress: bool = True, max_steps: int | None = None,
-                 max_time: timedelta | None = None) -> L.Trainer:
+                 max_time: timedelta | None = None, checkpoint_every: int | None = None) -> L.Trainer:
     """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``;
     ``max_steps`` stops training (and ends the learning-rate schedule) before ``epochs`` is done;
     ``max_time`` stops it after that much wall-clock time (``PretrainModule`` given the same
     budget anneals its learning rate by then). A ``DivergenceGuard`` stops training at the first
-    non-finite loss, gradient or weight."""
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
-                                 every_n_epochs=1, enable_version_counter=False)
+    non-finite loss, gradient or weight. ``last.ckpt`` is written at every epoch end and, with
+    ``checkpoint_every``, also every that many steps (a second ModelCheckpoint: Lightning takes
+    epochs or steps per callback, not both); each write replaces it atomically."""
+    checkpoints = [ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
+                                   enable_version_counter=False, **when)
+                   for when in [{"every_n_epochs": 1}] + ([{"every_n_train_steps": checkpoint_every}]
+                                                          if checkpoint_every else [])]
     distributed = devices > 1 or nodes > 1
+    if distributed:  # once, however many trainers this process makes
+        atexit.unregister(_destroy_process_group)
+        atexit.register(_destroy_process_group)
     return L.Trainer(
         max_epochs=epochs, max_steps=max_steps or -1, max_time=max_time, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
         strategy="ddp" if distributed else "auto", use_distributed_sampler=False,
         logger=ResumableCSVLogger(run_dir, name="", version=""),
-        callbacks=[checkpoint, DivergenceGuard(), *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
+        callbacks=[*checkpoints, DivergenceGuard(), *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
         enable_progress_bar=progress,
         plugins=[AtomicCheckpointIO()], log_every_n_steps=log_every_n_steps,
         enable_model_summary=False, num_sanity_val_steps=0,

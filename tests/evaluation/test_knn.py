@@ -24,13 +24,22 @@ def knn_reference(bank, bank_labels, query, num_classes, k, temperature):
     return torch.tensor(preds)
 
 
+@pytest.mark.parametrize("faiss_over", [10_000, 0], ids=["dense", "faiss"])
 @pytest.mark.parametrize("k", [1, 5, 200])
-def test_knn_matches_loop_reference(k):
+def test_knn_matches_loop_reference(k, faiss_over):
     g = torch.Generator().manual_seed(k)
     bank, query = torch.randn(40, 6, generator=g), torch.randn(15, 6, generator=g)
     labels = torch.randint(0, 3, (40,), generator=g)
-    fast = knn_predict(bank, labels, query, 3, k=k, temperature=0.1, chunk=4)
+    fast = knn_predict(bank, labels, query, 3, k=k, temperature=0.1, chunk=4, faiss_over=faiss_over)
     assert fast.tolist() == knn_reference(bank, labels, query, 3, k, 0.1).tolist()
+
+
+def test_faiss_and_dense_search_agree_on_a_larger_bank():
+    g = torch.Generator().manual_seed(0)
+    bank, query = torch.randn(3000, 16, generator=g), torch.randn(500, 16, generator=g)
+    labels = torch.randint(0, 10, (3000,), generator=g)
+    dense = knn_predict(bank, labels, query, 10, k=50)
+    assert torch.equal(knn_predict(bank, labels, query, 10, k=50, faiss_over=0), dense)
 
 
 def test_weights_let_one_close_neighbour_outvote_two_far_ones():

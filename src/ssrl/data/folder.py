@@ -5,10 +5,11 @@ name); a root with `train/` and `test/` subfolders has its own split, with the c
 below each and numbered over both so the two splits agree. Images directly in the root
 with no subfolders are unlabeled.
 
-Decoding is two passes: the first reads only headers (sizes and colour modes of every
+Reading is two passes: the first reads only headers (sizes and colour modes of every
 file in the root, both splits) to fix one channel count and one size for the whole
-folder; the second decodes and resizes straight into one preallocated tensor, so
-full-size images are never all held at once.
+folder; the second decodes each file at that size (``ssrl.data.decode``), either all of
+them into one preallocated tensor, so full-size images are never all held at once, or
+batch by batch while training when the run streams (``ssrl.data.encoded``).
 
 The working size of a folder whose images do not all share one square size is the most
 common size (a non-square image counts by its shorter side; a tie goes to the smaller),
@@ -16,35 +17,29 @@ at most ``MAX_MIXED_SIZE``: most images are then read at their own size, never u
 (a few odd-sized files must not make a folder of 32 px images cost 4× at 64 px), and a
 folder of large photos of many sizes stays affordable. The choice is stated (``notice``).
 
-Pixels deeper than 8 bits are scaled, never clipped: 16 bits per channel by the high byte,
-v >> 8 (``from_16bit``), and float images (TIFF mode F) by the rule for float arrays, values
-in [0, 1] times 255. Only regular files are read: a FIFO or device named like an image, and a
+Only regular files are read: a FIFO or device named like an image, and a
 symlink loop, is a bad file (named in an error, or skipped and counted with skip_bad).
 """
 
 from __future__ import annotations
 
 import os
-import stat
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
-from ssrl.data.arrays import to_uint8
-from ssrl.data.source import Source, check_image_size, from_16bit, remove_alpha, resize_square
+from ssrl.data.decode import decode_error, header
+from ssrl.data.encoded import PROGRESS_OVER, EncodedImages, FileItems
+from ssrl.data.source import Source, check_image_size
 from ssrl.errors import DataError
 from ssrl.notices import notice
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "test")
 MAX_MIXED_SIZE = 64    # px; the largest working size chosen for images that do not share one square size
-PROGRESS_OVER = 2000   # files; below this decoding takes seconds and a bar is noise
 
 
 @dataclass
@@ -116,66 +111,6 @@ def _layout(root: Path) -> _Layout:
     return _Layout(files, labels, classes)
 
 
-def _has_alpha(img: Image.Image) -> bool:
-    return img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (img.mode == "P" and "transparency" in img.info)
-
-
-def _is_colour(img: Image.Image) -> bool:
-    """Whether an image has colour; a palette image is decoded to look at its pixels."""
-    if img.mode in ("1", "L", "LA", "La", "I", "F") or img.mode.startswith("I;16"):
-        return False
-    if img.mode in ("P", "PA"):
-        rgb = np.asarray(img.convert("RGB"))
-        return not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-    return True
-
-
-def _check_regular(path: Path) -> None:
-    """A DataError unless `path` (its link target) is a regular file: opening a FIFO blocks."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:  # ELOOP for a symlink loop, ENOENT for a dangling link
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
-        raise DataError(f"{path}: not a regular file ({kind}); only regular files are read")
-
-
-def _header(path: Path) -> tuple[tuple[int, int], bool]:
-    """((W, H), colour) of one file, reading little more than its header."""
-    _check_regular(path)
-    with Image.open(path) as img:
-        return img.size, _is_colour(img)
-
-
-def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
-    """A gray image deeper than 8 bits (16-bit "I;16*", 32-bit integer "I", float "F") as mode
-    "L"; any other image as it is. Pillow's own conversion to "L" clips at 255 instead."""
-    if not (img.mode.startswith("I;16") or img.mode in ("I", "F")):
-        return img
-    values = np.asarray(img)
-    if img.mode == "F":
-        return Image.fromarray(to_uint8(values, str(path)))
-    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    if low < 0 or high > 65535:  # "I" also holds older Pillow's 16-bit PNGs: 16-bit values are read as such
-        raise DataError(f"{path}: integer pixels in [{low}, {high}], outside the 16-bit range 0..65535 "
-                        "this loader scales to 8 bits")
-    return Image.fromarray(from_16bit(values))
-
-
-def _decode(path: Path, mode: str, size: int) -> torch.Tensor:
-    """One file as (C, size, size) uint8 in `mode` ("L" or "RGB"), alpha composited onto white."""
-    with Image.open(path) as img:
-        img.draft(None, (size, size))  # JPEG: decode at a reduced scale, still >= size, when far larger
-        img = _to_8bit(img, path)
-        alpha = _has_alpha(img)
-        img = img.convert(mode + "A" if alpha else mode)
-        x = torch.from_numpy(np.array(img)).reshape(img.height, img.width, -1).permute(2, 0, 1)
-    if alpha:
-        x = remove_alpha(x)
-    return resize_square(x[None], size)[0]
-
-
 class _BadFiles:
     """Files that failed to decode: a DataError at the first one, or with skip=True a list to warn about."""
 
@@ -183,27 +118,29 @@ class _BadFiles:
         self.skip, self.messages = skip, []
 
     def add(self, path: Path, exc: Exception) -> None:
-        message = str(exc) if isinstance(exc, DataError) else \
-            f"{path}: cannot decode image ({type(exc).__name__}: {' '.join(str(exc).split())})"
+        error = decode_error(str(path), exc)
         if not self.skip:
-            raise DataError(message) from exc
-        self.messages.append(message)
+            raise error from exc
+        self.messages.append(str(error))
 
 
-def _scan(layout: _Layout, split: str, bad: _BadFiles) -> dict[Path, tuple[tuple[int, int], bool]]:
-    """First pass: headers of every file in the folder; failures in `split` go to `bad`.
+def _scan(layout: _Layout, split: str | None, bad: _BadFiles) -> dict[Path, tuple[tuple[int, int], bool]]:
+    """First pass: headers of every file in the folder; failures in `split` (None: any) go to `bad`.
 
     All splits are scanned so that train and test get the same channels and size; a bad
     file in another split is reported when that split is loaded.
     """
     headers = {}
-    for part, files in layout.files.items():
-        for f in files:
-            try:
-                headers[f] = _header(f)
-            except Exception as exc:  # PIL raises many exception types on broken files
-                if part == split:
-                    bad.add(f, exc)
+    total = sum(len(files) for files in layout.files.values())
+    with tqdm(total=total, desc="reading headers", disable=total <= PROGRESS_OVER) as bar:
+        for part, files in layout.files.items():
+            for f in files:
+                try:
+                    headers[f] = header(f)
+                except Exception as exc:  # PIL raises many exception types on broken files
+                    if split is None or part == split:
+                        bad.add(f, exc)
+                bar.update()
     return headers
 
 
@@ -240,28 +177,16 @@ def _state_working_size(where: Path, sizes: Counter[tuple[int, int]], size: int)
     notice(f"{where}: images of {count} ({shown}); working size {size} px, {why} (--image-size to change)")
 
 
-def _decode_all(files: list[Path], channels: int, size: int, bad: _BadFiles,
-                desc: str) -> tuple[torch.Tensor, list[int]]:
-    """Second pass: (N, C, size, size) uint8 and the indices that decoded; failures go to `bad`."""
-    images = torch.empty(len(files), channels, size, size, dtype=torch.uint8)
-    decoded = []
-    for i, f in enumerate(tqdm(files, desc=desc, disable=len(files) <= PROGRESS_OVER)):
-        try:
-            images[i] = _decode(f, "RGB" if channels == 3 else "L", size)
-            decoded.append(i)
-        except Exception as exc:  # truncated data often passes the header pass and fails here
-            bad.add(f, exc)
-    return images, decoded
-
-
 def load_folder(root: Path, split: str = "train", image_size: int | None = None, skip_bad: bool = False) -> Source:
-    """One split of an image folder (split "train" is the whole folder when it has no own split).
+    """One split of an image folder (split "train" is the whole folder when it has no own split),
+    still encoded: its images are ``EncodedImages`` over the files, decoded when read
+    (``ssrl.data.sources`` decodes them all into memory unless the run streams).
 
     Channels: 3 if any image in the folder has colour (gray images replicated), else 1.
     Size: `image_size`, else the images' own size if they all share one square size,
     else the most common size capped at MAX_MIXED_SIZE (``_working_size``, stated with
-    ``notice``). A file that cannot be decoded raises DataError, or with skip_bad=True is
-    left out and counted in one warning.
+    ``notice``). A file whose header cannot be read raises DataError, or with skip_bad=True is
+    left out and counted (``EncodedImages.skipped``).
     """
     check_image_size(image_size)
     layout = _layout(root)
@@ -282,16 +207,10 @@ def load_folder(root: Path, split: str = "train", image_size: int | None = None,
         if len(sizes) > 1 or any(w != h for w, h in sizes):
             _state_working_size(root, sizes, size)
     keep = [i for i, f in enumerate(layout.files[key]) if f in headers]
+    if not keep:
+        raise DataError(f"no readable images found in {where}" + (f"; first: {bad.messages[0]}" if bad.messages else ""))
     files = [layout.files[key][i] for i in keep]
-    labels = None if layout.labels is None else [layout.labels[key][i] for i in keep]
-    images, decoded = _decode_all(files, channels, size, bad, f"decoding {where.name}")
-
-    if bad.messages:
-        warnings.warn(f"{where}: skipped {len(bad.messages)} unreadable image file(s); first: {bad.messages[0]}",
-                      stacklevel=3)
-    if not decoded:
-        raise DataError(f"no readable images found in {where}")
-    if len(decoded) < len(files):
-        images = images[decoded]
-    labels = None if labels is None else torch.tensor(labels)[decoded]
+    labels = None if layout.labels is None else torch.tensor([layout.labels[key][i] for i in keep])
+    images = EncodedImages(FileItems(files), len(files), channels, size, skip_bad)
+    images.skipped.extend(bad.messages)
     return Source(images, labels, str(where), layout.classes)

@@ -1,9 +1,9 @@
 """The in-memory data set every loader returns, and the pixel helpers they share.
 
-All sources end up as one uint8 tensor (N, C, H, W) with C in {1, 3}: small enough data
-sets for self-supervised pretraining on one machine fit in memory, and uint8 keeps them
-four times smaller than float. Resizing and alpha removal live here, once, so every
-format treats pixels the same way.
+All sources end up as one uint8 tensor (N, C, H, W) with C in {1, 3}: uint8 keeps them four
+times smaller than float. Image folders and shards too large for memory stay encoded
+(``ssrl.data.encoded.EncodedImages``, the same shape, decoded when indexed). Resizing and alpha
+removal live here, once, so every format treats pixels the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ssrl.errors import DataError
 class Source:
     """An in-memory image data set: D_s (unlabeled, labels None) or D_t (labeled)."""
 
-    images: torch.Tensor            # (N, C, H, W) uint8, contiguous, C in {1, 3}
+    images: torch.Tensor            # (N, C, H, W) uint8, contiguous, C in {1, 3}; or EncodedImages
     labels: torch.Tensor | None     # (N,) int64 or None
     name: str                       # where it came from (path or data-set name), for messages
     classes: list[str] | None = None  # class names by label index, when known
@@ -31,7 +31,8 @@ class Source:
         if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
             raise DataError(f"{self.name}: images must be uint8 (N, C, H, W) with C in 1 or 3, "
                             f"got {x.dtype} {tuple(x.shape)}")
-        self.images = x.contiguous()
+        if self.in_memory:
+            self.images = x.contiguous()
         if self.labels is not None:
             if self.labels.shape != (len(x),):
                 raise DataError(f"{self.name}: {len(x)} images but labels of shape {tuple(self.labels.shape)}")
@@ -39,6 +40,11 @@ class Source:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the images are decoded (a tensor), rather than decoded when read."""
+        return isinstance(self.images, torch.Tensor)
 
     @property
     def channels(self) -> int:
@@ -54,7 +60,8 @@ class Source:
         if isinstance(index, list):  # an empty list would otherwise index as float
             index = torch.tensor(index, dtype=torch.long)
         labels = None if self.labels is None else self.labels[index]
-        return Source(self.images[index], labels, self.name, self.classes)
+        images = self.images[index] if self.in_memory else self.images.subset(index)
+        return Source(images, labels, self.name, self.classes)
 
 
 def to_unit(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

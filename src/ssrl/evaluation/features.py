@@ -10,7 +10,8 @@ none for ``32-true``), in the run's memory format (channels_last for CNNs, as th
 with each eval-mode batch norm folded into the convolution before it (one pass over every
 activation fewer; exact up to float rounding), and on a CPU in batches of about two million
 pixels. The features come back float32 whatever the autocast, so kNN and the linear probe
-always compute in float32.
+always compute in float32. Images that stay encoded (a streamed folder or shards) are decoded
+batch by batch in DataLoader workers while the backbone runs.
 """
 
 import copy
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 from torch.fx.experimental.optimization import fuse
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ssrl.data.encoded import RowBatches, decode_workers
 from ssrl.data.source import to_unit
 from ssrl.data.tokenize import token_lengths
 from ssrl.precision import autocast_for
@@ -61,14 +64,22 @@ def extract_features(backbone: nn.Module, rows: torch.Tensor, batch_size: int | 
     net = for_inference(backbone, device, how.channels_last)
     memory_format = torch.channels_last if how.channels_last and rows.dim() == 4 else torch.contiguous_format
     order = length_order(rows)
+    chunks = order.split(batch_size or default_batch_size(rows, device))
     out = []
     with torch.inference_mode(), autocast_for(device, how.precision):
-        for chunk in tqdm(order.split(batch_size or default_batch_size(rows, device)), desc="features",
-                          disable=not progress, leave=False):
-            x = as_input(rows[chunk], device).contiguous(memory_format=memory_format)
+        for batch in tqdm(_batches(rows, chunks), total=len(chunks), desc="features", disable=not progress, leave=False):
+            x = as_input(batch, device).contiguous(memory_format=memory_format)
             out.append(net(x).float().cpu())
     backbone.train(was_training)
     return torch.cat(out)[torch.argsort(order)]  # outside inference mode: an ordinary tensor
+
+
+def _batches(rows, chunks: tuple[torch.Tensor, ...]):
+    """The rows of each chunk: indexed here from a tensor; decoded by DataLoader workers from
+    images that stay encoded (``ssrl.data.encoded``), while the backbone runs."""
+    if isinstance(rows, torch.Tensor):
+        return (rows[chunk] for chunk in chunks)
+    return DataLoader(RowBatches(rows), sampler=chunks, batch_size=None, num_workers=decode_workers())
 
 
 def for_inference(backbone: nn.Module, device: torch.device, channels_last: bool = False) -> nn.Module:

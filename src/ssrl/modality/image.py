@@ -1,18 +1,24 @@
-"""Images: uint8 (N, C, H, W) in memory at one square size, C in {1, 3}; the backbone takes
-float (B, C, H, W) in [0, 1]. Every path, image folder, IDX, .npy/.npz or data-set name that
-``ssrl.data`` reads is image data: this modality takes whatever no other one claims."""
+"""Images: uint8 (N, C, H, W) at one square size, C in {1, 3}, in memory or (image folders and
+shards too large for it) decoded while training; the backbone takes float (B, C, H, W) in [0, 1].
+Every path, image folder, shards, IDX, .npy/.npz or data-set name that ``ssrl.data`` reads is
+image data: this modality takes whatever no other one claims."""
 
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ssrl.config import RunConfig
-from ssrl.data import load_labeled, load_source, to_unit
+from ssrl.config import RunConfig, parse_bytes
+from ssrl.data import held_or_streamed, load_labeled, load_source, to_unit
 from ssrl.errors import SsrlError
 from ssrl.modality.base import Modality, Rows, SourceRows
 
 MONITOR_BANK, MONITOR_QUERIES = 10_000, 2_000  # subsets keep the online kNN cheap
+
+
+def _budget(cfg: RunConfig) -> int | None:
+    """The run's memory budget of decoded images in bytes, None for the default."""
+    return parse_bytes(cfg.memory_budget) if cfg.memory_budget else None
 
 
 class ImageModality(Modality):
@@ -27,9 +33,10 @@ class ImageModality(Modality):
         return True
 
     def load_source(self, cfg: RunConfig, run_dir: Path | None = None) -> SourceRows:
-        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
+        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad, encoded=True)
         if cfg.limit:
             source = source.subset(slice(0, cfg.limit))
+        source = held_or_streamed(source, cfg.stream, _budget(cfg))
         h, w = source.image_size
         if h != w:
             raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")
@@ -45,14 +52,15 @@ class ImageModality(Modality):
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:
         self.check_options(options)
-        train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed)
+        train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed,
+                                          stream=None, budget=_budget(cfg))
         if train.channels != cfg.in_channels:
             raise SsrlError(f"{data}: {train.channels}-channel images, but the run was trained on {cfg.in_channels}")
         return Rows(train.images, train.labels, train.name), Rows(test.images, test.labels, test.name), split
 
     def embed_rows(self, run_dir: Path, cfg: RunConfig, data: str, **options) -> torch.Tensor:
         self.check_options(options)
-        return load_source(data, image_size=cfg.image_size).images
+        return held_or_streamed(load_source(data, image_size=cfg.image_size, encoded=True), None, _budget(cfg)).images
 
     def finetune_views(self, augment: bool) -> nn.Module | None:
         from ssrl.evaluation.finetune import supervised_views

@@ -64,7 +64,7 @@ def global_features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
     w, r = world_size(), rank()
     device = next(backbone.parameters()).device
     per = -(-len(images) // w)
-    mine = images[r * per:(r + 1) * per]
+    mine = images.narrow(0, min(r * per, len(images)), max(0, min(per, len(images) - r * per)))  # encoded stays so
     feats = extract_features(backbone, mine, device=device)
     if w == 1:
         return feats

@@ -48,7 +48,11 @@ def embedding_map(run_dir: Path) -> EmbeddingMap:
                                 str(f["data"]), int(f["total"]))
     labeled = _labeled_data(run_dir)
     pick = torch.randperm(len(labeled), generator=torch.Generator().manual_seed(0))[:MAP_POINTS].sort().values
-    features = extract_features(load_backbone(run_dir), labeled.images[pick]).numpy()
+    try:
+        images = labeled.images[pick]  # decoded here when the data stays encoded
+    except SsrlError as e:
+        raise Missing(f"No embedding map: the run's data could not be read to embed it ({e}).") from e
+    features = extract_features(load_backbone(run_dir), images).numpy()
     coords, technique = project(features)
     labels = labeled.labels[pick].numpy()
     classes = labeled.classes or [str(i) for i in range(int(labeled.labels.max()) + 1)]
@@ -59,16 +63,17 @@ def embedding_map(run_dir: Path) -> EmbeddingMap:
 
 
 def _labeled_data(run_dir: Path) -> Source:
-    """D_s as the run used it (resized, limited) if it has labels, else the --monitor data."""
+    """D_s as the run used it (resized, limited) if it has labels, else the --monitor data; image
+    folders and shards stay encoded (only the mapped images are decoded)."""
     cfg = run_config(run_dir)
     if cfg.modality != "image":
         raise Missing(f"No embedding map: it is drawn for image runs only, and this is a {cfg.modality} run.")
     try:
-        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad)
+        source = load_source(cfg.data, image_size=cfg.image_size, skip_bad=cfg.skip_bad, encoded=True)
         if cfg.limit:
             source = source.subset(slice(0, cfg.limit))
         if source.labels is None and cfg.monitor:
-            source = load_source(cfg.monitor, image_size=cfg.image_size)
+            source = load_source(cfg.monitor, image_size=cfg.image_size, encoded=True)
     except SsrlError as e:
         raise Missing(f"No embedding map: the run's data could not be loaded to embed it ({e}).") from e
     if source.labels is None:
