@@ -118,7 +118,9 @@ def own_test_split(path: Path) -> str | None:
 
 class ShardItems:
     """Items of one split's shards, read by index. Each process opens the LitData data set on
-    its first read (an open one is not sent to DataLoader workers)."""
+    its first read (an open one is not sent to DataLoader workers), deserializing one item per
+    read: LitData's default deserializes a window of the chunk's items at once, made for reading
+    in order, and a random read then pays for the whole window (BENCHMARKS.md, B3)."""
 
     def __init__(self, path: Path):
         self.path, self._dataset = path, None
@@ -130,7 +132,7 @@ class ShardItems:
         if self._dataset is None:
             import litdata
 
-            self._dataset = litdata.StreamingDataset(str(self.path))
+            self._dataset = litdata.StreamingDataset(str(self.path), batch_decode=0)
         item = self._dataset[i]
         return bytes(item["image"]), f"{self.path}: item {i} ({bytes(item['path']).decode()})"
 
