@@ -15,7 +15,7 @@ LAYERS = [  # lowest first; the top-level module or package of src/ssrl
     {"modality"},
     {"pretext"},
     {"resolve", "runs"},
-    {"engine"},
+    {"engine", "run_files"},
     {"report", "word_vectors", "export"},
     {"api"},
     {"bench", "demo"},

@@ -7,6 +7,7 @@ Run as a script (``python test_resume_mid_epoch.py JSON``) this file is one proc
 two-node run: the test starts two of them with ``NODE_RANK`` 0 and 1.
 """
 
+import csv
 import json
 import os
 import socket
@@ -286,3 +287,16 @@ def test_two_nodes_killed_mid_epoch_and_resumed_end_with_the_same_weights(tiny_d
 
 if __name__ == "__main__":
     sys.exit(_script(json.loads(sys.argv[1])))
+
+
+def test_metrics_csv_holds_each_step_once_after_a_mid_epoch_resume(tiny_data, tmp_path):
+    """The killed run's metrics.csv holds rows of steps after its last checkpoint (step 3, in the
+    first epoch: 8 steps of 16); the resumed run trains those steps again and drops their rows first."""
+    run, options = tmp_path / "run", dict(TINY, batch_size=16)
+    with pytest.raises(Killed):
+        pretrain(tiny_data, "simclr", out=run, checkpoint_every=3, callbacks=(KillAfterStep(5, None),), **options)
+    killed = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open()) if r.get("loss_step")]
+    assert max(killed) >= 3  # rows of steps the resumed run trains again
+    pretrain(out=run, resume=True)
+    steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open()) if r.get("loss_step")]
+    assert steps == list(range(TINY["epochs"] * N // 16))

@@ -106,14 +106,10 @@ def pretrain(
     budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training (the lr decays to 0 by then): 90s, 10m, 1h30m."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N steps (the lr schedule ends there)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Also write last.ckpt every N steps (default: epoch ends only)."),
-    workers: Optional[int] = typer.Option(
-        None, "--workers", help="Data loader processes decoding streamed images (default: all cores but one; 0 "
-        "for data in memory)."),
-    stream: Optional[bool] = typer.Option(
-        None, "--stream/--no-stream", help="Image folders and shards: decode while training, or all into memory "
-        "first (default: stream when they would exceed --memory-budget)."),
-    memory_budget: Optional[str] = typer.Option(None, "--memory-budget", help="Decoded images held in memory "
-                                                "at most, such as 8GB (default: a quarter of RAM)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes decoding streamed images (default: all cores but one; 0 for data in memory)."),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Image folders and shards: decode while training, or all into memory first (default: stream when they would exceed --memory-budget)."),
+    memory_budget: Optional[str] = typer.Option(None, "--memory-budget", help="Decoded images held in memory at most, such as 8GB (default: a quarter of RAM)."),
+    decode_on_device: Optional[bool] = typer.Option(None, "--decode-on-device", help="Streamed JPEGs: decode on the training device (nvJPEG on a GPU); workers only read files."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: the column of the documents."),
     documents: Optional[str] = typer.Option(None, "--documents", help="Plain text: one document per line or "
                                             "paragraph " + _default("documents")),
@@ -136,7 +132,7 @@ def pretrain(
             data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, precision=precision,
             seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit, skip_bad=skip_bad,
             monitor=monitor, budget=budget, params=_params(param, "--param"), views=_params(view, "--view"),
-            stream=stream, memory_budget=memory_budget,
+            stream=stream, memory_budget=memory_budget, decode_on_device=decode_on_device,
             max_steps=max_steps, text_column=text_column, documents=documents, tokenizer=tokenizer,
             vocab_size=vocab_size, max_tokens=max_tokens, **where)
     print(f"run directory: {run}")

@@ -48,6 +48,7 @@ class RunConfig:
     stream: bool | None = None             # image folders and shards: decode while training (True) or all
                                            # into memory first (False); None = stream when that would exceed memory_budget
     memory_budget: str | None = None       # decoded images held in memory at most ("8GB"); None = a quarter of RAM
+    decode_on_device: bool = False         # streamed JPEGs: decoded on the training device (nvJPEG on CUDA)
     limit: int | None = None               # use only the first N source images
     monitor: str | None = None             # labeled data for the online kNN monitor
     log_every_n_steps: int = 10

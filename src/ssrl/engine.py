@@ -30,9 +30,7 @@ gradient or weight stops training before it reaches the weights or ``last.ckpt``
 """
 
 import atexit
-import csv
 import math
-import os
 import time
 import warnings
 from datetime import timedelta
@@ -41,18 +39,16 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer, TQDMProgressBar
-from lightning.fabric.loggers.logger import rank_zero_experiment
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ssrl.collapse import warn_if_collapsed
+from ssrl.data.device_decode import EncodedBatch
 from ssrl.divergence import DivergenceGuard
 from ssrl.errors import DataError, SsrlError
 from ssrl.modality import Modality
 from ssrl.notices import notice
 from ssrl.pretext import OptimizerDefaults, Pretext
+from ssrl.run_files import AtomicCheckpointIO, ResumableCSVLogger
 from ssrl.seeding import epoch_seed, step_seed
 
 
@@ -165,6 +161,8 @@ class ImagesByBatch(Dataset):
         skipped = getattr(self.images, "skipped", [])  # EncodedImages with skip_bad: grows as files fail
         before = len(skipped)
         try:
+            if getattr(self.images, "on_device", False):  # decoded in the training process, on its device
+                return self.images.encoded(index), index, []
             return self.images[index], index, skipped[before:]
         except DataError as exc:
             return exc, index, []
@@ -210,6 +208,8 @@ class PretrainModule(L.LightningModule):
         """The train loader's state as Lightning saved it (``EpochLoader``). Lightning loads it
         only into a loader it makes after restoring the checkpoint, but ``configure_optimizers``
         (``estimated_stepping_batches``) has it make the loader before, so the engine loads it."""
+        if self.trainer.is_global_zero and isinstance(self.trainer.logger, ResumableCSVLogger):
+            self.trainer.logger.drop_after(checkpoint["global_step"])  # the killed run's rows of steps to redo
         states = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader")
         self._batches_state = states[0] if states else None
         if self._batches is not None and self._batches_state is not None:
@@ -239,6 +239,8 @@ class PretrainModule(L.LightningModule):
         rows, index, skipped = batch
         if isinstance(rows, DataError):
             raise rows
+        if isinstance(rows, EncodedBatch):
+            rows, skipped = rows.decode(self.device)
         self._skipped.update(dict.fromkeys(skipped))
         x = self.modality.to_input(rows)
         inputs, z = self.method.pseudolabels(x, index)
@@ -327,36 +329,6 @@ def warmup_cosine(step: int, warmup: int, total: int, time_spent: float = 0.0) -
         return (step + 1) / warmup
     done = max((step - warmup) / max(1, total - warmup), time_spent)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write each checkpoint to a temporary file and rename it into place, so a run killed
-    mid-write never leaves a truncated ``last.ckpt``."""
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        tmp = f"{path}.tmp"
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
-
-
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it."""
-
-    def _check_log_dir_exists(self) -> None:
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as f:
-                self.metrics_keys = csv.DictReader(f).fieldnames or []
-
-
-class ResumableCSVLogger(CSVLogger):
-    """``metrics.csv`` in the run directory, kept across ``--resume``."""
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
 
 
 def _destroy_process_group() -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from ssrl.api import pretrain
 from ssrl.data import load_labeled, load_source
 from ssrl.data.shards import MANIFEST, prepare
-from ssrl.errors import DataError
+from ssrl.errors import DataError, SsrlError
 from ssrl.runs import load_backbone
 
 
@@ -175,3 +175,49 @@ def test_a_streamed_run_over_20x_more_files_takes_no_more_memory(tmp_path):
         shards = prepare(write_photos(tmp_path / f"photos{n}", n), tmp_path / f"shards{n}", workers=2)
         peaks[n] = _peak_rss_kib(shards, tmp_path / f"run{n}")
     assert peaks[2000] <= 1.1 * peaks[100] + 20_000, peaks  # +20 MB: the index of 2,000 rows and noise
+
+
+def _device_and_cpu_decoded(folder: Path, device: str, skip_bad: bool = False):
+    images = load_source(str(folder), image_size=24, encoded=True).images
+    images.skip_bad = skip_bad
+    rows = torch.arange(len(images))
+    on_device, skipped = images.encoded(rows).decode(torch.device(device))
+    return on_device.cpu(), images, skipped
+
+
+def test_decoding_on_the_device_matches_the_cpu_decoder_to_rounding(tmp_path):
+    folder = write_photos(tmp_path / "photos", 12)
+    Image.open(folder / "class0" / "0000.jpg").save(folder / "class0" / "0000.png")  # not a JPEG: decoded on the CPU
+    on_device, images, skipped = _device_and_cpu_decoded(folder, "cpu")
+    on_cpu = images[torch.arange(len(images))]
+    assert on_device.shape == on_cpu.shape == (13, 3, 24, 24) and not skipped
+    diff = (on_device.float() - on_cpu.float()).abs()
+    assert diff.mean() < 2.0, diff.mean()  # libjpeg-turbo through torchvision against Pillow: rounding
+    assert torch.equal(on_device[0], on_cpu[0])  # the PNG: the same decoder
+
+
+def test_a_corrupt_jpeg_decoded_on_the_device_is_named_or_skipped(tmp_path):
+    folder = write_photos(tmp_path / "photos", 8)
+    _truncated_jpeg(folder / "class1" / "0003.jpg")
+    with pytest.raises(DataError, match="0003.jpg: cannot decode"):
+        _device_and_cpu_decoded(folder, "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out, _, skipped = _device_and_cpu_decoded(folder, "cpu", skip_bad=True)
+    assert len(skipped) == 1 and "0003.jpg" in skipped[0] and out.shape == (8, 3, 24, 24)
+
+
+def test_a_run_decodes_on_the_device_only_streamed_images(shards, tmp_path):
+    pretrain(str(shards), "rotation", out=tmp_path / "run", stream=True, decode_on_device=True, max_steps=2,
+             batch_size=16, progress=False)
+    with pytest.raises(SsrlError, match="--decode-on-device"):
+        pretrain(str(shards), "rotation", out=tmp_path / "memory", stream=False, decode_on_device=True,
+                 max_steps=1, batch_size=16, progress=False)
+
+
+@pytest.mark.gpu
+def test_nvjpeg_decodes_as_the_cpu_does_to_rounding(tmp_path):
+    folder = write_photos(tmp_path / "photos", 12)
+    on_gpu, images, _ = _device_and_cpu_decoded(folder, "cuda")
+    on_cpu, _, _ = _device_and_cpu_decoded(folder, "cpu")
+    assert (on_gpu.float() - on_cpu.float()).abs().mean() < 2.0

@@ -9,7 +9,9 @@ views are made as for in-memory data: every method runs unchanged on it.
 
 A file that fails to decode is named in a DataError; with ``skip_bad`` it is replaced in its
 batch by the batch's nearest readable image, counted and named in a warning. ``decode_all``
-reads every image into one tensor (the in-memory path), leaving unreadable ones out.
+reads every image into one tensor (the in-memory path), leaving unreadable ones out. With
+``on_device``, training batches leave the workers still encoded (``encoded``) and are decoded on
+the training device (``ssrl.data.device_decode``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
@@ -26,8 +29,23 @@ from tqdm import tqdm
 from ssrl.data.decode import decode, decode_error
 from ssrl.errors import DataError
 
+if TYPE_CHECKING:
+    from ssrl.data.device_decode import EncodedBatch
+
 PROGRESS_OVER = 2000   # images; below this decoding takes seconds and a bar is noise
 
+
+
+def fill_unreadable(out: torch.Tensor, bad: list[int], skipped: list[str]) -> None:
+    """Replace each row of ``out`` listed in ``bad`` (unreadable files, skipped) by the nearest
+    readable row of the batch; a batch with none is a DataError."""
+    if not bad:
+        return
+    good = [i for i in range(len(out)) if i not in set(bad)]
+    if not good:
+        raise DataError(f"every image of a batch of {len(out)} is unreadable; first: {skipped[-1]}")
+    for i in bad:
+        out[i] = out[min(good, key=lambda g: abs(g - i))]
 
 
 def decode_workers() -> int:
@@ -75,9 +93,10 @@ class EncodedImages:
     ndim = 4
 
     def __init__(self, items: Callable[[int], tuple], count: int, channels: int, size: int,
-                 skip_bad: bool = False, index: torch.Tensor | None = None):
+                 skip_bad: bool = False, index: torch.Tensor | None = None, on_device: bool = False):
         self.items, self.channels, self.size, self.skip_bad = items, channels, size, skip_bad
         self.index = torch.arange(count) if index is None else index  # rows -> item numbers
+        self.on_device = on_device  # training batches are decoded on the device (``encoded``)
         self.skipped: list[str] = []  # the files this process skipped (skip_bad), each once
 
     def __len__(self) -> int:
@@ -97,7 +116,7 @@ class EncodedImages:
 
     def subset(self, index) -> EncodedImages:
         """The rows at ``index`` (a LongTensor, a list or a slice), still encoded."""
-        return EncodedImages(self.items, 0, self.channels, self.size, self.skip_bad, self.index[index])
+        return EncodedImages(self.items, 0, self.channels, self.size, self.skip_bad, self.index[index], self.on_device)
 
     def narrow(self, dim: int, start: int, length: int) -> EncodedImages:
         """Rows ``start`` to ``start + length``, still encoded (as a tensor's ``narrow`` is a view)."""
@@ -135,13 +154,20 @@ class EncodedImages:
                 if str(exc) not in self.skipped:  # each file once per process
                     self.skipped.append(str(exc))
                     warnings.warn(f"skipped (--skip-bad): {exc}", stacklevel=2)
-        if bad:
-            good = [i for i in range(len(rows)) if i not in set(bad)]
-            if not good:
-                raise DataError(f"every image of a batch of {len(rows)} is unreadable; first: {self.skipped[-1]}")
-            for i in bad:
-                out[i] = out[min(good, key=lambda g: abs(g - i))]
+        fill_unreadable(out, bad, self.skipped)
         return out
+
+    def encoded(self, rows: torch.Tensor) -> EncodedBatch:
+        """The files of ``rows`` still encoded, for decoding on the training device."""
+        from ssrl.data.device_decode import EncodedBatch
+
+        files, names = [], []
+        for row in rows.tolist():
+            file, name = self.items(int(self.index[row]))
+            data = file if isinstance(file, bytes) else Path(file).read_bytes()
+            files.append(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+            names.append(name)
+        return EncodedBatch(files, names, self.channels, self.size, self.skip_bad)
 
     def decode_all(self, desc: str) -> tuple[torch.Tensor, list[int]]:
         """Every image in one (N, C, size, size) tensor, and the rows that decoded: without

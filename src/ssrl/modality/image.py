@@ -37,6 +37,11 @@ class ImageModality(Modality):
         if cfg.limit:
             source = source.subset(slice(0, cfg.limit))
         source = held_or_streamed(source, cfg.stream, _budget(cfg))
+        if cfg.decode_on_device:
+            if source.in_memory:
+                raise SsrlError(f"{cfg.data}: --decode-on-device decodes streamed image folders and shards; "
+                                "this data is in memory (pass --stream)")
+            source.images.on_device = True
         h, w = source.image_size
         if h != w:
             raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")

@@ -1,0 +1,62 @@
+"""Files a run writes while it trains: ``checkpoints/last.ckpt``, written atomically, and
+``metrics.csv``, kept across ``--resume``.
+
+A run resumed from a checkpoint of step G trains steps G, G+1, ... again; the rows a killed run
+logged for them after that checkpoint are dropped first (``drop_after``), so ``metrics.csv``
+holds each step once, as if the run had never stopped.
+"""
+
+import csv
+import os
+
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write each checkpoint to a temporary file and rename it into place, so a run killed
+    mid-write never leaves a truncated ``last.ckpt``."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        tmp = f"{path}.tmp"
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = csv.DictReader(f).fieldnames or []
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``metrics.csv`` in the run directory, kept across ``--resume``."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+    def drop_after(self, step: int) -> None:
+        """Remove the rows of steps ``step`` and later from ``metrics.csv`` (rewritten atomically)."""
+        path = os.path.join(self.log_dir, ExperimentWriter.NAME_METRICS_FILE)
+        if not os.path.isfile(path):
+            return
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header, rows = reader.fieldnames or [], list(reader)
+        kept = [r for r in rows if not r.get("step") or int(float(r["step"])) < step]
+        if len(kept) == len(rows):
+            return
+        with open(f"{path}.tmp", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(f"{path}.tmp", path)
