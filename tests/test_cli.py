@@ -66,6 +66,16 @@ def test_pretrain_evaluate_embed(labeled_npz, tmp_path):
     result = ssrl("embed", str(run), "--data", labeled_npz, "--out", str(tmp_path / "f.npy"))
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "f.npy").shape == (160, 128)
+    for extra, flag in ((["--epochs", "3"], "--epochs"), (["--method", "byol"], "--method")):
+        refused = ssrl("pretrain", "--out", str(run), "--resume", *extra)
+        assert refused.returncode == 1 and f"cannot change {flag}" in refused.stderr, refused.stderr
+    finished = ssrl("pretrain", "--out", str(run), "--resume")
+    assert finished.returncode == 1 and "already finished (1 epochs)" in finished.stderr, finished.stderr
+
+
+def test_a_usage_error_shows_the_usage_and_exits_2():
+    result = ssrl("pretrain", "--no-such-option")
+    assert result.returncode == 2 and "ssrl pretrain [OPTIONS]" in result.stderr and "--no-such-option" in result.stderr
 
 
 def test_demo_json_schema(tmp_path):

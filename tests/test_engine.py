@@ -94,12 +94,23 @@ def test_run_warns_when_the_logged_embeddings_collapse(tiny_data, tmp_path, monk
 
 def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(tiny_data, tmp_path):
     pretrain(tiny_data, "rotation", out=tmp_path / "run", **{**TINY, "epochs": 1})
-    with pytest.raises(SsrlError, match="--resume"):
+    with pytest.raises(SsrlError, match=r"a run is already there \(config.yaml, .*backbone.safetensors\); it is not overwritten"):
         pretrain(tiny_data, "rotation", out=tmp_path / "run", **TINY)
+    with pytest.raises(SsrlError, match=r"already finished \(1 epochs\); nothing to resume"):
+        pretrain(out=tmp_path / "run", resume=True)
     with pytest.raises(SsrlError, match="no config.yaml"):
         pretrain(out=tmp_path / "nothing", resume=True)
     with pytest.raises(SsrlError, match="cannot change"):
         pretrain(out=tmp_path / "run", resume=True, epochs=5)
+    with pytest.raises(SsrlError, match="cannot change the data"):
+        pretrain(tiny_data, out=tmp_path / "run", resume=True)
+    with pytest.raises(Killed):  # a run with a checkpoint and no backbone yet is resumed, not overwritten
+        pretrain(tiny_data, "rotation", out=tmp_path / "killed", callbacks=[KillAtEpoch(1)], **TINY)
+    with pytest.raises(SsrlError, match="pass --resume to continue it"):
+        pretrain(tiny_data, "rotation", out=tmp_path / "killed", **TINY)
+    (tmp_path / "killed" / "checkpoints" / "last.ckpt").write_bytes(b"")  # as a full disk could leave it
+    with pytest.raises(SsrlError, match=r"last.ckpt: not a readable checkpoint \(0 bytes"):
+        pretrain(out=tmp_path / "killed", resume=True)
 
 
 def test_epoch_batches_partition_the_global_batch_across_processes():

@@ -8,6 +8,7 @@ run directory, Lightning fits, ``finish`` saves h_θ and the report. ``evaluate`
 """
 
 import time
+import zipfile
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ssrl.data.encoded import decode_workers
 from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
+from ssrl.notices import launched_as_other_process, notice
 from ssrl.evaluation import PROTOCOLS, extract_features
 from ssrl.evaluation.features import FLOAT32, Extraction
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
@@ -39,6 +41,7 @@ from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
 from ssrl.seeding import seeded
 from ssrl.views import Views
 
+RUN_FILES = ("config.yaml", "metrics.csv", "checkpoints/last.ckpt", "backbone.safetensors")  # a directory holding any is a run
 WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every")  # what --resume may change
 
 
@@ -57,7 +60,12 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     run_dir, given, ckpt = _request(data, method, out, resume, options)
     run = resolve(given, run_dir if resume else None)
     module, trainer = build(run, run_dir, callbacks, progress, resume)
-    trainer.fit(module, ckpt_path=ckpt, weights_only=True)
+    try:
+        trainer.fit(module, ckpt_path=ckpt, weights_only=True)
+    except SystemExit:  # Lightning's answer to Ctrl-C, after its graceful shutdown
+        if trainer.interrupted and trainer.global_rank == 0 and (run_dir / "checkpoints" / "last.ckpt").is_file():
+            notice(f"interrupted; continue with: ssrl pretrain --out {run_dir} --resume")
+        raise
     if trainer.global_rank == 0:
         finish(run, module.method, run_dir)
     return run_dir
@@ -74,20 +82,34 @@ def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path 
             raise SsrlError("--resume needs the run directory (--out RUN_DIR)")
         extra = sorted(set(given) - set(WHERE_ONLY))
         if extra:
-            raise SsrlError(f"--resume continues the saved configuration; it cannot change {extra}")
-        saved = run_config(out)
+            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+            raise SsrlError(f"--resume continues the saved configuration; it cannot change {flags} (it may change "
+                            f"{', '.join('--' + k.replace('_', '-') for k in WHERE_ONLY)})")
+        if data is not None:
+            raise SsrlError("--resume continues the saved configuration; it cannot change the data")
+        saved = replace(run_config(out), **given)  # a changed option out of range is refused first
         ckpt = Path(out) / "checkpoints" / "last.ckpt"
         if not ckpt.is_file():
             raise SsrlError(f"{ckpt}: no checkpoint to resume from")
-        return Path(out), replace(saved, **given), ckpt
+        if not zipfile.is_zipfile(ckpt):  # torch.save's format; empty or cut short by a full disk
+            raise SsrlError(f"{ckpt}: not a readable checkpoint ({ckpt.stat().st_size:,} bytes, truncated or "
+                            "corrupt); the run cannot be resumed from it")
+        if (Path(out) / "backbone.safetensors").is_file():
+            raise SsrlError(f"{out}: already finished ({saved.epochs} epochs{f', max {saved.max_steps} steps' if saved.max_steps else ''}); "
+                            "nothing to resume (evaluate it, or pretrain again with another --out)")
+        return Path(out), saved, ckpt
     if data is None:
         raise SsrlError("pretrain needs --data")
     cfg = RunConfig(data=data, method=method, **given)
     if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
         raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")
     run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (run_dir / "checkpoints" / "last.ckpt").exists():
-        raise SsrlError(f"{run_dir}: a run is already there; pass --resume to continue it or choose another --out")
+    taken = [] if launched_as_other_process() else [name for name in RUN_FILES if (run_dir / name).exists()]
+    # (the first process may have written config.yaml already: it alone decides)
+    if taken:
+        how = ("pass --resume to continue it" if "checkpoints/last.ckpt" in taken and "backbone.safetensors" not in taken
+               else "it is not overwritten")
+        raise SsrlError(f"{run_dir}: a run is already there ({', '.join(taken)}); {how}, or choose another --out")
     return run_dir, cfg, None
 
 

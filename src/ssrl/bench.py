@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from ssrl.api import evaluate, pretrain  # noqa: E402
 from ssrl.config import parse_budget  # noqa: E402
 from ssrl.errors import SsrlError  # noqa: E402
+from ssrl.files import write_atomic  # noqa: E402
 from ssrl.notices import notice  # noqa: E402
 from ssrl.pretext import get_method  # noqa: E402
 from ssrl.report.metrics import steps_done  # noqa: E402
@@ -59,7 +60,7 @@ def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", 
               "options": options, "rows": rows, "best": rows[0]["method"] if rows[0]["top1"] is not None else None}
     result["plot"] = str(plot_bench(rows, out / "bench.png", f"{protocol} balanced accuracy on {Path(labeled).name}, "
                                                             f"{budget} of pretraining each"))
-    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_atomic(out / "bench.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -124,17 +124,20 @@ def pretrain(
 
     _quiet_lightning()
 
-    where = dict(accelerator=accelerator, devices=devices, nodes=nodes, workers=workers, checkpoint_every=checkpoint_every)
-    if resume:
-        run = run_pretrain(out=out, resume=True, **where)
+    where = dict(accelerator=accelerator, devices=devices, nodes=nodes, workers=workers,
+                 checkpoint_every=checkpoint_every)  # what --resume may change
+    options = dict(
+        backbone=backbone, epochs=epochs, batch_size=batch_size, precision=precision, seed=seed, lr=lr,
+        optimizer=optimizer, image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor, budget=budget,
+        params=_params(param, "--param") or None, views=_params(view, "--view") or None, stream=stream,
+        memory_budget=memory_budget, decode_on_device=decode_on_device, max_steps=max_steps, text_column=text_column,
+        documents=documents, tokenizer=tokenizer, vocab_size=vocab_size, max_tokens=max_tokens, **where)
+    if resume:  # anything but `where` is refused by the API, --method here (its default is not "given")
+        if method != _RUN["method"]:
+            raise SsrlError("--resume continues the saved configuration; it cannot change --method")
+        run = run_pretrain(data, out=out, resume=True, **options)
     else:
-        run = run_pretrain(
-            data, method, out=out, backbone=backbone, epochs=epochs, batch_size=batch_size, precision=precision,
-            seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit, skip_bad=skip_bad,
-            monitor=monitor, budget=budget, params=_params(param, "--param"), views=_params(view, "--view"),
-            stream=stream, memory_budget=memory_budget, decode_on_device=decode_on_device,
-            max_steps=max_steps, text_column=text_column, documents=documents, tokenizer=tokenizer,
-            vocab_size=vocab_size, max_tokens=max_tokens, **where)
+        run = run_pretrain(data, method, out=out, **options)
     print(f"run directory: {run}")
 
 
@@ -384,12 +387,10 @@ def run() -> None:
     except Exception as e:  # noqa: BLE001  (anything else: still one line, the traceback with --debug)
         if _state["debug"] or isinstance(e, SystemExit):
             raise
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
+        if callable(getattr(e, "show", None)) and hasattr(e, "exit_code"):  # click's (or Typer's vendored click's)
+            e.show()                                                          # usage errors: usage text, exit 2
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":  # Ctrl-C at a prompt
             sys.exit(130)
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(1)

@@ -9,7 +9,6 @@ what ran, and ``--resume`` or ``ssrl evaluate`` rebuild everything from it. Noth
 """
 
 import numbers
-import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import timedelta
@@ -18,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from ssrl.errors import SsrlError
+from ssrl.files import write_atomic
 from ssrl.ranges import check_count, check_number
 
 
@@ -68,9 +68,7 @@ class RunConfig:
         check_run_options(self)  # refuse an option that cannot work before anything runs
 
     def to_yaml(self, path: Path) -> None:
-        tmp = Path(f"{path}.tmp")  # renamed into place: another process resuming never reads half a file
-        tmp.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
-        os.replace(tmp, path)
+        write_atomic(path, yaml.safe_dump(asdict(self), sort_keys=False))  # a resuming process never reads half
 
     @classmethod
     def from_yaml(cls, path: Path) -> "RunConfig":

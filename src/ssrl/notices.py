@@ -13,10 +13,16 @@ import sys
 LOGGER = logging.getLogger("ssrl")
 
 
+def launched_as_other_process() -> bool:
+    """Whether a launcher (torchrun, SLURM, Lightning's own) started this process as any but the
+    first of a run, read from the environment it set, before a process group exists."""
+    return any(os.environ.get(name, "0") != "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
 def notice(message: str) -> None:
     """State a decision the library took (one line; name what it was decided from). Processes
     other than the first of a multi-process run stay silent: each decides the same."""
-    if any(os.environ.get(name, "0") != "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK")):
+    if launched_as_other_process():
         return
     if not LOGGER.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)

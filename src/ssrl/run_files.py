@@ -7,22 +7,29 @@ holds each step once, as if the run had never stopped.
 """
 
 import csv
+import io
 import os
+from pathlib import Path
 
+import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ssrl.files import write_atomic
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write each checkpoint to a temporary file and rename it into place, so a run killed
-    mid-write never leaves a truncated ``last.ckpt``."""
+    """Write each checkpoint through ``write_atomic`` (a fresh temporary file renamed into place),
+    so a run killed mid-write never leaves a truncated ``last.ckpt``, and a link planted at its
+    name is replaced rather than written through."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        tmp = f"{path}.tmp"
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, buffer.getvalue())
 
 
 class _AppendingWriter(ExperimentWriter):

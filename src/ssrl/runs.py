@@ -13,13 +13,14 @@ Weights are read through safetensors only: a run directory handed to us is untru
 import json
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from ssrl.backbones import build_backbone
 from ssrl.config import RunConfig
 from ssrl.divergence import DivergedError, non_finite
 from ssrl.errors import SsrlError
+from ssrl.files import write_atomic
 from ssrl.modality import get_modality
 from ssrl.seeding import seeded
 
@@ -50,9 +51,9 @@ def save_backbone(backbone: nn.Module, cfg: RunConfig, run_dir: Path) -> None:
         raise DivergedError(f"{run_dir}: not saving backbone.safetensors: {len(bad)} of the backbone's "
                             f"{len(state)} tensors hold inf or NaN ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
                             "training diverged: try a smaller --lr, or --precision 32-true")
-    save_file(state, run_dir / "backbone.safetensors")
+    write_atomic(run_dir / "backbone.safetensors", save(state))
     spec = get_modality(cfg.modality).backbone_spec(cfg, backbone)
-    (run_dir / "backbone.json").write_text(json.dumps(spec, indent=2) + "\n")
+    write_atomic(run_dir / "backbone.json", json.dumps(spec, indent=2) + "\n")
 
 
 def load_backbone(run_dir: str | Path) -> nn.Module:

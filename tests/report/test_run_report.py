@@ -122,3 +122,22 @@ def test_a_collapsed_epoch_is_named_in_the_report(tmp_path):
     assert "Collapse warning" in page and "epoch 1: collapsed to a few directions" in page
     assert "epoch 0: collapsed" not in page
     assert "rank_ceiling" not in page.split("figures:")[1].split(".")[0]  # not drawn as a curve
+
+
+def test_a_truncated_map_cache_is_computed_again(tmp_path):
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path / "two.npz"))
+    write_report(run)
+    (run / CACHE).write_bytes((run / CACHE).read_bytes()[:100])  # as a kill mid-write once left it
+    assert "of 60 images of" in sections(write_report(run).read_text())["embedding-map"]
+    assert np.load(run / CACHE)["coords"].shape == (60, 2)
+
+
+def test_links_planted_in_the_run_directory_are_replaced_not_written_through(tmp_path):
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path / "two.npz"))
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    for name in ("report.html", "report.html.tmp", CACHE):
+        (run / name).symlink_to(outside)
+    write_report(run)
+    assert outside.read_text() == "keep"
+    assert not (run / "report.html").is_symlink() and not (run / CACHE).is_symlink()

@@ -5,6 +5,8 @@ import json
 import re
 from pathlib import Path
 
+from ssrl.files import write_atomic
+
 
 def evaluation_path(run_dir: str | Path, protocol: str, data: str, suffix: str = ".json") -> Path:
     """``RUN/evaluations/PROTOCOL-NAME.SUFFIX``, NAME the data's file or set name made file-safe."""
@@ -16,5 +18,5 @@ def save_evaluation(run_dir: str | Path, protocol: str, data: str, result: dict)
     """Write ``result`` as JSON into the run's evaluations folder; returns the file."""
     path = evaluation_path(run_dir, protocol, data)
     path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_atomic(path, json.dumps(result, indent=2) + "\n")
     return path

@@ -9,6 +9,8 @@ costs seconds per thousand points on a CPU, so the map is computed once per back
 in ``RUN/embedding_map.npz``; rebuilding the report reuses it until the backbone changes.
 """
 
+import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from ssrl.data import Source, load_source
 from ssrl.errors import SsrlError
+from ssrl.files import write_atomic
 from ssrl.evaluation import extract_features
 from ssrl.report.page import Missing
 from ssrl.runs import load_backbone, run_config
@@ -43,9 +46,12 @@ def embedding_map(run_dir: Path) -> EmbeddingMap:
     if not weights.is_file():
         raise Missing("No embedding map: the run has no backbone.safetensors yet (it has not finished).")
     if cache.is_file() and cache.stat().st_mtime >= weights.stat().st_mtime:
-        with np.load(cache) as f:
-            return EmbeddingMap(f["coords"], f["labels"], list(f["classes"]), str(f["technique"]),
-                                str(f["data"]), int(f["total"]))
+        try:
+            with np.load(cache) as f:
+                return EmbeddingMap(f["coords"], f["labels"], list(f["classes"]), str(f["technique"]),
+                                    str(f["data"]), int(f["total"]))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # truncated or corrupt: computed again
+            pass
     labeled = _labeled_data(run_dir)
     pick = torch.randperm(len(labeled), generator=torch.Generator().manual_seed(0))[:MAP_POINTS].sort().values
     try:
@@ -57,8 +63,10 @@ def embedding_map(run_dir: Path) -> EmbeddingMap:
     labels = labeled.labels[pick].numpy()
     classes = labeled.classes or [str(i) for i in range(int(labeled.labels.max()) + 1)]
     result = EmbeddingMap(coords, labels, classes, technique, labeled.name, len(labeled))
-    np.savez(cache, coords=coords, labels=labels, classes=np.array(classes), technique=technique,
+    buffer = io.BytesIO()
+    np.savez(buffer, coords=coords, labels=labels, classes=np.array(classes), technique=technique,
              data=labeled.name, total=len(labeled))
+    write_atomic(cache, buffer.getvalue())
     return result
 
 

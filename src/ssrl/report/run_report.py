@@ -6,7 +6,6 @@ finished or not, evaluated or not) gets a report; a section with nothing to show
 
 import io
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +14,7 @@ from PIL import Image
 
 from ssrl.collapse import collapse_message
 from ssrl.errors import SsrlError
+from ssrl.files import write_atomic
 from ssrl.report import figures
 from ssrl.report.embedding_map import MAP_POINTS, embedding_map
 from ssrl.report.evaluations import evaluations_html
@@ -48,10 +48,7 @@ def write_report(run_dir: str | Path) -> Path:
              f"Run directory: <code>{esc(run_dir.resolve())}</code>. "
              f"Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>")
     page = document(f"ssrl run: {run_dir.name}", intro, sections)
-    path, tmp = run_dir / "report.html", run_dir / "report.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)  # a browser reloading the page never sees half of it
-    return path
+    return write_atomic(run_dir / "report.html", page)  # a browser reloading it never sees half of it
 
 
 def configuration(run_dir: Path) -> str:
