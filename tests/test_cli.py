@@ -1,6 +1,8 @@
 """The ``ssrl`` command end to end in subprocesses: exit codes, one-line errors, JSON output."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -108,3 +110,17 @@ def test_two_process_ddp_run_on_cpu(labeled_npz, tmp_path):
 def test_several_processes_need_an_explicit_run_directory(labeled_npz):
     result = ssrl("pretrain", "--data", labeled_npz, "--devices", "2", "--accelerator", "cpu")
     assert result.returncode == 1 and "--out" in result.stderr
+
+
+def test_a_node_whose_peers_never_start_stops_saying_what_each_must_run(labeled_npz, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "NODE_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+           "SSRL_RENDEZVOUS_TIMEOUT": "3"}
+    result = subprocess.run([sys.executable, "-m", "ssrl", "pretrain", "--data", labeled_npz, "--nodes", "2",
+                             "--accelerator", "cpu", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "did not all start within the rendezvous timeout" in result.stderr
+    assert "NODE_RANK set to its own number, 0 to 1 (this one: NODE_RANK=0" in result.stderr

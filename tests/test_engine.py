@@ -94,7 +94,7 @@ def test_run_warns_when_the_logged_embeddings_collapse(tiny_data, tmp_path, monk
 
 def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(tiny_data, tmp_path):
     pretrain(tiny_data, "rotation", out=tmp_path / "run", **{**TINY, "epochs": 1})
-    with pytest.raises(SsrlError, match=r"a run is already there \(config.yaml, .*backbone.safetensors\); it is not overwritten"):
+    with pytest.raises(SsrlError, match=r"a run is already there \(.*backbone.safetensors.*\); it is not overwritten"):
         pretrain(tiny_data, "rotation", out=tmp_path / "run", **TINY)
     with pytest.raises(SsrlError, match=r"already finished \(1 epochs\); nothing to resume"):
         pretrain(out=tmp_path / "run", resume=True)

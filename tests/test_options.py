@@ -143,3 +143,14 @@ def test_the_api_refuses_evaluation_options_before_reading_the_run(tmp_path):
         evaluate(tmp_path / "no-run", "digits", "knn", k=0)
     with pytest.raises(SsrlError, match="--draws 0: must be"):
         fewshot(tmp_path / "no-run", "digits", draws=0)
+
+
+@pytest.mark.parametrize("side", [2, 3])
+def test_images_too_small_for_the_backbone_are_refused_naming_the_data(tmp_path, side):
+    data = tmp_path / f"tiny{side}.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (64, side, side), dtype=np.uint8))
+    with pytest.raises(SsrlError, match=rf"tiny{side}.npy: backbone convnet-small cannot take this data's input "
+                                        rf"of {side}×{side} px .*pass a larger --image-size"):
+        pretrain(str(data), "simclr", out=tmp_path / "run", epochs=1, progress=False)
+    assert not (tmp_path / "run").exists()
+    pretrain(str(data), "simclr", out=tmp_path / "run", epochs=1, image_size=16, progress=False)

@@ -7,6 +7,7 @@ run directory, Lightning fits, ``finish`` saves h_θ and the report. ``evaluate`
 ``Modality`` object (``ssrl.modality``), never a branch here.
 """
 
+import os
 import time
 import zipfile
 from dataclasses import asdict, fields, replace
@@ -41,7 +42,6 @@ from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
 from ssrl.seeding import seeded
 from ssrl.views import Views
 
-RUN_FILES = ("config.yaml", "metrics.csv", "checkpoints/last.ckpt", "backbone.safetensors")  # a directory holding any is a run
 WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every")  # what --resume may change
 
 
@@ -62,6 +62,8 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     module, trainer = build(run, run_dir, callbacks, progress, resume)
     try:
         trainer.fit(module, ckpt_path=ckpt, weights_only=True)
+    except torch.distributed.DistStoreError as e:  # the other processes never joined
+        raise SsrlError(_not_joined(run.config, e)) from e
     except SystemExit:  # Lightning's answer to Ctrl-C, after its graceful shutdown
         if trainer.interrupted and trainer.global_rank == 0 and (run_dir / "checkpoints" / "last.ckpt").is_file():
             notice(f"interrupted; continue with: ssrl pretrain --out {run_dir} --resume")
@@ -69,6 +71,26 @@ def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path
     if trainer.global_rank == 0:
         finish(run, module.method, run_dir)
     return run_dir
+
+
+def _run_files(run_dir: Path) -> list[str]:
+    """What makes ``run_dir`` a run a new one must not overwrite: a checkpoint, a backbone, or a
+    ``metrics.csv`` with rows. A ``config.yaml`` alone is a run stopped before its first step."""
+    metrics = run_dir / "metrics.csv"
+    logged = metrics.is_file() and len(metrics.read_bytes().splitlines()) > 1
+    return [name for name in ("checkpoints/last.ckpt", "backbone.safetensors") if (run_dir / name).exists()] + \
+        (["metrics.csv"] if logged else [])
+
+
+def _not_joined(cfg: RunConfig, error: Exception) -> str:
+    """What each process of a run on several nodes must run, after they failed to meet."""
+    env = {k: os.environ.get(k, "unset") for k in ("NODE_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    return (f"the {cfg.nodes * cfg.devices} processes of this run did not all start within the rendezvous timeout "
+            f"({' '.join(str(error).split())}). Each of the {cfg.nodes} nodes must run the same command with "
+            f"MASTER_ADDR and MASTER_PORT set to the first node's address and a free port, and NODE_RANK set to its "
+            f"own number, 0 to {cfg.nodes - 1} (this one: {', '.join(f'{k}={v}' for k, v in env.items())}), or "
+            "be started by torchrun or srun (README, 'Several GPUs and machines'); $SSRL_RENDEZVOUS_TIMEOUT sets "
+            "the wait in seconds")
 
 
 def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path | None]:
@@ -104,8 +126,8 @@ def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path 
     if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
         raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")
     run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    taken = [] if launched_as_other_process() else [name for name in RUN_FILES if (run_dir / name).exists()]
-    # (the first process may have written config.yaml already: it alone decides)
+    taken = [] if launched_as_other_process() else _run_files(run_dir)  # (the first process alone decides:
+                                                                          # it may have written config.yaml already)
     if taken:
         how = ("pass --resume to continue it" if "checkpoints/last.ckpt" in taken and "backbone.safetensors" not in taken
                else "it is not overwritten")
@@ -118,7 +140,29 @@ def build_method(run: ResolvedRun) -> Pretext:
     run's seed; it refuses a backbone or data it cannot train."""
     backbone = init_backbone(run.config)
     with seeded(run.config.seed):
-        return run.method(backbone, run.params, Views(run.views))
+        method = run.method(backbone, run.params, Views(run.views))  # refuses a backbone of the wrong kind
+    _check_input_fits(backbone, run)
+    return method
+
+
+def _check_input_fits(backbone: torch.nn.Module, run: ResolvedRun) -> None:
+    """Refuse, naming the data, a backbone that cannot take the data's input (images smaller
+    than its pooling needs): one forward pass of the modality's example input, before training
+    (a modality without one, ``traceable`` not implemented, is not checked)."""
+    try:
+        module, example, _ = run.modality.traceable(run.config, backbone)
+    except NotImplementedError:
+        return
+    was_training = backbone.training
+    try:
+        with torch.no_grad():
+            module.eval()(example)
+    except RuntimeError as e:
+        size = f" of {run.config.image_size}×{run.config.image_size} px" if run.config.image_size else ""
+        raise SsrlError(f"{run.config.data}: backbone {run.config.backbone} cannot take this data's input{size} "
+                        f"({' '.join(str(e).split())}); pass a larger --image-size or another --backbone") from e
+    finally:
+        backbone.train(was_training)
 
 
 def build(run: ResolvedRun, run_dir: Path, callbacks: tuple = (), progress: bool = True,

@@ -31,6 +31,7 @@ gradient or weight stops training before it reaches the weights or ``last.ckpt``
 
 import atexit
 import math
+import os
 import time
 import warnings
 from datetime import timedelta
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer, TQDMProgressBar
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -339,6 +341,15 @@ def _destroy_process_group() -> None:
         torch.distributed.destroy_process_group()
 
 
+RENDEZVOUS_S = 600  # default: how long the processes of a run wait for one another
+
+
+def rendezvous_timeout() -> timedelta:
+    """How long a process of a multi-process run waits for the others to join (and, after that,
+    at any collective operation): ``$SSRL_RENDEZVOUS_TIMEOUT`` seconds, else ``RENDEZVOUS_S``."""
+    return timedelta(seconds=float(os.environ.get("SSRL_RENDEZVOUS_TIMEOUT", RENDEZVOUS_S)))
+
+
 def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nodes: int,
                  precision: str, log_every_n_steps: int, callbacks: list[Callback] = (),
                  progress: bool = True, max_steps: int | None = None,
@@ -360,7 +371,7 @@ def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nod
         atexit.register(_destroy_process_group)
     return L.Trainer(
         max_epochs=epochs, max_steps=max_steps or -1, max_time=max_time, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
-        strategy="ddp" if distributed else "auto", use_distributed_sampler=False,
+        strategy=DDPStrategy(timeout=rendezvous_timeout()) if distributed else "auto", use_distributed_sampler=False,
         logger=ResumableCSVLogger(run_dir, name="", version=""),
         callbacks=[*checkpoints, DivergenceGuard(), *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
         enable_progress_bar=progress,
