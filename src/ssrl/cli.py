@@ -175,6 +175,7 @@ def evaluate(
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean of the token features (default), or first "
                                        "(the [CLS] token)."),
+    skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Images: leave out unreadable files, counting them."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a run's backbone on labeled data, beside its random-init floor (and, for few-shot,
@@ -191,7 +192,7 @@ def evaluate(
     result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction,
                           label_fractions=fractions, per_class=shots, draws=draws, classifier=classifier,
                           budget=budget, k=k, seed=seed, progress=not as_json, label_column=label_column,
-                          text_column=text_column, pool=pool)
+                          text_column=text_column, pool=pool, skip_bad=skip_bad)
     if as_json:
         print(json.dumps(result))
         return

@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
-from ssrl.api import pretrain
+from ssrl.api import embed, evaluate, pretrain
 from ssrl.data import load_labeled, load_source
 from ssrl.data.shards import MANIFEST, prepare
 from ssrl.errors import DataError, SsrlError
@@ -152,7 +152,7 @@ def test_prepare_names_an_unreadable_file_or_skips_it_with_skip_bad(tmp_path):
 
 PEAK_RSS = """
 import resource, sys
-from ssrl.api import pretrain
+from ssrl.api import embed, evaluate, pretrain
 pretrain(sys.argv[1], "rotation", out=sys.argv[2], stream=True, max_steps=6, batch_size=16, image_size=16,
          progress=False)
 peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
@@ -221,3 +221,19 @@ def test_nvjpeg_decodes_as_the_cpu_does_to_rounding(tmp_path):
     on_gpu, images, _ = _device_and_cpu_decoded(folder, "cuda")
     on_cpu, _, _ = _device_and_cpu_decoded(folder, "cpu")
     assert (on_gpu.float() - on_cpu.float()).abs().mean() < 2.0
+
+
+def test_evaluate_names_an_unreadable_labeled_file_or_skips_it_with_skip_bad(tmp_path):
+    folder = write_photos(tmp_path / "photos", 40)
+    run = pretrain(str(folder), "rotation", out=tmp_path / "run", max_steps=1, batch_size=16, image_size=16,
+                   progress=False)
+    (folder / "class1" / "0007.jpg").write_bytes(b"not an image")
+    with pytest.raises(DataError, match="0007.jpg"):
+        evaluate(run, str(folder), "knn", save=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate(run, str(folder), "knn", save=False, skip_bad=True)
+    assert result["n_train"] + result["n_test"] == 39  # the 40 files but the unreadable one
+    assert any("skipped 1 unreadable image file(s)" in str(w.message) and "0007.jpg" in str(w.message) for w in caught)
+    with pytest.raises(SsrlError, match="does not skip"):
+        embed(run, str(folder), tmp_path / "f.npy", skip_bad=True)

@@ -28,6 +28,7 @@ class ImageModality(Modality):
     protocols = ("knn", "linear", "finetune", "fewshot")
     unit = "images"
     input_name = "images"
+    data_options = ("skip_bad",)  # evaluate: leave out unreadable labeled images, counted
 
     def claims(self, spec: str) -> bool:
         return True
@@ -56,15 +57,16 @@ class ImageModality(Modality):
 
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:
-        self.check_options(options)
+        options = self.check_options(options)
         train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed,
-                                          stream=None, budget=_budget(cfg))
+                                          stream=None, budget=_budget(cfg), skip_bad=options.get("skip_bad", False))
         if train.channels != cfg.in_channels:
             raise SsrlError(f"{data}: {train.channels}-channel images, but the run was trained on {cfg.in_channels}")
         return Rows(train.images, train.labels, train.name), Rows(test.images, test.labels, test.name), split
 
     def embed_rows(self, run_dir: Path, cfg: RunConfig, data: str, **options) -> torch.Tensor:
-        self.check_options(options)
+        if self.check_options(options):  # a skipped image would shift every row after it
+            raise SsrlError("embed writes one row per image in order; it does not skip unreadable images")
         return held_or_streamed(load_source(data, image_size=cfg.image_size, encoded=True), None, _budget(cfg)).images
 
     def finetune_views(self, augment: bool) -> nn.Module | None:
