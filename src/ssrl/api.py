@@ -23,7 +23,6 @@ from ssrl.data.encoded import decode_workers
 from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
-from ssrl.notices import launched_as_other_process, notice
 from ssrl.evaluation import PROTOCOLS, extract_features
 from ssrl.evaluation.features import FLOAT32, Extraction
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
@@ -34,6 +33,7 @@ from ssrl.evaluation.label_efficiency import plot_label_efficiency
 from ssrl.evaluation.options import check_evaluation_options
 from ssrl.evaluation.records import evaluation_path, save_evaluation
 from ssrl.modality import MODALITIES, Modality, Rows, get_modality
+from ssrl.notices import launched_as_other_process, notice
 from ssrl.pretext import Pretext
 from ssrl.report import write_report
 from ssrl.report.verdict import verdict

@@ -182,13 +182,10 @@ def evaluate(
     a supervised model trained from scratch); the result is saved in RUN/evaluations/."""
     from ssrl.api import evaluate as run_evaluate
     from ssrl.evaluation.fewshot import TrainBudget
-    from ssrl.evaluation.options import check_evaluation_options
 
     given = dict(epochs=epochs, lr_backbone=lr_backbone, lr_head=lr_head, batch_size=batch_size)
     budget = TrainBudget(**{key: value for key, value in given.items() if value is not None}, augment=augment)
     fractions, shots = _numbers(label_fractions, float, "--label-fractions"), _numbers(per_class, int, "--per-class")
-    check_evaluation_options(k=k, label_fraction=label_fraction, label_fractions=fractions, per_class=shots,
-                             draws=draws, budget=budget)
     result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction,
                           label_fractions=fractions, per_class=shots, draws=draws, classifier=classifier,
                           budget=budget, k=k, seed=seed, progress=not as_json, label_column=label_column,

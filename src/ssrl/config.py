@@ -54,7 +54,8 @@ class RunConfig:
     log_every_n_steps: int = 10
     max_steps: int | None = None           # stop (and end the lr schedule) after this many steps
     checkpoint_every: int | None = None    # also write checkpoints/last.ckpt every N steps (None: epoch ends only)
-    workers: int | None = None             # DataLoader worker processes (None: 0)
+    workers: int | None = None             # DataLoader worker processes (None: 0 for rows in memory, all cores
+                                           # but one for images decoded while training)
     budget: str | None = None              # wall-clock limit of training ("90s", "10m", "1h30m"); the lr
                                            # schedule still spans `epochs`, so a budget that stops early cuts it
     modality: str | None = None            # image | text | a registered one; None = read from the data

@@ -23,8 +23,8 @@ with ``max_steps`` Lightning resumes an epoch-end checkpoint one batch off (it t
 more in the finished epoch), so such a run matches when its last checkpoint was a step one.
 
 Rows with ``lengths`` (token ids) are batched by length: a text backbone cuts each batch to
-its longest document, so similar lengths together save padding. After the first epoch it trains, the main process states that epoch's time, the throughput and
-the time left at that pace (``ssrl.notices``), so a schedule that is too long shows early.
+its longest document, so similar lengths together save padding. After the first epoch it
+trains, the main process states that epoch's time, the throughput and the time left at that pace (``ssrl.notices``), so a schedule that is too long shows early.
 Every trainer holds a ``DivergenceGuard`` (``ssrl.divergence``): the first non-finite loss,
 gradient or weight stops training before it reaches the weights or ``last.ckpt``.
 """
@@ -39,12 +39,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer, TQDMProgressBar
-from torch.utils.data import DataLoader, Dataset, Sampler
+from lightning.pytorch.strategies import DDPStrategy
+from torch.utils.data import DataLoader, Sampler
 
 from ssrl.collapse import warn_if_collapsed
 from ssrl.data.device_decode import EncodedBatch
+from ssrl.data.encoded import BatchRows
 from ssrl.divergence import DivergenceGuard
 from ssrl.errors import DataError, SsrlError
 from ssrl.modality import Modality
@@ -146,30 +147,6 @@ class _FromFirstNext:
         return next(self._it)
 
 
-class ImagesByBatch(Dataset):
-    """``dataset[index_batch]`` returns a whole uint8 batch in one indexing op, its indices, and the
-    files skipped while reading it; ``images``: anything with ``len`` and ``images[LongTensor]``
-    (a tensor, or ``EncodedImages``, which decodes there: in a worker process when there are
-    workers). A DataError is returned, not raised, so that the training process raises it with
-    its own message (naming the file) rather than a worker's traceback."""
-
-    def __init__(self, images):
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor | DataError, torch.Tensor, list[str]]:
-        skipped = getattr(self.images, "skipped", [])  # EncodedImages with skip_bad: grows as files fail
-        before = len(skipped)
-        try:
-            if getattr(self.images, "on_device", False):  # decoded in the training process, on its device
-                return self.images.encoded(index), index, []
-            return self.images[index], index, skipped[before:]
-        except DataError as exc:
-            return exc, index, []
-
-
 class PretrainModule(L.LightningModule):
     """Runs a pretext method: ``loss, logs = method.loss(*method.pseudolabels(x, index))`` with
     ``x = modality.to_input(rows)``, on the stored rows of D_s (``labels``: for monitoring only);
@@ -202,7 +179,7 @@ class PretrainModule(L.LightningModule):
         if self._batches_state is not None:
             self._batches.load_state_dict(self._batches_state)
         # A generator of its own keeps the loader (and its workers' seeds) off the global RNG.
-        return EpochLoader(ImagesByBatch(self.images), sampler=self._batches, batch_size=None,
+        return EpochLoader(BatchRows(self.images), sampler=self._batches, batch_size=None,
                            num_workers=self.workers, persistent_workers=self.workers > 0,
                            pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(self.seed))
 

@@ -10,7 +10,6 @@ any checkpoint, mid-epoch included, thus draws the same views at step k as one t
 """
 
 import hashlib
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 

@@ -35,13 +35,13 @@ if TYPE_CHECKING:
 PROGRESS_OVER = 2000   # images; below this decoding takes seconds and a bar is noise
 
 
-
 def fill_unreadable(out: torch.Tensor, bad: list[int], skipped: list[str]) -> None:
     """Replace each row of ``out`` listed in ``bad`` (unreadable files, skipped) by the nearest
     readable row of the batch; a batch with none is a DataError."""
     if not bad:
         return
-    good = [i for i in range(len(out)) if i not in set(bad)]
+    unreadable = set(bad)
+    good = [i for i in range(len(out)) if i not in unreadable]
     if not good:
         raise DataError(f"every image of a batch of {len(out)} is unreadable; first: {skipped[-1]}")
     for i in bad:
@@ -54,9 +54,13 @@ def decode_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-class RowBatches(Dataset):
-    """``dataset[index]`` (a LongTensor of rows) is those rows in one indexing: a DataLoader
-    with ``batch_size=None`` and a sampler of index batches hands each worker a whole batch."""
+class BatchRows(Dataset):
+    """``dataset[index]`` (a LongTensor of rows) is ``(those rows, index, files skipped reading
+    them)`` in one indexing: a DataLoader with ``batch_size=None`` and a sampler of index batches
+    hands each worker a whole batch. ``rows``: a tensor, or ``EncodedImages``, decoded there (in a
+    worker when there are workers; left encoded for the device with ``on_device``). A DataError is
+    returned, not raised, so that the training process raises it with its own message (naming
+    the file) rather than a worker's traceback."""
 
     def __init__(self, rows):
         self.rows = rows
@@ -64,8 +68,15 @@ class RowBatches(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
-        return self.rows[index]
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor | EncodedBatch | DataError, torch.Tensor, list[str]]:
+        skipped = getattr(self.rows, "skipped", [])  # EncodedImages with skip_bad: grows as files fail
+        before = len(skipped)
+        try:
+            if getattr(self.rows, "on_device", False):
+                return self.rows.encoded(index), index, []
+            return self.rows[index], index, skipped[before:]
+        except DataError as exc:
+            return exc, index, []
 
 
 def memory_budget() -> int:
@@ -138,6 +149,15 @@ class EncodedImages:
         except Exception as exc:  # Pillow raises many exception types on broken files
             raise decode_error(name, exc) from exc
 
+    def _skip(self, exc: DataError, warn: bool) -> None:
+        """Raise ``exc`` unless skip_bad; else note the file in ``skipped`` (once per process)."""
+        if not self.skip_bad:
+            raise exc
+        if str(exc) not in self.skipped:
+            self.skipped.append(str(exc))
+            if warn:
+                warnings.warn(f"skipped (--skip-bad): {exc}", stacklevel=3)
+
     def read(self, rows: torch.Tensor) -> torch.Tensor:
         """The images of ``rows`` decoded, (B, C, size, size). Without skip_bad the first that
         cannot be decoded raises a DataError naming it; with it, each is replaced by the nearest
@@ -148,12 +168,8 @@ class EncodedImages:
             try:
                 out[i] = self._decode(row)
             except DataError as exc:
-                if not self.skip_bad:
-                    raise
+                self._skip(exc, warn=True)
                 bad.append(i)
-                if str(exc) not in self.skipped:  # each file once per process
-                    self.skipped.append(str(exc))
-                    warnings.warn(f"skipped (--skip-bad): {exc}", stacklevel=2)
         fill_unreadable(out, bad, self.skipped)
         return out
 
@@ -179,8 +195,5 @@ class EncodedImages:
                 images[row] = self._decode(row)
                 decoded.append(row)
             except DataError as exc:
-                if not self.skip_bad:
-                    raise
-                if str(exc) not in self.skipped:
-                    self.skipped.append(str(exc))
+                self._skip(exc, warn=False)
         return (images if len(decoded) == len(self) else images[decoded]), decoded

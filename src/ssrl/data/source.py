@@ -111,7 +111,8 @@ def check_image_size(image_size: int | None) -> None:
 
 
 def at_size(source: Source, image_size: int | None) -> Source:
-    """`source` resized to image_size x image_size when a size is asked for and differs."""
+    """`source` resized to image_size x image_size when a size is asked for and differs (images
+    still encoded were read at the size asked for, so they never differ)."""
     check_image_size(image_size)
     if image_size is None or source.image_size == (image_size, image_size):
         return source

@@ -70,7 +70,7 @@ def load_source(spec: str, *, split: str = "train", image_size: int | None = Non
     source = _format(str(spec), image_size, skip_bad).load(split)
     if not encoded:
         source = decoded(source)
-    return at_size(source, image_size) if source.in_memory else source  # encoded: read at image_size already
+    return at_size(source, image_size)
 
 
 def held_or_streamed(source: Source, stream: bool | None, budget: int | None = None) -> Source:
@@ -150,8 +150,7 @@ def load_labeled(spec: str, *, test_spec: str | None = None, image_size: int | N
         raise DataError(f"holdout must be a fraction in (0, 1), got {holdout}")
 
     def read(source: Source) -> Source:
-        source = held_or_streamed(source, stream, budget) if stream is not False else decoded(source)
-        return at_size(source, image_size) if source.in_memory else source
+        return at_size(held_or_streamed(source, stream, budget) if stream is not False else decoded(source), image_size)
 
     fmt = _format(str(spec), image_size, skip_bad)
     train = read(fmt.load("train"))

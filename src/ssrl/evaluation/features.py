@@ -23,9 +23,10 @@ from torch.fx.experimental.optimization import fuse
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ssrl.data.encoded import RowBatches, decode_workers
+from ssrl.data.encoded import BatchRows, decode_workers
 from ssrl.data.source import to_unit
 from ssrl.data.tokenize import token_lengths
+from ssrl.errors import DataError
 from ssrl.precision import autocast_for
 
 BATCH_PIXELS = 2 ** 21  # CPU: 2,674 images at 28 px, 41 at 224 px (the size measured: BENCHMARKS.md, issue 21)
@@ -78,8 +79,12 @@ def _batches(rows, chunks: tuple[torch.Tensor, ...]):
     """The rows of each chunk: indexed here from a tensor; decoded by DataLoader workers from
     images that stay encoded (``ssrl.data.encoded``), while the backbone runs."""
     if isinstance(rows, torch.Tensor):
-        return (rows[chunk] for chunk in chunks)
-    return DataLoader(RowBatches(rows), sampler=chunks, batch_size=None, num_workers=decode_workers())
+        yield from (rows[chunk] for chunk in chunks)
+        return
+    for batch, _, _ in DataLoader(BatchRows(rows), sampler=chunks, batch_size=None, num_workers=decode_workers()):
+        if isinstance(batch, DataError):
+            raise batch
+        yield batch
 
 
 def for_inference(backbone: nn.Module, device: torch.device, channels_last: bool = False) -> nn.Module:

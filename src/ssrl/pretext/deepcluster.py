@@ -64,7 +64,8 @@ def global_features(backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
     w, r = world_size(), rank()
     device = next(backbone.parameters()).device
     per = -(-len(images) // w)
-    mine = images.narrow(0, min(r * per, len(images)), max(0, min(per, len(images) - r * per)))  # encoded stays so
+    start = min(r * per, len(images))
+    mine = images.narrow(0, start, min(per, len(images) - start))  # a view; encoded images stay encoded
     feats = extract_features(backbone, mine, device=device)
     if w == 1:
         return feats
