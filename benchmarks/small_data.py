@@ -436,9 +436,10 @@ def main() -> None:
                                                         "results go to small_data{TAG}_smoke.json")
     p.add_argument("--table", action="store_true", help="only print the table of the saved result of --tag")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a pretrain option for every row (image_size=16); use with --tag (repeatable)")
+                   help="a pretrain option for every row (image_size=16, views.hflip=0, "
+                        "params.temperature=0.2); use with --tag (repeatable)")
     args = p.parse_args()
-    args.option = dict(_option(kv) for kv in args.option)
+    args.option = _options(args.option)
     if args.smoke:
         args.tag += "_smoke"
     path = RESULTS / f"small_data{args.tag}.json"
@@ -478,14 +479,26 @@ def main() -> None:
     print(f"\nsaved {path}")
 
 
-def _option(kv: str) -> tuple[str, object]:
-    key, value = kv.split("=", 1)
+def _options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs as pretrain options; ``views.hflip=0`` and ``params.temperature=0.2``
+    go into the ``views`` and ``params`` dicts."""
+    options: dict = {}
+    for kv in pairs:
+        key, value = kv.split("=", 1)
+        group, _, field = key.rpartition(".")
+        (options.setdefault(group, {}) if group else options)[field] = _number(value)
+    return options
+
+
+def _number(value: str) -> object:
+    if "," in value:  # views.crop_scale=0.4,1.0
+        return tuple(_number(v) for v in value.split(","))
     for kind in (int, float):
         try:
-            return key, kind(value)
+            return kind(value)
         except ValueError:
             pass
-    return key, value
+    return value
 
 
 def _row_figure(r: dict) -> str:

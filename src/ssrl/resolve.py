@@ -5,7 +5,8 @@ decide) and fills every field the user left unset, in this order: the modality (
 recognised from the data spec), the method's ``run_defaults``, the schedule (batch size and
 epochs chosen for the number of rows N: ``choose_batch_size``, ``choose_epochs``), the backbone
 (the method's default, else the modality's), the method's parameters (its ``Config`` defaults,
-then its image-size tier's, then the run's own), its views likewise, and its optimizer (the
+then its image-size tier's, then the run's own), its views likewise (with the data's say
+between the tier's and the run's own: ``Modality.view_defaults``), and its optimizer (the
 method's, the learning rate scaled by batch / 256). The given ``RunConfig`` is never changed; the
 resolved one is what ``RUN/config.yaml`` holds, and resolving it again (``--resume``) gives it
 back. A schedule chosen for the user is stated (``ssrl.notices.notice``).
@@ -53,8 +54,8 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     tier = _size_tier(cfg.image_size)
     params = method_config(method.name, {**(method.large_image_params if tier == "large" else {}),
                                          **(method.small_image_params if tier == "small" else {}), **cfg.params})
-    views = override(method.default_views(), {**(method.large_image_views if tier == "large" else {}), **cfg.views},
-                     "views")
+    views = override(method.default_views(), method.large_image_views if tier == "large" else {}, "views")
+    views = override(views, {**modality.view_defaults(source, views, cfg.views), **cfg.views}, "views")
     base = method.optimizer
     optimizer = OptimizerDefaults(
         name=cfg.optimizer or base.name,

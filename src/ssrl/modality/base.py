@@ -99,6 +99,11 @@ class Modality:
         """Options that shape a result, recorded in it (text: the pooling)."""
         return {}
 
+    def view_defaults(self, source: SourceRows, views, given: dict) -> dict:
+        """View options this data decides (a run's ``views`` dict entries), where the method's
+        ``views`` (a ``ViewConfig``) would do otherwise and the user did not set them (``given``)."""
+        return {}
+
     def finetune_views(self, augment: bool) -> nn.Module | None:
         """The augmentation of fine-tuning and training from scratch, or None."""
         return None

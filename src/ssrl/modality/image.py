@@ -10,8 +10,10 @@ from torch import nn
 
 from ssrl.config import RunConfig, parse_bytes
 from ssrl.data import held_or_streamed, load_labeled, load_source, to_unit
+from ssrl.data.mirror import FLIPS_OFF_ABOVE, K, mirror_ratio
 from ssrl.errors import SsrlError
 from ssrl.modality.base import Modality, Rows, SourceRows
+from ssrl.notices import notice
 
 MONITOR_BANK, MONITOR_QUERIES = 10_000, 2_000  # subsets keep the online kNN cheap
 
@@ -68,6 +70,19 @@ class ImageModality(Modality):
         if self.check_options(options):  # a skipped image would shift every row after it
             raise SsrlError("embed writes one row per image in order; it does not skip unreadable images")
         return held_or_streamed(load_source(data, image_size=cfg.image_size, encoded=True), None, _budget(cfg)).images
+
+    def view_defaults(self, source: SourceRows, views, given: dict) -> dict:
+        """No left-right flips for data that does not look like its mirror image
+        (``ssrl.data.mirror``: digits, letters, icons)."""
+        if "hflip" in given or not views.hflip:
+            return {}
+        ratio = mirror_ratio(source.rows)
+        if ratio is None or ratio <= FLIPS_OFF_ABOVE:
+            return {}
+        notice(f"views: no left-right flips: mirrored images are unlike the data (the {K}th-nearest image of a "
+               f"mirrored image is {ratio:.2f}× as far as an image's, above {FLIPS_OFF_ABOVE}); "
+               f"--view hflip={views.hflip} flips")
+        return {"hflip": 0.0}
 
     def finetune_views(self, augment: bool) -> nn.Module | None:
         from ssrl.evaluation.finetune import supervised_views
