@@ -106,3 +106,10 @@ def test_the_pace_is_stated_after_the_first_epoch(tmp_path, caplog):
                       backbone="convnet-small", progress=False)
     [line] = [m for m in _notices(caplog) if m.startswith("epoch ")]
     assert line.startswith("epoch 1 of 2 took ") and "images/s" in line and "to go" in line
+
+
+def test_images_given_no_method_get_simclr(thousand):
+    from ssrl.resolve import method_name
+
+    cfg = RunConfig(data=thousand)
+    assert method_name(cfg) == "simclr" and resolve(cfg).config.method == "simclr"

@@ -85,3 +85,15 @@ def test_word2vec_run_writes_word2vec_format_and_finds_neighbours(glosses, tmp_p
     assert lines[0] == f"{len(lines) - 1} 100" and {"dog", "river", "and"} <= words
     neighbours = json.loads(ssrl("similar", run, "dog", "--k", "3", "--json"))
     assert len(neighbours) == 3 and all(w != "dog" and -1 <= s <= 1 for w, s in neighbours)
+
+
+def test_text_given_no_method_gets_its_modalitys_default_method_and_says_which(glosses, tmp_path):
+    out = tmp_path / "default"
+    ssrl("pretrain", "--data", glosses, "--text-column", "gloss", "--max-steps", "2", "--out", out)
+    config = (out / "config.yaml").read_text()
+    assert "method: word2vec" in config and "tokenizer: word" in config
+
+
+def test_resume_refuses_a_method_even_the_default_ones_name(glosses, tmp_path):
+    result = CliRunner().invoke(app, ["pretrain", "--resume", "--out", str(tmp_path), "--method", "word2vec"])
+    assert isinstance(result.exception, SsrlError) and "cannot change --method" in str(result.exception)

@@ -37,7 +37,7 @@ from ssrl.notices import launched_as_other_process, notice
 from ssrl.pretext import Pretext
 from ssrl.report import write_report
 from ssrl.report.verdict import verdict
-from ssrl.resolve import ResolvedRun, resolve
+from ssrl.resolve import ResolvedRun, method_name, resolve
 from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
 from ssrl.seeding import seeded
 from ssrl.views import Views
@@ -45,9 +45,10 @@ from ssrl.views import Views
 WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every")  # what --resume may change
 
 
-def pretrain(data: str | None = None, method: str = "simclr", *, out: str | Path | None = None,
+def pretrain(data: str | None = None, method: str | None = None, *, out: str | Path | None = None,
              resume: bool = False, callbacks: tuple = (), progress: bool = True, **options) -> Path:
-    """Pretrain a backbone with a pretext method on unlabeled data; returns the run directory.
+    """Pretrain a backbone with a pretext method (default: the data's modality's, simclr for
+    images, word2vec for text) on unlabeled data; returns the run directory.
 
     ``options`` are ``RunConfig`` fields (epochs, batch_size, backbone, seed, lr, params, ...); None
     means "not given". With ``resume=True`` the run in ``out`` continues from
@@ -125,7 +126,7 @@ def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path 
     cfg = RunConfig(data=data, method=method, **given)
     if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
         raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")
-    run_dir = Path(out) if out else Path("runs") / f"{method}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(out) if out else Path("runs") / f"{method_name(cfg)}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
     taken = [] if launched_as_other_process() else _run_files(run_dir)  # (the first process alone decides:
                                                                           # it may have written config.yaml already)
     if taken:

@@ -76,7 +76,8 @@ def _default(name: str) -> str:
 @app.command()
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="Unlabeled source: path or data-set name."),
-    method: str = typer.Option(_RUN["method"], "--method", help="Pretext method (see `ssrl methods`)."),
+    method: Optional[str] = typer.Option(None, "--method", help="Pretext method (see `ssrl methods`; default "
+                                         "simclr for images, word2vec for text)."),
     backbone: Optional[str] = typer.Option(
         None, "--backbone", help="convnet-small, resnet18/34/50, vit-mini, text-encoder-mini, ... "
         "(default: the method's, else its modality's)."),
@@ -132,8 +133,8 @@ def pretrain(
         params=_params(param, "--param") or None, views=_params(view, "--view") or None, stream=stream,
         memory_budget=memory_budget, decode_on_device=decode_on_device, max_steps=max_steps, text_column=text_column,
         documents=documents, tokenizer=tokenizer, vocab_size=vocab_size, max_tokens=max_tokens, **where)
-    if resume:  # anything but `where` is refused by the API, --method here (its default is not "given")
-        if method != _RUN["method"]:
+    if resume:  # anything but `where` is refused by the API, --method here
+        if method is not None:
             raise SsrlError("--resume continues the saved configuration; it cannot change --method")
         run = run_pretrain(data, out=out, resume=True, **options)
     else:

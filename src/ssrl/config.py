@@ -24,7 +24,7 @@ from ssrl.ranges import check_count, check_number
 @dataclass(frozen=True)
 class RunConfig:
     data: str                              # D_s: a path or a data-set name
-    method: str = "simclr"
+    method: str | None = None              # None = its modality's default method (simclr, word2vec for text)
     backbone: str | None = None            # None = the method's default, else its modality's
     epochs: int | None = None              # None = chosen from the data and the method (ssrl.resolve.choose_epochs)
     batch_size: int | None = None          # source rows per step, summed over processes; None = chosen

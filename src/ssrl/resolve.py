@@ -2,7 +2,7 @@
 
 ``resolve`` reads D_s (its modality's rows, the image size and channels or the tokenizer they
 decide) and fills every field the user left unset, in this order: the modality (given, or
-recognised from the data spec), the method's ``run_defaults``, the schedule (batch size and
+recognised from the data spec), the method (given, or the modality's default), its ``run_defaults``, the schedule (batch size and
 epochs chosen for the number of rows N: ``choose_batch_size``, ``choose_epochs``), the backbone
 (the method's default, else the modality's), the method's parameters (its ``Config`` defaults,
 then its image-size tier's, then the run's own), its views likewise (with the data's say
@@ -40,12 +40,12 @@ class ResolvedRun:
 
 def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     """Every choice of a run made from ``given`` and its data; ``run_dir``: the run being resumed."""
-    method = get_method(given.method)
-    modality = get_modality(given.modality) if given.modality else modality_of(given.data)
+    modality = _modality(given)
+    method = get_method(given.method or modality.default_method)
     if method.modality != modality.name:
         raise SsrlError(f"{given.data}: {modality.name} data, but {method.name} is a method for {method.modality} "
                         f"(see `ssrl methods`)")
-    cfg = replace(given, modality=modality.name,
+    cfg = replace(given, modality=modality.name, method=method.name,
                   **{k: v for k, v in method.run_defaults.items() if getattr(given, k) is None})
     source = modality.load_source(cfg, run_dir)
     cfg = replace(cfg, **source.resolved)
@@ -71,6 +71,15 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
                   params=asdict(params), views=asdict(views), optimizer=optimizer.name, lr=optimizer.lr,
                   weight_decay=optimizer.weight_decay, warmup_epochs=optimizer.warmup_epochs)
     return ResolvedRun(cfg, method, params, views, optimizer, modality, source)
+
+
+def method_name(given: RunConfig) -> str:
+    """The run's method: the one given, else its modality's default."""
+    return given.method or _modality(given).default_method
+
+
+def _modality(given: RunConfig) -> Modality:
+    return get_modality(given.modality) if given.modality else modality_of(given.data)
 
 
 SMALLEST_BATCH, LARGEST_BATCH = 16, 256   # bounds of a chosen batch size

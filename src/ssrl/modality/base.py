@@ -47,6 +47,7 @@ class Modality:
 
     name: ClassVar[str]
     default_backbone: ClassVar[str]
+    default_method: ClassVar[str]                      # a run given no method gets this one
     channels_last: ClassVar[bool] = False              # NHWC activations (CNNs on images)
     protocols: ClassVar[tuple[str, ...]] = ("knn", "linear", "finetune")
     unit: ClassVar[str] = "rows"                       # what one row is, in messages ("images")

@@ -26,6 +26,7 @@ def _budget(cfg: RunConfig) -> int | None:
 class ImageModality(Modality):
     name = "image"
     default_backbone = "convnet-small"
+    default_method = "simclr"
     channels_last = True
     protocols = ("knn", "linear", "finetune", "fewshot")
     unit = "images"

@@ -27,6 +27,9 @@ DEFAULT_TOKENIZER = "bpe"
 class TextModality(Modality):
     name = "text"
     default_backbone = "text-encoder-mini"
+    # word2vec beats its random-init floor on 5,000 short documents in a minute of CPU, where
+    # masked LM and next-token prediction do not yet (BENCHMARKS.md, B6 text)
+    default_method = "word2vec"
     unit = "documents"
     # B2's batch; why not 256 on small corpora: BENCHMARKS.md, B6 text
     largest_chosen_batch = 64
