@@ -8,6 +8,7 @@ run directory, Lightning fits, ``finish`` saves h_θ and the report. ``evaluate`
 """
 
 import os
+import pickle
 import time
 import zipfile
 from dataclasses import asdict, fields, replace
@@ -32,6 +33,7 @@ from ssrl.evaluation.protocols import FROZEN, frozen_scores, num_classes
 from ssrl.evaluation.label_efficiency import plot_label_efficiency
 from ssrl.evaluation.options import check_evaluation_options
 from ssrl.evaluation.records import evaluation_path, save_evaluation
+from ssrl.files import save_atomic
 from ssrl.modality import MODALITIES, Modality, Rows, get_modality
 from ssrl.notices import launched_as_other_process, notice
 from ssrl.pretext import Pretext
@@ -65,6 +67,9 @@ def pretrain(data: str | None = None, method: str | None = None, *, out: str | P
         trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     except torch.distributed.DistStoreError as e:  # the other processes never joined
         raise SsrlError(_not_joined(run.config, e)) from e
+    except pickle.UnpicklingError as e:  # weights_only refused an object: not a checkpoint ssrl wrote
+        raise SsrlError(f"{ckpt}: holds objects other than tensors and plain values, so it was not a checkpoint "
+                        "ssrl wrote; refused unread (loading it could run code)") from e
     except SystemExit:  # Lightning's answer to Ctrl-C, after its graceful shutdown
         if trainer.interrupted and trainer.global_rank == 0 and (run_dir / "checkpoints" / "last.ckpt").is_file():
             notice(f"interrupted; continue with: ssrl pretrain --out {run_dir} --resume")
@@ -389,5 +394,5 @@ def embed(run: str | Path, data: str | None, out: str | Path | None = None, **da
     backbone = modality.feature_backbone(backbone, **options)
     features = extract_features(backbone, rows, progress=True, how=extraction(cfg)).numpy()
     if out is not None:
-        np.save(out, features)
+        save_atomic(out, lambda f: np.save(f, features))
     return features

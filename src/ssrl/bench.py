@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from ssrl.api import evaluate, pretrain  # noqa: E402
 from ssrl.config import parse_budget  # noqa: E402
 from ssrl.errors import SsrlError  # noqa: E402
-from ssrl.files import write_atomic  # noqa: E402
+from ssrl.files import save_atomic, write_atomic  # noqa: E402
 from ssrl.notices import notice  # noqa: E402
 from ssrl.pretext import get_method  # noqa: E402
 from ssrl.report.metrics import steps_done  # noqa: E402
@@ -112,6 +112,6 @@ def plot_bench(rows: list[dict], path: Path, title: str) -> Path:
     ax.set_title(title + ("" if len(done) == len(rows) else f" ({len(rows) - len(done)} failed)"), fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_atomic(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
     return path

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from ssrl.errors import SsrlError
-from ssrl.files import write_atomic
+from ssrl.files import read_text, write_atomic
 from ssrl.ranges import check_count, check_number
 
 
@@ -74,7 +74,7 @@ class RunConfig:
     @classmethod
     def from_yaml(cls, path: Path) -> "RunConfig":
         try:
-            values = yaml.safe_load(Path(path).read_text())
+            values = yaml.safe_load(read_text(path))
         except (OSError, yaml.YAMLError) as e:
             raise SsrlError(f"{path}: cannot read run configuration ({e})") from e
         known = {f.name for f in fields(cls)}

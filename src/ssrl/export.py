@@ -20,17 +20,17 @@ exported file, since the ids mean nothing without it.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 from torchvision.models import ResNet
 
 from ssrl.backbones.resnet import SMALL_IMAGE_MAX
 from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
+from ssrl.files import read_text, save_atomic, write_atomic
 from ssrl.modality import get_modality
 from ssrl.runs import load_backbone, run_config
 
@@ -46,7 +46,7 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     cfg = run_config(run)
     backbone = load_backbone(run)
     modality = get_modality(cfg.modality)
-    spec = {**json.loads((run / "backbone.json").read_text()), "method": cfg.method,
+    spec = {**_backbone_spec(run), "method": cfg.method,
             "output": "float32 (B, dim) features", "format": fmt}
     is_resnet = isinstance(backbone, ResNet)
     ext = {"torchvision": ".pth" if is_resnet else ".pt2", "safetensors": ".safetensors", "onnx": ".onnx"}[fmt]
@@ -56,22 +56,34 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "torchvision" and is_resnet:
         spec["load"] = _resnet_recipe(cfg.backbone, cfg.in_channels, cfg.image_size)
-        torch.save(_state(backbone), path)
+        save_atomic(path, lambda f: torch.save(_state(backbone), f))
     elif fmt == "torchvision":
         spec["load"] = "torch.export.load(path).module()"
-        torch.export.save(_program(backbone, cfg), path)
+        save_atomic(path, lambda f: torch.export.save(_program(backbone, cfg), f))
     elif fmt == "safetensors":
         sizes = ", ".join(str(d) for d in modality.backbone_dims(cfg))
         spec["load"] = (_resnet_recipe(cfg.backbone, cfg.in_channels, cfg.image_size) if is_resnet else
                         f"ssrl.backbones.build_backbone({cfg.backbone!r}, {sizes}).load_state_dict(...)")
-        save_file(_state(backbone), path, metadata={k: str(v) for k, v in spec.items()})
+        write_atomic(path, save(_state(backbone), metadata={k: str(v) for k, v in spec.items()}))
     else:
         spec["load"] = f"onnxruntime.InferenceSession(path); input '{modality.input_name}', output 'features'"
         _onnx(backbone, cfg, path)
     for name in modality.run_files:  # a text export's tokenizer: backbone.onnx.tokenizer.json
-        spec[Path(name).stem] = shutil.copyfile(run / name, path.with_name(f"{path.name}.{name}")).name
-    path.with_name(path.name + ".json").write_text(json.dumps(spec, indent=2) + "\n")
+        copy = path.with_name(f"{path.name}.{name}")
+        spec[Path(name).stem] = write_atomic(copy, (run / name).read_bytes()).name
+    write_atomic(path.with_name(path.name + ".json"), json.dumps(spec, indent=2) + "\n")
     return path
+
+
+def _backbone_spec(run: Path) -> dict:
+    path = run / "backbone.json"
+    try:
+        spec = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise SsrlError(f"{path}, line {e.lineno}: not valid JSON ({e.msg})") from e
+    if not isinstance(spec, dict):
+        raise SsrlError(f"{path}: not a backbone description (a JSON object)")
+    return spec
 
 
 def _state(backbone: nn.Module) -> dict[str, torch.Tensor]:

@@ -36,6 +36,8 @@ class _AppendingWriter(ExperimentWriter):
     """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it."""
 
     def _check_log_dir_exists(self) -> None:
+        if os.path.islink(self.metrics_file_path):  # appended to in place: never through a planted link
+            os.unlink(self.metrics_file_path)
         if os.path.isfile(self.metrics_file_path):
             with open(self.metrics_file_path, newline="") as f:
                 self.metrics_keys = csv.DictReader(f).fieldnames or []
@@ -62,8 +64,8 @@ class ResumableCSVLogger(CSVLogger):
         kept = [r for r in rows if not r.get("step") or int(float(r["step"])) < step]
         if len(kept) == len(rows):
             return
-        with open(f"{path}.tmp", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(kept)
-        os.replace(f"{path}.tmp", path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(kept)
+        write_atomic(path, text.getvalue())

@@ -6,6 +6,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ssrl.files import save_atomic, write_atomic
+
 
 def save_image_rows(path: Path, rows: dict[str, torch.Tensor], max_images: int = 8) -> Path:
     """Write a PNG with one row per entry of ``rows`` (name → (N, C, H, W) in [0, 1], C = 1 or
@@ -24,6 +26,7 @@ def save_image_rows(path: Path, rows: dict[str, torch.Tensor], max_images: int =
             canvas[:, r * (h + gap):r * (h + gap) + h, i * (w + gap):i * (w + gap) + w] = img.expand(3, h, w)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(canvas.mul(255).round().byte().permute(1, 2, 0).numpy()).save(path)
-    path.with_suffix(".json").write_text(json.dumps({"rows": list(rows)}) + "\n")
+    image = Image.fromarray(canvas.mul(255).round().byte().permute(1, 2, 0).numpy())
+    save_atomic(path, lambda f: image.save(f, format="PNG"))
+    write_atomic(path.with_suffix(".json"), json.dumps({"rows": list(rows)}) + "\n")
     return path

@@ -28,6 +28,7 @@ from ssrl.data.encoded import EncodedImages
 from ssrl.data.folder import _BadFiles, _layout, _scan, _state_working_size, _working_size, has_own_split
 from ssrl.data.source import Source, check_image_size
 from ssrl.errors import DataError
+from ssrl.files import write_atomic
 from ssrl.notices import notice
 
 MANIFEST = "ssrl-shards.json"
@@ -89,9 +90,7 @@ def prepare(folder: str | Path, out: str | Path, *, workers: int | None = None, 
                          "sizes": [[w, h, n] for (w, h), n in sorted(sizes.items())]}
     manifest = {"format": FORMAT, "folder": str(root.resolve()), "classes": layout.classes,
                 "own_split": has_own_split(root), "splits": splits, "skipped": bad.messages}
-    tmp = out / f"{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     notice(f"{out}: {_count(manifest):,} images prepared" +
            (f"; skipped {len(bad.messages)} unreadable file(s), first: {bad.messages[0]}" if bad.messages else ""))
     return out

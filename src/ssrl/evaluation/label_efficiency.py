@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
+from ssrl.files import save_atomic  # noqa: E402
+
 CURVES = (("top1", "pretrained"), ("scratch_top1", "supervised from scratch"), ("random_init_top1", "random init"))
 
 
@@ -31,6 +33,6 @@ def plot_label_efficiency(points: list[dict], path: str | Path, title: str) -> P
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    save_atomic(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
     return Path(path)

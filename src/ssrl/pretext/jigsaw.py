@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssrl.errors import SsrlError
+from ssrl.files import save_atomic
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.jittered_grid import cut_patches, jittered_starts
@@ -134,7 +135,7 @@ class Jigsaw(Pretext):
 
     def save_artifacts(self, run_dir: Path, sample: torch.Tensor) -> None:
         """``permutations.npy``: the (n, 9) int64 set; row z is the order of class z's puzzles."""
-        np.save(Path(run_dir) / "permutations.npy", self.permutations.cpu().numpy())
+        save_atomic(Path(run_dir) / "permutations.npy", lambda f: np.save(f, self.permutations.cpu().numpy()))
 
 
 def _check(cfg: JigsawConfig) -> None:

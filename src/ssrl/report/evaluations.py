@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ssrl.errors import SsrlError
+from ssrl.files import read_text
 from ssrl.report.page import Missing, esc, image, missing, table
 
 BASELINES = (("random_init_", "random init"), ("scratch_", "supervised from scratch"))
@@ -37,9 +39,12 @@ def evaluations_html(folder: Path) -> str:
             parts.append(image(data, path.stem, path.name))
             continue
         try:
-            result = json.loads(path.read_text())
+            result = json.loads(read_text(path))
         except json.JSONDecodeError as e:
             parts.append(missing(f"{path}, line {e.lineno}: not valid JSON ({e.msg}); left out"))
+            continue
+        except SsrlError as e:
+            parts.append(missing(f"{e}; left out"))
             continue
         parts.append(result_html(result))
     return "".join(parts)

@@ -42,6 +42,8 @@ def read_metrics(path: Path) -> dict[str, Series]:
                     raise SsrlError(f"{path}, line {line}: not a metrics row ({e})") from e
     except OSError as e:
         raise SsrlError(f"{path}: cannot read ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise SsrlError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from e
     return series
 
 

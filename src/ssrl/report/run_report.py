@@ -14,7 +14,7 @@ from PIL import Image
 
 from ssrl.collapse import collapse_message
 from ssrl.errors import SsrlError
-from ssrl.files import write_atomic
+from ssrl.files import read_text, write_atomic
 from ssrl.report import figures
 from ssrl.report.embedding_map import MAP_POINTS, embedding_map
 from ssrl.report.evaluations import evaluations_html
@@ -153,9 +153,11 @@ def method_pictures(run_dir: Path) -> str:
 def _json(path: Path):
     """A JSON file of the run directory; a broken one becomes a line of the report that names it."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise Missing(f"{path}, line {e.lineno}: not valid JSON ({e.msg}).") from e
+    except SsrlError as e:
+        raise Missing(f"{e}.") from e
 
 
 def _metrics(path: Path):
