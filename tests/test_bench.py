@@ -73,3 +73,18 @@ def test_unknown_method_or_protocol_is_refused_before_anything_runs(labeled_npz,
     with pytest.raises(SsrlError, match="budget"):
         bench(labeled_npz, ["rotation"], "soon", out=tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_bench_passes_image_size_and_skip_bad_to_every_run_and_evaluation(labeled_npz, tmp_path, monkeypatch):
+    import ssrl.bench
+
+    calls = []
+    monkeypatch.setattr(ssrl.bench, "pretrain", lambda data, method, **kw: calls.append(("pretrain", kw)))
+    monkeypatch.setattr(ssrl.bench, "evaluate", lambda run, data, protocol, **kw: calls.append(("evaluate", kw))
+                        or {k: 0.5 for k in ("top1", "random_init_top1", "balanced_top1",
+                                             "random_init_balanced_top1", "beats_floor", "split")})
+    monkeypatch.setattr(ssrl.bench, "steps_done", lambda path: 10)
+    ssrl.bench.bench(labeled_npz, ["simclr", "rotation"], "10s", out=tmp_path / "b", image_size=16, skip_bad=True,
+                     progress=False)
+    assert [kw["image_size"] for what, kw in calls if what == "pretrain"] == [16, 16]
+    assert all(kw["skip_bad"] for _, kw in calls)

@@ -17,9 +17,9 @@ LAYERS = [  # lowest first; the top-level module or package of src/ssrl
     {"resolve", "runs"},
     {"engine", "run_files"},
     {"report", "word_vectors", "export"},
-    {"api"},
+    {"api", "transfer"},
     {"bench", "demo"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "cli_output", "__main__", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 MODULES = sorted(SRC.rglob("*.py"))

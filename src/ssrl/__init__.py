@@ -9,7 +9,7 @@ The public API is imported on first use, so ``import ssrl.losses`` stays light (
 import importlib
 
 __version__ = "0.1.0"
-_API = {"pretrain": "ssrl.api", "evaluate": "ssrl.api", "embed": "ssrl.api", "score": "ssrl.api",
+_API = {"pretrain": "ssrl.api", "evaluate": "ssrl.transfer", "embed": "ssrl.transfer", "score": "ssrl.transfer",
         "build_method": "ssrl.api", "load_backbone": "ssrl.runs", "prepare": "ssrl.data.shards",
         "list_methods": "ssrl.pretext", "register": "ssrl.pretext", "register_backbone": "ssrl.backbones",
         "register_modality": "ssrl.modality", "write_report": "ssrl.report"}

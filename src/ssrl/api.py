@@ -2,46 +2,34 @@
 
 ``pretrain`` is resolve -> build -> fit -> finish: ``ssrl.resolve`` makes every choice of the run
 from the options and the data, ``build`` makes the method (``build_method``), the engine and the
-run directory, Lightning fits, ``finish`` saves h_θ and the report. ``evaluate``, ``score`` and
-``embed`` take runs of any modality: what differs between images and text is the run's
-``Modality`` object (``ssrl.modality``), never a branch here.
+run directory, Lightning fits, ``finish`` saves h_θ and the report. ``evaluate``, ``score``,
+``labeled`` and ``embed`` (``ssrl.transfer``) are imported here too. Runs of any modality take the
+same path: what differs between images and text is the run's ``Modality`` object
+(``ssrl.modality``), never a branch here.
 """
 
 import os
 import pickle
 import time
 import zipfile
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 
 from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.config import RunConfig, parse_budget
 from ssrl.data.encoded import decode_workers
-from ssrl.data.split import keep_label_fraction
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
-from ssrl.evaluation import PROTOCOLS, extract_features
-from ssrl.evaluation.features import FLOAT32, Extraction
-from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
-from ssrl.evaluation.finetune import finetune_predict
-from ssrl.evaluation.metrics import classification_metrics, few_classes_warning, is_unbalanced
-from ssrl.evaluation.protocols import FROZEN, frozen_scores, num_classes
-from ssrl.evaluation.label_efficiency import plot_label_efficiency
-from ssrl.evaluation.options import check_evaluation_options
-from ssrl.evaluation.records import evaluation_path, save_evaluation
-from ssrl.files import save_atomic
-from ssrl.modality import MODALITIES, Modality, Rows, get_modality
 from ssrl.notices import launched_as_other_process, notice
 from ssrl.pretext import Pretext
 from ssrl.report import write_report
-from ssrl.report.verdict import verdict
 from ssrl.resolve import ResolvedRun, method_name, resolve
-from ssrl.runs import init_backbone, load_backbone, run_config, save_backbone
+from ssrl.runs import init_backbone, run_config, save_backbone
 from ssrl.seeding import seeded
+from ssrl.transfer import embed, evaluate, extraction, fewshot, labeled, score  # noqa: F401  (the public API)
 from ssrl.views import Views
 
 WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every")  # what --resume may change
@@ -214,185 +202,3 @@ def finish(run: ResolvedRun, method: Pretext, run_dir: Path) -> None:
     save_backbone(backbone.to(memory_format=torch.contiguous_format), run.config, run_dir)
     method.save_artifacts(run_dir, run.source.rows[:64])
     write_report(run_dir)
-
-
-def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", "linear"), k: int | None = None,
-          temperature: float = 0.1, seed: int = 0, progress: bool = False, budget: TrainBudget | None = None,
-          augment: torch.nn.Module | None = None, how: Extraction = FLOAT32) -> dict[str, dict]:
-    """The figures of each protocol (knn, linear, finetune) for one backbone on a labeled
-    train/test pair: ``{protocol: {"top1", "balanced_top1", "predicted_classes", "classes"}}``
-    (fractions; kNN adds its ``k``, by default adapted to the bank, ``ssrl.evaluation.knn``), and
-    with kNN or linear ``"features"``: the test features' anisotropy and effective rank. Frozen
-    features are computed once for the protocols that use them, as ``how`` says (the run's
-    autocast and memory format, ``extraction``). ``augment``: the views of fine-tuning
-    (``Modality.finetune_views``), or None."""
-    unknown = set(protocols) - {"knn", "linear", "finetune"}
-    if unknown:
-        raise SsrlError(f"unknown protocol {sorted(unknown)[0]!r}; choose one of: {', '.join(PROTOCOLS)}")
-    out = {}
-    frozen = [p for p in protocols if p in FROZEN]
-    if frozen:
-        train_f = extract_features(backbone, train.rows, progress=progress, how=how)
-        test_f = extract_features(backbone, test.rows, progress=progress, how=how)
-        out = frozen_scores(train_f, train.labels, test_f, test.labels, frozen, k, temperature, seed)
-    if "finetune" in protocols:
-        b = budget or TrainBudget()
-        pred = finetune_predict(backbone, train.rows, train.labels, test.rows, num_classes(train.labels, test.labels),
-                                epochs=b.epochs, lr_backbone=b.lr_backbone, lr_head=b.lr_head,
-                                batch_size=b.batch_size, seed=seed, augment=augment, weight_decay=b.weight_decay,
-                                progress=progress)
-        out["finetune"] = classification_metrics(pred, test.labels)
-    return out
-
-
-def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: str | None = None,
-             label_fraction: float | None = None, label_fractions: list[float] | None = None,
-             per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
-             budget: TrainBudget | None = None, k: int | None = None, temperature: float = 0.1, seed: int = 0,
-             progress: bool = False, save: bool = True, **data_options) -> dict:
-    """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
-
-    ``data_options`` are the run's modality's (text: ``label_column``, ``text_column``, ``pool``).
-    knn, linear, finetune: ``{"top1", "balanced_top1", "predicted_classes", "random_init_top1",
-    ..., "protocol", "split", "unbalanced", "warnings", "verdict", "beats_floor", "causes"}``
-    (fractions; see ``score``; kNN's ``k`` is adapted to the bank unless given); for finetune the
-    random-init row is a supervised model trained from scratch with the same protocol. The
-    verdict compares balanced accuracy (``ssrl.report.verdict``). fewshot: see ``fewshot``. With ``save`` the result is also written to
-    ``RUN/evaluations/<protocol>-<data name>.json`` (its path in ``"saved"``), and ``RUN/report.html``
-    is rebuilt to show it.
-    """
-    check_evaluation_options(k=k, label_fraction=label_fraction, label_fractions=label_fractions,
-                             per_class=per_class, draws=draws, budget=budget)
-    if protocol not in PROTOCOLS:
-        raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
-    cfg = run_config(run)
-    modality = get_modality(cfg.modality)
-    _check_protocol(run, modality, protocol)
-    options = modality.check_options(data_options)
-    if protocol == "fewshot":
-        result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
-            [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
-            classifier=classifier, budget=budget, seed=seed, progress=progress, **options)
-        name = ("fewshot" if len(result["points"]) == 1 else "label_efficiency") + (
-            "_finetune" if classifier == "finetune" else "")  # both classifiers' results are kept
-    else:
-        budget = budget or TrainBudget()
-        fraction = 1.0 if label_fraction is None else label_fraction
-        train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, **options)
-        how = extraction(cfg)
-        scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
-                                temperature, seed, progress, budget, modality.finetune_views(budget.augment), how)
-                  for prefix, backbone in (("", load_backbone(run)), ("random_init_", init_backbone(cfg)))}
-        result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
-                  "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
-                  "unbalanced": is_unbalanced(train.labels, test.labels), **protocol_figures(scores, protocol)}
-        if protocol == "finetune":
-            result["budget"] = asdict(budget)
-        result.update(verdict(run, result))
-        name = protocol
-    if save:
-        if name == "label_efficiency":
-            result["plot"] = str(plot_label_efficiency(
-                result["points"], evaluation_path(run, name, data, ".png"),
-                f"{cfg.method} on {Path(data).name}: label efficiency"))
-        result["saved"] = str(evaluation_path(run, name, data))
-        save_evaluation(run, name, data, result)
-        write_report(run)  # the report's evaluation section shows every saved result
-    return result
-
-
-SHARED = ("classes", "k", "dim")  # the same for both backbones: one key in an evaluation result
-
-
-def protocol_figures(scores: dict[str, dict], protocol: str) -> dict:
-    """One protocol's figures for each backbone (``scores``: ``{prefix: score(...)}``, prefix ""
-    for the pretrained one) as flat keys (``top1``, ``random_init_top1``, ...; the features'
-    geometry too), and ``warnings`` for classifiers that predicted only a few classes."""
-    out, warnings = {}, []
-    for prefix, figures in scores.items():
-        for key, v in {**figures[protocol], **figures.get("features", {})}.items():
-            out[key if key in SHARED else prefix + key] = v
-        who = f"the {'random-init' if prefix else 'pretrained'} backbone's {protocol} classifier"
-        warnings.append(few_classes_warning(figures[protocol], who))
-    out["warnings"] = [w for w in warnings if w]
-    return out
-
-
-def extraction(cfg: RunConfig) -> Extraction:
-    """How a run's features are computed: under the run's precision and in its memory format
-    (a run saved before ``channels_last`` was resolved gets its modality's choice)."""
-    channels_last = get_modality(cfg.modality).channels_last if cfg.channels_last is None else cfg.channels_last
-    return Extraction(precision=cfg.precision, channels_last=channels_last)
-
-
-def _check_protocol(run, modality: Modality, protocol: str) -> None:
-    if protocol not in modality.protocols:
-        takes = " or ".join(m.name for m in MODALITIES.values() if protocol in m.protocols)
-        raise SsrlError(f"{run}: the {protocol} protocol takes {takes} runs, this is a {modality.name} run "
-                        f"(use {', '.join(modality.protocols)})")
-
-
-def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_fractions: list[float] | None = None,
-            per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
-            budget: TrainBudget | None = None, seed: int = 0, progress: bool = False, **data_options) -> dict:
-    """Few-shot top-1 of a run's backbone at each number of labels (``label_fractions``, default
-    1%, or ``per_class``), over ``draws`` class-balanced draws, beside the random-init backbone and a
-    supervised model trained from scratch (``ssrl.evaluation.fewshot``). Returns ``{"points": [...],
-    ...}``; with one setting the point's keys (``top1_mean``, ``top1_std``, ``scratch_top1_mean``,
-    ``random_init_top1_mean``, per-draw lists) are also at the top level."""
-    check_evaluation_options(label_fractions=label_fractions, per_class=per_class, draws=draws, budget=budget)
-    if label_fractions and per_class:
-        raise SsrlError("give label fractions or labels per class, not both")
-    settings = ([Setting(per_class=n) for n in per_class] if per_class
-                else [Setting(fraction=f) for f in (label_fractions or [0.01])])
-    cfg = run_config(run)
-    modality = get_modality(cfg.modality)
-    _check_protocol(run, modality, "fewshot")
-    train, test, split = labeled(run, data, test_data=test_data, seed=seed, **data_options)
-    pretrained, random_init = load_backbone(run), init_backbone(cfg)
-    augment = modality.finetune_views((budget or TrainBudget()).augment)
-    points = [fewshot_point(pretrained, random_init, train.rows, train.labels, test.rows, test.labels, s,
-                            draws=draws, seed=seed, classifier=classifier, budget=budget, augment=augment,
-                            progress=progress, how=extraction(cfg)) for s in settings]
-    result = {"run": str(run), "data": data, "protocol": "fewshot", "split": split, "n_test": len(test),
-              "classifier": "linear probe on frozen features" if classifier == "linear" else "fine-tuned",
-              "scratch": "same architecture from the same random init, all weights trained, same epochs",
-              "points": points}
-    result["unbalanced"] = is_unbalanced(train.labels, test.labels)
-    if len(points) == 1:
-        result.update({k: v for k, v in points[0].items() if k not in ("classifier", "warnings")})
-        result.update(verdict(run, result, "balanced_top1_mean"))
-    return result
-
-
-def labeled(run: str | Path, data: str, *, test_data: str | None = None, label_fraction: float = 1.0,
-            seed: int = 0, **data_options) -> tuple[Rows, Rows, str]:
-    """D_t's train and test rows, encoded as the run's D_s was (its image size, its tokenizer), with
-    a class-balanced ``label_fraction`` of the train labels, and the sentence describing the split."""
-    cfg = run_config(run)
-    modality = get_modality(cfg.modality)
-    train, test, split = modality.labeled(Path(run), cfg, data, test_data=test_data, seed=seed, **data_options)
-    train, note = keep_label_fraction(train, label_fraction, seed, unit=modality.unit)
-    return train, test, split + note
-
-
-def embed(run: str | Path, data: str | None, out: str | Path | None = None, **data_options) -> np.ndarray:
-    """Features (N, dim) of every row of ``data`` (images; text runs pool the token features, see
-    ``ssrl.modality.text``) under the run's backbone; saved to ``out`` (.npy) if given. Where
-    ``out`` names a format of the modality's own (text: .txt or .vec, the vocabulary's vectors in
-    word2vec's format) that is written instead, and ``data`` is not needed."""
-    cfg = run_config(run)
-    modality = get_modality(cfg.modality)
-    options = modality.check_options(data_options)
-    backbone = load_backbone(run)
-    own = modality.own_output(Path(run), backbone, Path(out)) if out is not None else None
-    if own is not None:
-        return own
-    if data is None:
-        raise SsrlError("embed needs --data")
-    rows = modality.embed_rows(Path(run), cfg, data, **options)
-    backbone = modality.feature_backbone(backbone, **options)
-    features = extract_features(backbone, rows, progress=True, how=extraction(cfg)).numpy()
-    if out is not None:
-        save_atomic(out, lambda f: np.save(f, features))
-    return features

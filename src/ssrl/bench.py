@@ -41,7 +41,8 @@ def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", 
 
     ``epochs`` bounds the run; the budget stops training, normally long before it, and the
     learning rate decays to zero by the end of the budget. ``options`` are further ``RunConfig``
-    fields shared by every run (backbone, batch_size, seed, limit, ...). Returns ``{"rows": [...ranked...], "best", "plot", ...}``."""
+    fields shared by every run (backbone, batch_size, seed, limit, image_size, skip_bad, ...;
+    ``skip_bad`` also leaves unreadable labeled images out of the evaluations). Returns ``{"rows": [...ranked...], "best", "plot", ...}``."""
     if protocol not in BENCH_PROTOCOLS:
         raise SsrlError(f"bench evaluates with {' or '.join(BENCH_PROTOCOLS)}, not {protocol!r}")
     if not methods or len(set(methods)) != len(methods):
@@ -73,7 +74,8 @@ def _one(data, method, budget, protocol, labeled, run_dir, epochs, progress, opt
         row["pretrain_seconds"] = round(time.monotonic() - start, 1)
         row["steps"] = steps_done(run_dir / "metrics.csv")
         _check_steps(row, budget)
-        scores = evaluate(run_dir, labeled, protocol, progress=progress)
+        skip = {"skip_bad": True} if options.get("skip_bad") else {}  # the labeled data's bad files too
+        scores = evaluate(run_dir, labeled, protocol, progress=progress, **skip)
         row.update({key: scores[key] for key in ("top1", "random_init_top1", "balanced_top1",
                                                  "random_init_balanced_top1", "beats_floor", "split")})
     except SsrlError as e:

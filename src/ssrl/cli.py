@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from ssrl.cli_output import print_evaluation, table
 from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
 
@@ -46,14 +47,6 @@ def _params(pairs: list[str], flag: str) -> dict:
     return out
 
 
-def _table(header: list[str], rows: list[list]) -> str:
-    cells = [header] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 @app.command()
 def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List the pretext methods: name, family, modality, paper."""
@@ -63,7 +56,7 @@ def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     if as_json:
         print(json.dumps(rows, indent=2))
     else:
-        print(_table(["name", "family", "modality", "paper"], [list(r.values()) for r in rows]))
+        print(table(["name", "family", "modality", "paper"], [list(r.values()) for r in rows]))
 
 
 _RUN = {f.name: f.default for f in fields(RunConfig)}  # the defaults live in RunConfig, not here
@@ -177,6 +170,8 @@ def evaluate(
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean of the token features (default), or first "
                                        "(the [CLS] token)."),
     skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Images: leave out unreadable files, counting them."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N rows of each split."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a run's backbone on labeled data, beside its random-init floor (and, for few-shot,
@@ -190,56 +185,11 @@ def evaluate(
     result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction,
                           label_fractions=fractions, per_class=shots, draws=draws, classifier=classifier,
                           budget=budget, k=k, seed=seed, progress=not as_json, label_column=label_column,
-                          text_column=text_column, pool=pool, skip_bad=skip_bad)
+                          text_column=text_column, pool=pool, skip_bad=skip_bad, image_size=image_size, limit=limit)
     if as_json:
         print(json.dumps(result))
         return
-    print(result["split"])
-    if protocol == "fewshot":
-        print(f"pretrained and random init: {result['classifier']}; from scratch: {result['scratch']}; "
-              f"mean ± std over {draws} draws")
-        figures = ("top1", "balanced_top1") if result["unbalanced"] else ("top1",)
-        print(_table(["labels", *[f"{who} {_NAMES[f]}" for f in figures for who in ("pretrained", "from scratch",
-                                                                                     "random init")]],
-                     [[f"{p['n_labels']} ({_setting(p)})", *(_mean_std(p, prefix + f) for f in figures
-                                                             for prefix in ("", "scratch_", "random_init_"))]
-                      for p in result["points"]]))
-        if "plot" in result:
-            print(f"label-efficiency plot: {result['plot']}")
-    else:
-        print(_evaluation_table(result, protocol))
-    for warning in result.get("warnings", []) + [w for p in result.get("points", []) for w in p["warnings"]]:
-        print(f"warning: {warning}")
-    if "verdict" in result:
-        print(f"verdict: {result['verdict']}" + ("; likely causes:" if result["causes"] else ""))
-        print("".join(f"  - {cause}\n" for cause in result["causes"]), end="")
-    if "saved" in result:
-        print(f"saved: {result['saved']}")
-
-
-_NAMES = {"top1": "top-1", "balanced_top1": "balanced accuracy"}
-
-
-def _evaluation_table(result: dict, protocol: str) -> str:
-    """Pretrained and floor side by side: top-1 (and balanced accuracy when the classes are
-    unbalanced), the classes each classifier predicted, and the features' geometry."""
-    floor = "random init (= from scratch)" if protocol == "finetune" else "random init"
-    columns = [(f"{protocol} top-1", "top1")] + ([("balanced accuracy", "balanced_top1")] if result["unbalanced"] else [])
-    columns += [(f"classes predicted (of {result['classes']})", "predicted_classes"),
-                ("anisotropy", "anisotropy"), ("effective rank", "effective_rank")]
-    columns = [(name, key) for name, key in columns if key in result]
-    rows = [[who] + [result[prefix + key] for _, key in columns] for who, prefix in (("pretrained", ""),
-                                                                                     (floor, "random_init_"))]
-    note = f"\nkNN: k = {result['k']} (--k to choose)" if "k" in result else ""
-    return _table(["backbone", *[name for name, _ in columns]], rows) + note
-
-
-def _setting(point: dict) -> str:
-    return f"{point['fraction']:g} of labels" if point["fraction"] is not None else f"{point['per_class']} per class"
-
-
-def _mean_std(point: dict, key: str) -> str:
-    return f"{point[key + '_mean']:.3f} ± {point[key + '_std']:.3f}"
+    print_evaluation(result, protocol, draws)
 
 
 @app.command()
@@ -256,13 +206,17 @@ def bench(
                                              "as for pretrain)"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Pretrain on the first N images only."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Working image size (default: the data's)."),
+    skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Skip unreadable images (pretraining and "
+                                            "evaluation), counting them."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Pretrain each method with the same budget, evaluate each the same way, rank them."""
     from ssrl.bench import bench as run_bench
 
     _quiet_lightning()
-    given = dict(backbone=backbone, batch_size=batch_size, seed=seed, limit=limit)
+    given = dict(backbone=backbone, batch_size=batch_size, seed=seed, limit=limit, image_size=image_size,
+                 skip_bad=skip_bad)
     result = run_bench(data, [m.strip() for m in methods.split(",") if m.strip()], budget, protocol=protocol,
                        labeled=labeled, out=out, epochs=epochs, progress=not as_json,
                        **{key: value for key, value in given.items() if value is not None})
@@ -272,7 +226,7 @@ def bench(
     else:
         print(f"\n{result['budget']} of pretraining each on {data}; {protocol} on {result['labeled']}, "
               "ranked by balanced accuracy")
-        print(_table(["rank", "method", "balanced", "(random init)", "top-1", "(random init)", "steps", "pretrain s"],
+        print(table(["rank", "method", "balanced", "(random init)", "top-1", "(random init)", "steps", "pretrain s"],
                      [[r["rank"], r["method"], *((r["balanced_top1"], r["random_init_balanced_top1"], r["top1"],
                                                   r["random_init_top1"], r["steps"], r["pretrain_seconds"])
                                                  if "error" not in r else ("failed: " + r["error"], "", "", "", "", ""))]
@@ -294,11 +248,13 @@ def embed(
                              "the word vectors in word2vec's text format (no --data needed)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean (default) or first."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Embed only the first N rows."),
 ):
     """Write the backbone's features of every image (or document) to a .npy file."""
     from ssrl.api import embed as run_embed
 
-    features = run_embed(run, data, out, text_column=text_column, pool=pool)
+    features = run_embed(run, data, out, limit=limit, text_column=text_column, pool=pool, image_size=image_size)
     print(f"wrote {out}: {features.shape[0]} × {features.shape[1]} features")
 
 
@@ -315,7 +271,7 @@ def similar(
 
     check_count(k, "--k")
     rows = nearest_words(*word_vectors(run), word, k)
-    print(json.dumps(rows) if as_json else _table(["word", "cosine"], [list(r) for r in rows]))
+    print(json.dumps(rows) if as_json else table(["word", "cosine"], [list(r) for r in rows]))
 
 
 @app.command()
@@ -369,7 +325,7 @@ def demo(
         return
     print(f"\n{result['method']}, {result['epochs']} epochs on digits; {result['split']}; "
           f"{result['labeled']} labeled training images, {result['test']} test images")
-    print(_table(["backbone", "kNN top-1", "linear top-1"],
+    print(table(["backbone", "kNN top-1", "linear top-1"],
                  [[name, result[key]["knn"]["top1"], result[key]["linear"]["top1"]]
                   for name, key in [("random init", "random_init"), ("pretrained", "pretrained")]]))
 

@@ -121,3 +121,35 @@ def test_knn_from_the_command_line_prints_k_warnings_and_the_verdict(run_and_dat
     saved = json.loads((run / "evaluations" / "knn-unbalanced.npz.json").read_text())
     assert saved["unbalanced"] and saved["k"] == 16 and 0 <= saved["random_init_balanced_top1"] <= 1
     assert {"anisotropy", "random_init_anisotropy", "effective_rank", "beats_floor"} <= set(saved)
+
+
+def test_limit_keeps_the_first_rows_of_each_split_and_says_so(run_and_data):
+    run, data = run_and_data
+    result = ssrl.evaluate(run, data, "knn", limit=40, save=False)
+    whole = ssrl.evaluate(run, data, "knn", save=False)
+    assert (result["n_train"], result["n_test"]) == (40, 24) and whole["n_test"] == 24  # a 20 % test split: 24
+    assert "--limit 40" in result["split"]
+    with pytest.raises(SsrlError, match="--limit 0: must be a whole number of at least 1"):
+        ssrl.evaluate(run, data, "knn", limit=0, save=False)
+
+
+def test_image_size_reads_labeled_images_at_another_size(run_and_data, tmp_path):
+    run, data = run_and_data
+    out = CliRunner().invoke(app, ["evaluate", str(run), "--data", data, "--image-size", "20", "--limit", "30",
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["n_train"] == 30
+    features = ssrl.embed(run, data, tmp_path / "f.npy", image_size=20, limit=7)
+    assert features.shape[0] == 7 and np.load(tmp_path / "f.npy").shape == features.shape
+    with pytest.raises(SsrlError, match="--image-size 1: must be a whole number of at least 2"):
+        ssrl.evaluate(run, data, "knn", image_size=1, save=False)
+
+
+def test_a_backbone_that_cannot_take_the_size_is_refused_naming_the_data(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "sixteen.npz"
+    np.savez(data, x=rng.integers(0, 256, (64, 16, 16), dtype=np.uint8), y=np.arange(64) % 2)
+    run = ssrl.pretrain(str(data), "mae", out=tmp_path / "mae", max_steps=1, batch_size=16, progress=False)
+    with pytest.raises(SsrlError, match="sixteen.npz: the run's vit-mini backbone cannot take these images"):
+        ssrl.evaluate(run, str(data), "knn", image_size=18, save=False)  # not a multiple of its 4 px patches
+    assert ssrl.evaluate(run, str(data), "knn", image_size=24, save=False)["n_test"] > 0  # its positions interpolate

@@ -7,8 +7,9 @@ from ssrl.ranges import check_count, check_fraction, check_number
 
 
 def check_evaluation_options(*, k=None, label_fraction=None, label_fractions=None, per_class=None, draws=None,
-                             budget=None) -> None:
-    """Refuse kNN's ``k`` < 1, a label fraction outside (0, 1], labels per class or ``draws`` < 1,
+                             budget=None, limit=None) -> None:
+    """Refuse kNN's ``k`` < 1, a label fraction outside (0, 1], labels per class, ``draws`` or
+    ``limit`` < 1,
     and a training ``budget`` (``TrainBudget``) with epochs or batch size < 1, a head learning
     rate ≤ 0, or a backbone learning rate or weight decay < 0 (0 keeps h_θ as it is)."""
     check_count(k, "--k")
@@ -18,6 +19,7 @@ def check_evaluation_options(*, k=None, label_fraction=None, label_fractions=Non
     for n in per_class or ():
         check_count(n, "--per-class")
     check_count(draws, "--draws")
+    check_count(limit, "--limit")
     if budget is not None:
         check_count(budget.epochs, "--epochs")
         check_count(budget.batch_size, "--batch-size")

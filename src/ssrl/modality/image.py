@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ssrl.config import RunConfig, parse_bytes
+from ssrl.config import SMALLEST_IMAGE, RunConfig, parse_bytes
 from ssrl.data import held_or_streamed, load_labeled, load_source, to_unit
 from ssrl.data.mirror import FLIPS_OFF_ABOVE, K, mirror_ratio
 from ssrl.errors import SsrlError
+from ssrl.ranges import check_count
 from ssrl.modality.base import Modality, Rows, SourceRows
 from ssrl.notices import notice
 
@@ -23,6 +24,15 @@ def _budget(cfg: RunConfig) -> int | None:
     return parse_bytes(cfg.memory_budget) if cfg.memory_budget else None
 
 
+def _size(cfg: RunConfig, options: dict) -> int:
+    """The side labeled images are read at: ``image_size`` if given, else the run's."""
+    size = options.get("image_size")
+    if size is None:
+        return cfg.image_size
+    check_count(size, "--image-size", low=SMALLEST_IMAGE)
+    return size
+
+
 class ImageModality(Modality):
     name = "image"
     default_backbone = "convnet-small"
@@ -31,7 +41,7 @@ class ImageModality(Modality):
     protocols = ("knn", "linear", "finetune", "fewshot")
     unit = "images"
     input_name = "images"
-    data_options = ("skip_bad",)  # evaluate: leave out unreadable labeled images, counted
+    data_options = ("skip_bad", "image_size")  # evaluate: leave out unreadable labeled images; read at another size
 
     def claims(self, spec: str) -> bool:
         return True
@@ -61,16 +71,18 @@ class ImageModality(Modality):
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:
         options = self.check_options(options)
-        train, test, split = load_labeled(data, test_spec=test_data, image_size=cfg.image_size, seed=seed,
+        train, test, split = load_labeled(data, test_spec=test_data, image_size=_size(cfg, options), seed=seed,
                                           stream=None, budget=_budget(cfg), skip_bad=options.get("skip_bad", False))
         if train.channels != cfg.in_channels:
             raise SsrlError(f"{data}: {train.channels}-channel images, but the run was trained on {cfg.in_channels}")
         return Rows(train.images, train.labels, train.name), Rows(test.images, test.labels, test.name), split
 
     def embed_rows(self, run_dir: Path, cfg: RunConfig, data: str, **options) -> torch.Tensor:
-        if self.check_options(options):  # a skipped image would shift every row after it
+        options = self.check_options(options)
+        if options.get("skip_bad"):  # a skipped image would shift every row after it
             raise SsrlError("embed writes one row per image in order; it does not skip unreadable images")
-        return held_or_streamed(load_source(data, image_size=cfg.image_size, encoded=True), None, _budget(cfg)).images
+        return held_or_streamed(load_source(data, image_size=_size(cfg, options), encoded=True), None,
+                                _budget(cfg)).images
 
     def view_defaults(self, source: SourceRows, views, given: dict) -> dict:
         """No left-right flips for data that does not look like its mirror image

@@ -1,0 +1,60 @@
+"""What the ``ssrl`` command prints: plain-text tables that read the same in a terminal and in a log."""
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    """Columns padded to their widest cell, a rule under the header, floats to 3 decimals."""
+    cells = [header] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+_NAMES = {"top1": "top-1", "balanced_top1": "balanced accuracy"}
+
+
+def _evaluation_table(result: dict, protocol: str) -> str:
+    """Pretrained and floor side by side: top-1 (and balanced accuracy when the classes are
+    unbalanced), the classes each classifier predicted, and the features' geometry."""
+    floor = "random init (= from scratch)" if protocol == "finetune" else "random init"
+    columns = [(f"{protocol} top-1", "top1")] + ([("balanced accuracy", "balanced_top1")] if result["unbalanced"] else [])
+    columns += [(f"classes predicted (of {result['classes']})", "predicted_classes"),
+                ("anisotropy", "anisotropy"), ("effective rank", "effective_rank")]
+    columns = [(name, key) for name, key in columns if key in result]
+    rows = [[who] + [result[prefix + key] for _, key in columns] for who, prefix in (("pretrained", ""),
+                                                                                     (floor, "random_init_"))]
+    note = f"\nkNN: k = {result['k']} (--k to choose)" if "k" in result else ""
+    return table(["backbone", *[name for name, _ in columns]], rows) + note
+
+
+def _setting(point: dict) -> str:
+    return f"{point['fraction']:g} of labels" if point["fraction"] is not None else f"{point['per_class']} per class"
+
+
+def _mean_std(point: dict, key: str) -> str:
+    return f"{point[key + '_mean']:.3f} ± {point[key + '_std']:.3f}"
+
+
+def print_evaluation(result: dict, protocol: str, draws: int) -> None:
+    """An evaluation result as ``ssrl evaluate`` prints it: the split, the table, warnings, verdict."""
+    print(result["split"])
+    if protocol == "fewshot":
+        print(f"pretrained and random init: {result['classifier']}; from scratch: {result['scratch']}; "
+              f"mean ± std over {draws} draws")
+        figures = ("top1", "balanced_top1") if result["unbalanced"] else ("top1",)
+        print(table(["labels", *[f"{who} {_NAMES[f]}" for f in figures for who in ("pretrained", "from scratch",
+                                                                                    "random init")]],
+                    [[f"{p['n_labels']} ({_setting(p)})", *(_mean_std(p, prefix + f) for f in figures
+                                                            for prefix in ("", "scratch_", "random_init_"))]
+                     for p in result["points"]]))
+        if "plot" in result:
+            print(f"label-efficiency plot: {result['plot']}")
+    else:
+        print(_evaluation_table(result, protocol))
+    for warning in result.get("warnings", []) + [w for p in result.get("points", []) for w in p["warnings"]]:
+        print(f"warning: {warning}")
+    if "verdict" in result:
+        print(f"verdict: {result['verdict']}" + ("; likely causes:" if result["causes"] else ""))
+        print("".join(f"  - {cause}\n" for cause in result["causes"]), end="")
+    if "saved" in result:
+        print(f"saved: {result['saved']}")
