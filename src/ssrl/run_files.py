@@ -7,6 +7,7 @@ holds each step once, as if the run had never stopped.
 """
 
 import csv
+import errno
 import io
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ssrl.errors import SsrlError
 from ssrl.files import write_atomic
 
 
@@ -29,7 +31,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, buffer.getvalue())
+        try:
+            write_atomic(path, buffer.getvalue())
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            kept = "the previous checkpoint is intact" if Path(path).is_file() else "no checkpoint was kept"
+            raise SsrlError(f"{path}: no space left on the device for the checkpoint of step "
+                            f"{checkpoint.get('global_step', '?')} ({buffer.tell():,} bytes; it needs that much "
+                            f"free beside the previous one); {kept}: free space, then pretrain again with "
+                            f"--out {Path(path).parent.parent} --resume") from e
 
 
 class _AppendingWriter(ExperimentWriter):
