@@ -13,7 +13,7 @@ LAYERS = [  # lowest first; the top-level module or package of src/ssrl
     {"data", "views", "losses", "backbones", "heads", "collapse", "divergence", "components"},
     {"evaluation"},
     {"modality"},
-    {"pretext"},
+    {"pretext", "catalog"},
     {"resolve", "runs"},
     {"engine", "run_files"},
     {"report", "word_vectors", "export"},

@@ -50,9 +50,9 @@ def _params(pairs: list[str], flag: str) -> dict:
 @app.command()
 def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List the pretext methods: name, family, modality, paper."""
-    from ssrl.pretext import list_methods
+    from ssrl.catalog import built_in_methods  # read from the method files: no torch to load
 
-    rows = list_methods()
+    rows = built_in_methods()
     if as_json:
         print(json.dumps(rows, indent=2))
     else:

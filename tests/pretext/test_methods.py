@@ -37,6 +37,12 @@ def test_method_forward_backward(name, channels):
     assert all(v.ndim == 0 for v in logs.values())
 
 
+def test_the_catalogue_read_from_the_method_files_is_the_registry():
+    from ssrl.catalog import built_in_methods
+
+    assert built_in_methods() == list_methods()
+
+
 def test_list_methods_has_name_family_modality_paper():
     rows = {r["name"]: r for r in list_methods()}
     assert {"simclr", "rotation"} <= set(rows)
