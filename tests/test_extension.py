@@ -135,3 +135,11 @@ def test_register_refuses_a_pseudolabel_generator_without_the_index():
     with pytest.raises(TypeError, match="pseudolabels must take"):
         ssrl.register("no_index", family="masked prediction (generative)", modality="points", paper="-")(NoIndex)
     assert "no_index" not in METHODS
+
+
+def test_dir_of_the_package_lists_the_lazy_public_api():
+    import ssrl
+
+    names = dir(ssrl)
+    assert {"pretrain", "evaluate", "embed", "load_backbone", "register_backbone"} <= set(names)
+    assert all(hasattr(ssrl, name) for name in ssrl.__all__)

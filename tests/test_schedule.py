@@ -113,3 +113,15 @@ def test_images_given_no_method_get_simclr(thousand):
 
     cfg = RunConfig(data=thousand)
     assert method_name(cfg) == "simclr" and resolve(cfg).config.method == "simclr"
+
+
+@pytest.mark.parametrize("per_epoch, interval", [(234, 10), (40, 10), (15, 3), (3, 1), (0, 1)])
+def test_short_epochs_log_about_four_rows_each(per_epoch, interval):
+    from ssrl.resolve import log_interval
+
+    assert log_interval(per_epoch) == interval
+
+
+def test_the_log_interval_is_resolved_and_a_given_one_kept(thousand):
+    assert resolve(RunConfig(data=thousand, method="simclr")).config.log_every_n_steps == 3  # 15 steps an epoch
+    assert resolve(RunConfig(data=thousand, method="simclr", log_every_n_steps=7)).config.log_every_n_steps == 7

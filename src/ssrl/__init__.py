@@ -17,6 +17,11 @@ _API = {"pretrain": "ssrl.api", "evaluate": "ssrl.transfer", "embed": "ssrl.tran
 __all__ = sorted(_API)
 
 
+def __dir__() -> list[str]:
+    """The public API (imported on first use) with the module's own names: tab completion sees it."""
+    return sorted({*globals(), *_API} - {"importlib"})
+
+
 def __getattr__(name: str):
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)

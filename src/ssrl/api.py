@@ -21,6 +21,7 @@ import torch
 from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.config import RunConfig, parse_budget
 from ssrl.data.encoded import decode_workers
+from ssrl.data.objects import hold, is_object
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
 from ssrl.notices import launched_as_other_process, notice
@@ -35,10 +36,12 @@ from ssrl.views import Views
 WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every")  # what --resume may change
 
 
-def pretrain(data: str | None = None, method: str | None = None, *, out: str | Path | None = None,
+def pretrain(data=None, method: str | None = None, *, out: str | Path | None = None,
              resume: bool = False, callbacks: tuple = (), progress: bool = True, **options) -> Path:
     """Pretrain a backbone with a pretext method (default: the data's modality's, simclr for
-    images, word2vec for text) on unlabeled data; returns the run directory.
+    images, word2vec for text) on unlabeled data; returns the run directory. ``data``: a path, a
+    data-set name, or images as a Python object (an array or tensor, a ``Dataset``, a Hugging
+    Face ``Dataset``: ``ssrl.data.objects``).
 
     ``options`` are ``RunConfig`` fields (epochs, batch_size, backbone, seed, lr, params, ...); None
     means "not given". With ``resume=True`` the run in ``out`` continues from
@@ -116,6 +119,7 @@ def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path 
         return Path(out), saved, ckpt
     if data is None:
         raise SsrlError("pretrain needs --data")
+    data = hold(data) if is_object(data) else str(data)  # an array, tensor or Dataset: held in memory
     cfg = RunConfig(data=data, method=method, **given)
     if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
         raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")

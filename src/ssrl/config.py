@@ -51,7 +51,7 @@ class RunConfig:
     decode_on_device: bool = False         # streamed JPEGs: decoded on the training device (nvJPEG on CUDA)
     limit: int | None = None               # use only the first N source images
     monitor: str | None = None             # labeled data for the online kNN monitor
-    log_every_n_steps: int = 10
+    log_every_n_steps: int | None = None   # None = every 10 steps, or 4 times an epoch on short epochs
     max_steps: int | None = None           # stop (and end the lr schedule) after this many steps
     checkpoint_every: int | None = None    # also write checkpoints/last.ckpt every N steps (None: epoch ends only)
     workers: int | None = None             # DataLoader worker processes (None: 0 for rows in memory, all cores

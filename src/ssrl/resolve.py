@@ -51,6 +51,8 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     cfg = replace(cfg, **source.resolved)
     _check_channels(method, cfg)
     cfg = _schedule(cfg, method, len(source.rows), modality)
+    if cfg.log_every_n_steps is None:
+        cfg = replace(cfg, log_every_n_steps=log_interval(len(source.rows) // cfg.batch_size))
     tier = _size_tier(cfg.image_size)
     params = method_config(method.name, {**(method.large_image_params if tier == "large" else {}),
                                          **(method.small_image_params if tier == "small" else {}), **cfg.params})
@@ -142,6 +144,12 @@ def _schedule(cfg: RunConfig, method: type[Pretext], n: int, modality: Modality)
     notes.append((", ".join(flags[:-1]) + " or " if len(flags) > 1 else "") + flags[-1] + " to choose")
     notice(f"{plan} ({'; '.join(notes)})")
     return replace(cfg, batch_size=batch, epochs=epochs)
+
+
+def log_interval(steps_per_epoch: int) -> int:
+    """Steps between logged rows: 10, or fewer on short epochs so that each epoch still logs about
+    four (a short run's curve has points, and Lightning does not warn about its interval)."""
+    return max(1, min(10, steps_per_epoch // 4))
 
 
 def _size_tier(image_size: int | None) -> str | None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ssrl.config import RunConfig
+from ssrl.data.objects import hold, is_object
 from ssrl.data.split import keep_label_fraction
 from ssrl.errors import SsrlError
 from ssrl.evaluation import PROTOCOLS, extract_features
@@ -61,14 +62,19 @@ def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", 
     return out
 
 
-def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: str | None = None,
+FEATURES = "features"  # RUN/features/: frozen features kept between evaluations
+
+
+def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, labels=None,
              label_fraction: float | None = None, label_fractions: list[float] | None = None,
              per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
              budget: TrainBudget | None = None, k: int | None = None, temperature: float = 0.1, seed: int = 0,
              progress: bool = False, save: bool = True, limit: int | None = None, **data_options) -> dict:
     """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
 
-    ``data_options`` are the run's modality's (images: ``skip_bad``, ``image_size``; text:
+    ``data`` and ``test_data``: paths, data-set names, or labeled images as Python objects (an
+    ``(images, labels)`` pair, ``images`` with ``labels=``, a labeled ``Dataset``:
+    ``ssrl.data.objects``). ``data_options`` are the run's modality's (images: ``skip_bad``, ``image_size``; text:
     ``label_column``, ``text_column``, ``pool``); ``limit``: only the first N rows of each split.
     knn, linear, finetune: ``{"top1", "balanced_top1", "predicted_classes", "random_init_top1",
     ..., "protocol", "split", "unbalanced", "warnings", "verdict", "beats_floor", "causes"}``
@@ -80,6 +86,7 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
     """
     check_evaluation_options(k=k, label_fraction=label_fraction, label_fractions=label_fractions,
                              per_class=per_class, draws=draws, budget=budget, limit=limit)
+    data, test_data = _spec(data, labels), _spec(test_data)
     if protocol not in PROTOCOLS:
         raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     cfg = run_config(run)
@@ -97,7 +104,7 @@ def evaluate(run: str | Path, data: str, protocol: str = "knn", *, test_data: st
         fraction = 1.0 if label_fraction is None else label_fraction
         train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, limit=limit,
                                      **options)
-        how = extraction(cfg)
+        how = extraction(cfg, run)
         scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
                                 temperature, seed, progress, budget, modality.finetune_views(budget.augment), how)
                   for prefix, backbone in (("", load_backbone(run)), ("random_init_", init_backbone(cfg)))}
@@ -136,11 +143,13 @@ def protocol_figures(scores: dict[str, dict], protocol: str) -> dict:
     return out
 
 
-def extraction(cfg: RunConfig) -> Extraction:
+def extraction(cfg: RunConfig, run: str | Path | None = None) -> Extraction:
     """How a run's features are computed: under the run's precision and in its memory format
-    (a run saved before ``channels_last`` was resolved gets its modality's choice)."""
+    (a run saved before ``channels_last`` was resolved gets its modality's choice); with ``run``,
+    kept in ``RUN/features/`` for the next evaluation (``ssrl.evaluation.feature_cache``)."""
     channels_last = get_modality(cfg.modality).channels_last if cfg.channels_last is None else cfg.channels_last
-    return Extraction(precision=cfg.precision, channels_last=channels_last)
+    return Extraction(precision=cfg.precision, channels_last=channels_last,
+                      cache=None if run is None else Path(run) / FEATURES)
 
 
 def _check_protocol(run, modality: Modality, protocol: str) -> None:
@@ -172,7 +181,7 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     augment = modality.finetune_views((budget or TrainBudget()).augment)
     points = [fewshot_point(pretrained, random_init, train.rows, train.labels, test.rows, test.labels, s,
                             draws=draws, seed=seed, classifier=classifier, budget=budget, augment=augment,
-                            progress=progress, how=extraction(cfg)) for s in settings]
+                            progress=progress, how=extraction(cfg, run)) for s in settings]
     result = {"run": str(run), "data": data, "protocol": "fewshot", "split": split, "n_test": len(test),
               "classifier": "linear probe on frozen features" if classifier == "linear" else "fine-tuned",
               "scratch": "same architecture from the same random init, all weights trained, same epochs",
@@ -184,12 +193,13 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     return result
 
 
-def labeled(run: str | Path, data: str, *, test_data: str | None = None, label_fraction: float = 1.0,
+def labeled(run: str | Path, data, *, test_data=None, label_fraction: float = 1.0,
             seed: int = 0, limit: int | None = None, **data_options) -> tuple[Rows, Rows, str]:
     """D_t's train and test rows, encoded as the run's D_s was (its image size, its tokenizer,
     unless ``image_size`` is given), the first ``limit`` of each split if given, with a
     class-balanced ``label_fraction`` of the train labels, and the sentence describing the split."""
     check_evaluation_options(limit=limit)
+    data, test_data = _spec(data), _spec(test_data)
     cfg = run_config(run)
     modality = get_modality(cfg.modality)
     train, test, split = modality.labeled(Path(run), cfg, data, test_data=test_data, seed=seed, **data_options)
@@ -199,6 +209,13 @@ def labeled(run: str | Path, data: str, *, test_data: str | None = None, label_f
     _check_fits(cfg, modality, test.rows, data)
     train, note = keep_label_fraction(train, label_fraction, seed, unit=modality.unit)
     return train, test, split + note
+
+
+def _spec(data, labels=None):
+    """A path or name as a string; images given as a Python object, held (``ssrl.data.objects``)."""
+    if data is None or not is_object(data):
+        return data if data is None else str(data)
+    return hold(data, labels)
 
 
 def _check_fits(cfg: RunConfig, modality: Modality, rows, data: str) -> None:
@@ -214,7 +231,7 @@ def _check_fits(cfg: RunConfig, modality: Modality, rows, data: str) -> None:
                         f"({' '.join(str(e).split())[:300]})") from e
 
 
-def embed(run: str | Path, data: str | None, out: str | Path | None = None, limit: int | None = None,
+def embed(run: str | Path, data, out: str | Path | None = None, limit: int | None = None,
           **data_options) -> np.ndarray:
     """Features (N, dim) of every row of ``data`` (the first ``limit`` if given; images, at the
     run's size or ``image_size``; text runs pool the token features, see ``ssrl.modality.text``)
@@ -230,6 +247,7 @@ def embed(run: str | Path, data: str | None, out: str | Path | None = None, limi
         return own
     if data is None:
         raise SsrlError("embed needs --data")
+    data = _spec(data)
     check_evaluation_options(limit=limit)
     rows = modality.embed_rows(Path(run), cfg, data, **options)
     rows = rows[:limit] if limit else rows

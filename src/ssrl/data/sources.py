@@ -22,7 +22,7 @@ import warnings
 
 import torch
 
-from ssrl.data import arrays, folder, idx, named, shards
+from ssrl.data import arrays, folder, idx, named, objects, shards
 from ssrl.data.encoded import memory_budget
 from ssrl.data.source import Source, at_size
 from ssrl.data.split import stratified_split
@@ -38,6 +38,8 @@ class _Format:
 
 def _format(spec: str, image_size: int | None, skip_bad: bool) -> _Format:
     path = Path(spec).expanduser()
+    if objects.is_held_spec(spec) and not path.exists():  # an array or Dataset given in Python
+        return _Format(partial(objects.load_held, spec), lambda: None)
     if path.is_dir() and shards.is_shards(path):
         return _Format(partial(shards.load_shards, path, image_size=image_size, skip_bad=skip_bad),
                        partial(shards.own_test_split, path))

@@ -16,6 +16,7 @@ batch by batch in DataLoader workers while the backbone runs.
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import fx, nn
@@ -27,6 +28,7 @@ from ssrl.data.encoded import BatchRows, decode_workers
 from ssrl.data.source import to_unit
 from ssrl.data.tokenize import token_lengths
 from ssrl.errors import DataError
+from ssrl.evaluation import feature_cache
 from ssrl.precision import autocast_for
 
 BATCH_PIXELS = 2 ** 21  # CPU: 2,674 images at 28 px, 41 at 224 px (the size measured: BENCHMARKS.md, issue 21)
@@ -39,6 +41,7 @@ class Extraction:
 
     precision: str = "32-true"   # the run's resolved precision: the autocast it evaluates under
     channels_last: bool = False  # NHWC images, as the run trained (``RunConfig.channels_last``)
+    cache: Path | None = None    # a folder keeping features between calls (``feature_cache``), or None
 
 
 FLOAT32 = Extraction()  # no autocast, the default memory format
@@ -59,7 +62,14 @@ def extract_features(backbone: nn.Module, rows: torch.Tensor, batch_size: int | 
     """Features (N, dim) float32 on the CPU of stored rows (uint8 images (N, C, H, W), or token
     ids), in eval mode (BN running statistics, no augmentation), computed as ``how`` says by
     ``for_inference(backbone)``. The backbone's train/eval mode is restored after.
-    ``batch_size``: by default ``default_batch_size``."""
+    ``batch_size``: by default ``default_batch_size``. With ``how.cache``, features computed before
+    for the same backbone, rows and ``how`` are read back instead (``ssrl.evaluation.feature_cache``)."""
+    key = None
+    if how.cache is not None and isinstance(rows, torch.Tensor):
+        key = feature_cache.fingerprint(backbone, rows, how.precision, how.channels_last)
+        kept = feature_cache.load(how.cache, key, len(rows))
+        if kept is not None:
+            return kept
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     was_training = backbone.training
     net = for_inference(backbone, device, how.channels_last)
@@ -72,7 +82,10 @@ def extract_features(backbone: nn.Module, rows: torch.Tensor, batch_size: int | 
             x = as_input(batch, device).contiguous(memory_format=memory_format)
             out.append(net(x).float().cpu())
     backbone.train(was_training)
-    return torch.cat(out)[torch.argsort(order)]  # outside inference mode: an ordinary tensor
+    features = torch.cat(out)[torch.argsort(order)]  # outside inference mode: an ordinary tensor
+    if key is not None:
+        feature_cache.store(how.cache, key, features)
+    return features
 
 
 def _batches(rows, chunks: tuple[torch.Tensor, ...]):
