@@ -27,6 +27,7 @@ from safetensors.torch import save
 from torch import nn
 from torchvision.models import ResNet
 
+from ssrl.backbones.library import is_library_name
 from ssrl.backbones.resnet import SMALL_IMAGE_MAX
 from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
@@ -48,7 +49,7 @@ def export(run: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     modality = get_modality(cfg.modality)
     spec = {**_backbone_spec(run), "method": cfg.method,
             "output": "float32 (B, dim) features", "format": fmt}
-    is_resnet = isinstance(backbone, ResNet)
+    is_resnet = isinstance(backbone, ResNet) and not is_library_name(cfg.backbone)  # ssrl's own ResNets
     ext = {"torchvision": ".pth" if is_resnet else ".pt2", "safetensors": ".safetensors", "onnx": ".onnx"}[fmt]
     path = Path(out) if out is not None else run / "export" / f"backbone{ext}"
     if path.suffix != ext:
