@@ -18,6 +18,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from ssrl.backbones.registry import hold_backbone
 from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.config import RunConfig, parse_budget
 from ssrl.data.encoded import decode_workers
@@ -120,6 +121,8 @@ def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path 
     if data is None:
         raise SsrlError("pretrain needs --data")
     data = hold(data) if is_object(data) else str(data)  # an array, tensor or Dataset: held in memory
+    if isinstance(given.get("backbone"), torch.nn.Module):  # a user's own module: registered by a name
+        given["backbone"] = hold_backbone(given["backbone"])
     cfg = RunConfig(data=data, method=method, **given)
     if out is None and (cfg.devices > 1 or cfg.nodes > 1):  # each process would pick its own time stamp
         raise SsrlError("runs on several processes need --out, so that every process uses the same run directory")

@@ -1,8 +1,15 @@
-"""Backbone registry: names to factories, with an error that lists the choices."""
+"""Backbone registry: names to factories, with an error that lists the choices. Names come from
+``register_backbone`` (in this process), from the ``ssrl.backbones`` entry points of installed
+packages (in any process), from timm and torchvision (``ssrl.backbones.library``), and from
+``nn.Module`` instances passed to ``pretrain`` (``hold_backbone``, this process only)."""
 
+import copy
+import hashlib
 from functools import partial
+from importlib.metadata import entry_points
 from typing import Callable
 
+import torch
 from torch import nn
 
 from ssrl.backbones.library import build_library_backbone, is_library_name
@@ -23,6 +30,45 @@ def register_backbone(name: str):
     return add
 
 
+HELD = "module:"  # the name of an nn.Module instance given to pretrain (``hold_backbone``)
+
+
+def _from_entry_points(name: str) -> bool:
+    """Register ``name`` from the ``ssrl.backbones`` entry points of installed packages (a
+    package declares ``[project.entry-points."ssrl.backbones"] NAME = "pkg.module:factory"``),
+    so a run made with a user's backbone reloads in any process; False if none has it."""
+    found = [e for e in entry_points(group="ssrl.backbones") if e.name == name]
+    if found:
+        BACKBONES[name] = found[0].load()
+    return bool(found)
+
+
+def hold_backbone(module: nn.Module) -> str:
+    """Register an ``nn.Module`` instance, for this process, under a name a run can record; its
+    factory returns a copy of the module as given (its weights are the run's random init), with
+    ``dim`` probed where the module has none. Image backbones only: the probe is an image batch."""
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    name = f"{HELD}{type(module).__name__}-{digest.hexdigest()[:12]}"
+
+    def factory(in_channels: int, image_size: int) -> nn.Module:
+        net = copy.deepcopy(module)
+        if not hasattr(net, "dim"):
+            with torch.no_grad():
+                out = net.eval()(torch.zeros(2, in_channels, image_size, image_size))
+            if out.ndim != 2:
+                raise SsrlError(f"backbone {type(module).__name__} returns {tuple(out.shape)} for a batch of images, "
+                                "not (batch, features)")
+            net.dim = out.shape[1]
+            net.train()
+        return net
+
+    BACKBONES[name] = factory
+    return name
+
+
 def list_backbones() -> list[str]:
     return sorted(BACKBONES)
 
@@ -34,8 +80,11 @@ def build_backbone(name: str, *dims: int, seed: int | None = None) -> nn.Module:
     so the random-init floor of a run can be rebuilt exactly for evaluation."""
     if is_library_name(name):
         factory = partial(build_library_backbone, name)
-    elif name in BACKBONES:
+    elif name in BACKBONES or _from_entry_points(name):
         factory = BACKBONES[name]
+    elif name.startswith(HELD):
+        raise SsrlError(f"backbone {name!r} was an nn.Module passed in another process; pass backbone= the module "
+                        "again, or register its factory under the 'ssrl.backbones' entry point (README)")
     else:
         raise SsrlError(f"unknown backbone {name!r}; choose one of: {', '.join(list_backbones())}, "
                         "or timm:NAME, torchvision:NAME")
