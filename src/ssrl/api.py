@@ -34,7 +34,7 @@ from ssrl.seeding import seeded
 from ssrl.transfer import embed, evaluate, extraction, fewshot, labeled, score  # noqa: F401  (the public API)
 from ssrl.views import Views
 
-WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every")  # what --resume may change
+WHERE_ONLY = ("accelerator", "devices", "nodes", "workers", "checkpoint_every", "loggers")  # what --resume may change
 
 
 def pretrain(data=None, method: str | None = None, *, out: str | Path | None = None,
@@ -181,7 +181,7 @@ def build(run: ResolvedRun, run_dir: Path, callbacks: tuple = (), progress: bool
                             budget_s=max_time.total_seconds() if max_time else None, workers=_workers(cfg, run))
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
                            cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps, max_time=max_time,
-                           checkpoint_every=cfg.checkpoint_every)
+                           checkpoint_every=cfg.checkpoint_every, loggers=cfg.loggers)
     run_dir.mkdir(parents=True, exist_ok=True)
     if trainer.global_rank == 0:
         cfg.to_yaml(run_dir / "config.yaml")

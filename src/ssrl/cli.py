@@ -100,6 +100,7 @@ def pretrain(
     budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training (the lr decays to 0 by then): 90s, 10m, 1h30m."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N steps (the lr schedule ends there)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Also write last.ckpt every N steps (default: epoch ends only)."),
+    logger: list[str] = typer.Option([], "--logger", help="tensorboard, wandb or mlflow, beside metrics.csv (repeatable)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes decoding streamed images (default: all cores but one; 0 for data in memory)."),
     stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Image folders and shards: decode while training, or all into memory first (default: stream when they would exceed --memory-budget)."),
     memory_budget: Optional[str] = typer.Option(None, "--memory-budget", help="Decoded images held in memory at most, such as 8GB (default: a quarter of RAM)."),
@@ -119,7 +120,7 @@ def pretrain(
     _quiet_lightning()
 
     where = dict(accelerator=accelerator, devices=devices, nodes=nodes, workers=workers,
-                 checkpoint_every=checkpoint_every)  # what --resume may change
+                 checkpoint_every=checkpoint_every, loggers=logger or None)  # what --resume may change
     options = dict(
         backbone=backbone, epochs=epochs, batch_size=batch_size, precision=precision, seed=seed, lr=lr,
         optimizer=optimizer, image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor, budget=budget,

@@ -53,6 +53,7 @@ class RunConfig:
     monitor: str | None = None             # labeled data for the online kNN monitor
     log_every_n_steps: int | None = None   # None = every 10 steps, or 4 times an epoch on short epochs
     max_steps: int | None = None           # stop (and end the lr schedule) after this many steps
+    loggers: list = field(default_factory=list)  # tensorboard, wandb, mlflow beside metrics.csv (ssrl.run_files)
     checkpoint_every: int | None = None    # also write checkpoints/last.ckpt every N steps (None: epoch ends only)
     workers: int | None = None             # DataLoader worker processes (None: 0 for rows in memory, all cores
                                            # but one for images decoded while training)

@@ -51,7 +51,7 @@ from ssrl.errors import DataError, SsrlError
 from ssrl.modality import Modality
 from ssrl.notices import notice
 from ssrl.pretext import OptimizerDefaults, Pretext
-from ssrl.run_files import AtomicCheckpointIO, ResumableCSVLogger
+from ssrl.run_files import AtomicCheckpointIO, ResumableCSVLogger, extra_loggers
 from ssrl.seeding import epoch_seed, step_seed
 
 
@@ -330,14 +330,16 @@ def rendezvous_timeout() -> timedelta:
 def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nodes: int,
                  precision: str, log_every_n_steps: int, callbacks: list[Callback] = (),
                  progress: bool = True, max_steps: int | None = None,
-                 max_time: timedelta | None = None, checkpoint_every: int | None = None) -> L.Trainer:
+                 max_time: timedelta | None = None, checkpoint_every: int | None = None,
+                 loggers: list[str] = ()) -> L.Trainer:
     """A Lightning trainer writing ``metrics.csv`` and ``checkpoints/last.ckpt`` into ``run_dir``;
     ``max_steps`` stops training (and ends the learning-rate schedule) before ``epochs`` is done;
     ``max_time`` stops it after that much wall-clock time (``PretrainModule`` given the same
     budget anneals its learning rate by then). A ``DivergenceGuard`` stops training at the first
     non-finite loss, gradient or weight. ``last.ckpt`` is written at every epoch end and, with
     ``checkpoint_every``, also every that many steps (a second ModelCheckpoint: Lightning takes
-    epochs or steps per callback, not both); each write replaces it atomically."""
+    epochs or steps per callback, not both); each write replaces it atomically. ``loggers``:
+    TensorBoard, W&B or MLflow beside ``metrics.csv`` (``extra_loggers``)."""
     checkpoints = [ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False, **when)
                    for when in [{"every_n_epochs": 1}] + ([{"every_n_train_steps": checkpoint_every}]
@@ -349,7 +351,7 @@ def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nod
     return L.Trainer(
         max_epochs=epochs, max_steps=max_steps or -1, max_time=max_time, accelerator=accelerator, devices=devices, num_nodes=nodes, precision=precision,
         strategy=DDPStrategy(timeout=rendezvous_timeout()) if distributed else "auto", use_distributed_sampler=False,
-        logger=ResumableCSVLogger(run_dir, name="", version=""),
+        logger=[ResumableCSVLogger(run_dir, name="", version=""), *extra_loggers(run_dir, loggers)],
         callbacks=[*checkpoints, DivergenceGuard(), *callbacks, *([TQDMProgressBar()] if progress else [])],  # tqdm: on stderr
         enable_progress_bar=progress,
         plugins=[AtomicCheckpointIO()], log_every_n_steps=log_every_n_steps,

@@ -1,5 +1,5 @@
 """Files a run writes while it trains: ``checkpoints/last.ckpt``, written atomically, and
-``metrics.csv``, kept across ``--resume``.
+``metrics.csv``, kept across ``--resume`` (and, if asked, TensorBoard, W&B or MLflow logs).
 
 A run resumed from a checkpoint of step G trains steps G, G+1, ... again; the rows a killed run
 logged for them after that checkpoint are dropped first (``drop_after``), so ``metrics.csv``
@@ -80,3 +80,32 @@ class ResumableCSVLogger(CSVLogger):
         writer.writeheader()
         writer.writerows(kept)
         write_atomic(path, text.getvalue())
+
+
+LOGGERS = ("tensorboard", "wandb", "mlflow", "csv")  # csv: metrics.csv, always written
+
+
+def extra_loggers(run_dir: Path, names: list[str]) -> list:
+    """Lightning loggers beside ``metrics.csv``, writing into the run directory: ``tensorboard``
+    (``RUN/tensorboard/``), ``wandb`` (``RUN/wandb/``; ``WANDB_MODE=offline`` keeps it local),
+    ``mlflow`` (a file store in ``RUN/mlruns/``). Each needs its package; an unknown name or a
+    missing package is refused before training."""
+    from lightning.pytorch import loggers
+
+    unknown = sorted(set(names) - set(LOGGERS))
+    if unknown:
+        raise SsrlError(f"--logger {unknown[0]}: not a logger (choose from {', '.join(LOGGERS)})")
+    made = []
+    for name in dict.fromkeys(names):  # once each, in the order given
+        try:
+            if name == "tensorboard":
+                made.append(loggers.TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False))
+            elif name == "wandb":
+                made.append(loggers.WandbLogger(save_dir=str(run_dir), project="ssrl", name=Path(run_dir).name))
+            elif name == "mlflow":
+                made.append(loggers.MLFlowLogger(experiment_name="ssrl", run_name=Path(run_dir).name,
+                                                 tracking_uri=(Path(run_dir).resolve() / "mlruns").as_uri()))
+        except ModuleNotFoundError as e:
+            raise SsrlError(f"--logger {name}: {e.name or name} is not installed (pip install {name}, or the "
+                            "[loggers] extra)") from e
+    return made
