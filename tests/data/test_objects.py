@@ -105,6 +105,7 @@ def test_a_hugging_face_dataset(tmp_path):
     run = ssrl.pretrain(hold(hf, image_column="img", label_column="kind"), "rotation", out=tmp_path / "run", **QUICK)
     result = ssrl.evaluate(run, hold(hf, image_column="img", label_column="kind"), "knn", save=False)
     assert result["classes"] == 3
+    assert ssrl.embed(run, hold(hf, image_column="img")).shape[0] == 96
 
 
 def test_a_run_made_from_an_object_is_refused_clearly_in_another_process(tmp_path):

@@ -141,3 +141,9 @@ def test_links_planted_in_the_run_directory_are_replaced_not_written_through(tmp
     write_report(run)
     assert outside.read_text() == "keep"
     assert not (run / "report.html").is_symlink() and not (run / CACHE).is_symlink()
+
+
+def test_the_header_says_how_far_a_run_stopped_before_its_epochs(tmp_path):
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path))
+    html = write_report(run).read_text()
+    assert "2 epochs planned; 40 optimizer steps in its metrics" in html

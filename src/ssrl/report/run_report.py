@@ -18,7 +18,7 @@ from ssrl.files import read_text, write_atomic
 from ssrl.report import figures
 from ssrl.report.embedding_map import MAP_POINTS, embedding_map
 from ssrl.report.evaluations import evaluations_html
-from ssrl.report.metrics import curves, read_metrics
+from ssrl.report.metrics import curves, read_metrics, steps_done
 from ssrl.report.page import Missing, Section, document, esc, image, missing, table
 from ssrl.runs import run_config
 
@@ -44,11 +44,22 @@ def write_report(run_dir: str | Path) -> Path:
         except Missing as e:
             body = missing(str(e))
         sections.append(Section(sid, title, body))
-    intro = (f"<p>{esc(cfg.method)} on {esc(cfg.data)}, backbone {esc(cfg.backbone)}, {cfg.epochs} epochs. "
+    intro = (f"<p>{esc(cfg.method)} on {esc(cfg.data)}, backbone {esc(cfg.backbone)}, {_length(run_dir, cfg)}. "
              f"Run directory: <code>{esc(run_dir.resolve())}</code>. "
              f"Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>")
     page = document(f"ssrl run: {run_dir.name}", intro, sections)
     return write_atomic(run_dir / "report.html", page)  # a browser reloading it never sees half of it
+
+
+def _length(run_dir: Path, cfg) -> str:
+    """The schedule and, where the metrics say so, how much of it ran: a budget or --max-steps
+    stops a run before its epochs."""
+    planned = f"{cfg.epochs} epochs" + (f" at batch {cfg.batch_size}" if cfg.batch_size else "")
+    try:
+        steps = steps_done(run_dir / "metrics.csv")
+    except SsrlError:
+        steps = None
+    return planned + (f" planned; {steps:,} optimizer steps in its metrics" if steps else "")
 
 
 def configuration(run_dir: Path) -> str:
