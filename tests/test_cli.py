@@ -87,6 +87,15 @@ def test_demo_json_schema(tmp_path):
     for row in ("pretrained", "random_init"):
         assert {"knn", "linear", "features"} <= set(report[row])
         assert all(0 <= report[row][p][f] <= 1 for p in ("knn", "linear") for f in ("top1", "balanced_top1"))
+    html = (tmp_path / "demo" / "simclr" / "report.html").read_text()
+    assert report["report"].endswith("report.html") and "No evaluations yet" not in html
+    assert "knn-digits.npz" in html and "linear-digits.npz" in html
+
+
+def test_demo_says_where_its_run_and_report_are(tmp_path):
+    result = ssrl("demo", "--epochs", "1", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    assert f"run directory: {tmp_path / 'demo' / 'simclr'}; report: " in result.stdout
 
 
 @pytest.mark.slow

@@ -327,8 +327,9 @@ def demo(
     print(f"\n{result['method']}, {result['epochs']} epochs on digits; {result['split']}; "
           f"{result['labeled']} labeled training images, {result['test']} test images")
     print(table(["backbone", "kNN top-1", "linear top-1"],
-                 [[name, result[key]["knn"]["top1"], result[key]["linear"]["top1"]]
-                  for name, key in [("random init", "random_init"), ("pretrained", "pretrained")]]))
+                [[name, result[key]["knn"]["top1"], result[key]["linear"]["top1"]]
+                 for name, key in [("random init", "random_init"), ("pretrained", "pretrained")]]))
+    print(f"run directory: {result['run']}; report: {result['report']}")
 
 
 def run() -> None:

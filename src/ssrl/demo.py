@@ -13,6 +13,8 @@ import numpy as np
 
 from ssrl.api import labeled, pretrain, score
 from ssrl.data import load_labeled
+from ssrl.evaluation.records import save_evaluation
+from ssrl.report import write_report
 from ssrl.runs import init_backbone, load_backbone, run_config
 
 DEMO_METHOD = "simclr"
@@ -34,10 +36,18 @@ def demo(out: str | Path = "runs/demo", method: str = DEMO_METHOD, epochs: int =
     run = pretrain(str(data), method, out=out / method, epochs=epochs, batch_size=256, seed=seed,
                    views={"crop_scale": (0.4, 1.0)}, log_every_n_steps=5, progress=progress)
     cfg = run_config(run)
-    d_t, test, _ = labeled(run, str(data), label_fraction=label_fraction, seed=seed)
-    return {
+    d_t, test, note = labeled(run, str(data), label_fraction=label_fraction, seed=seed)
+    result = {
         "pretrained": score(load_backbone(run), d_t, test, seed=seed),
         "random_init": score(init_backbone(cfg), d_t, test, seed=seed),
         "method": method, "epochs": epochs, "run": str(run), "labeled": len(d_t), "test": len(test),
         "split": split,
     }
+    for protocol in ("knn", "linear"):  # the run's report shows them beside its training curves
+        save_evaluation(run, protocol, str(data), {
+            "protocol": protocol, "data": str(data), "split": note, "label_fraction": label_fraction,
+            **{prefix + key: result[who][protocol][key] for who, prefix in (("pretrained", ""),
+                                                                             ("random_init", "random_init_"))
+               for key in ("top1", "balanced_top1")}})
+    result["report"] = str(write_report(run))
+    return result
