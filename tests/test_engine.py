@@ -182,3 +182,15 @@ def test_exported_resnet_loads_into_plain_torchvision(tiny_data, tmp_path):
     plain.load_state_dict(load_file(run / "backbone.safetensors"))
     x = torch.rand(3, 1, 12, 12)
     torch.testing.assert_close(plain.eval()(x), load_backbone(run)(x))
+
+
+def test_the_python_api_in_a_log_file_prints_no_banners_and_no_progress_bars(tiny_data, tmp_path):
+    import subprocess
+    import sys
+
+    code = (f"import ssrl; ssrl.pretrain({tiny_data!r}, 'simclr', out={str(tmp_path / 'run')!r}, epochs=2, "
+            f"batch_size=32)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)  # stderr: not a terminal
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GPU available" not in done.stderr and "\r" not in done.stderr
+    assert "ssrl: epoch 1 of 2 took" in done.stderr  # the per-epoch lines stay

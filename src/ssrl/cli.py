@@ -5,9 +5,8 @@ the traceback instead.
 """
 
 import json
-import logging
+import os
 import sys
-import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import Optional
@@ -26,15 +25,8 @@ _state = {"debug": False}
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
     _state["debug"] = debug
-
-
-def _quiet_lightning() -> None:
-    """Hide Lightning's banners, tips and internal deprecation notes (after it is imported, since
-    importing it sets its own log level); --debug keeps them."""
-    if not _state["debug"]:
-        for name in ("lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        warnings.filterwarnings("ignore", message=r".*(LeafSpec|exists and is not empty).*")
+    if debug:  # Lightning's banners and notes too (ssrl.notices.quiet_lightning)
+        os.environ["SSRL_DEBUG"] = "1"
 
 
 def _params(pairs: list[str], flag: str) -> dict:
@@ -117,7 +109,6 @@ def pretrain(
     """Pretrain a backbone on unlabeled data (images, or text: .txt/.tsv/.csv/.jsonl) with a pretext method."""
     from ssrl.api import pretrain as run_pretrain
 
-    _quiet_lightning()
 
     where = dict(accelerator=accelerator, devices=devices, nodes=nodes, workers=workers,
                  checkpoint_every=checkpoint_every, loggers=logger or None)  # what --resume may change
@@ -215,7 +206,6 @@ def bench(
     """Pretrain each method with the same budget, evaluate each the same way, rank them."""
     from ssrl.bench import bench as run_bench
 
-    _quiet_lightning()
     given = dict(backbone=backbone, batch_size=batch_size, seed=seed, limit=limit, image_size=image_size,
                  skip_bad=skip_bad)
     result = run_bench(data, [m.strip() for m in methods.split(",") if m.strip()], budget, protocol=protocol,
@@ -318,7 +308,6 @@ def demo(
     """Pretrain on scikit-learn's digits and compare with random init, 10% of the labels."""
     from ssrl.demo import DEMO_EPOCHS, DEMO_METHOD, demo as run_demo
 
-    _quiet_lightning()
 
     result = run_demo(out=out, method=method or DEMO_METHOD, epochs=epochs or DEMO_EPOCHS, progress=not as_json)
     if as_json:

@@ -49,7 +49,7 @@ from ssrl.data.encoded import BatchRows
 from ssrl.divergence import DivergenceGuard
 from ssrl.errors import DataError, SsrlError
 from ssrl.modality import Modality
-from ssrl.notices import notice
+from ssrl.notices import interactive, notice, quiet_lightning
 from ssrl.pretext import OptimizerDefaults, Pretext
 from ssrl.run_files import AtomicCheckpointIO, ResumableCSVLogger, extra_loggers
 from ssrl.seeding import epoch_seed, step_seed
@@ -340,6 +340,8 @@ def make_trainer(run_dir: Path, epochs: int, accelerator: str, devices: int, nod
     ``checkpoint_every``, also every that many steps (a second ModelCheckpoint: Lightning takes
     epochs or steps per callback, not both); each write replaces it atomically. ``loggers``:
     TensorBoard, W&B or MLflow beside ``metrics.csv`` (``extra_loggers``)."""
+    quiet_lightning()
+    progress = progress and interactive()
     checkpoints = [ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1,
                                    enable_version_counter=False, **when)
                    for when in [{"every_n_epochs": 1}] + ([{"every_n_train_steps": checkpoint_every}]

@@ -9,6 +9,7 @@ decision once (from the first process only), on its own line, prefixed ``ssrl:``
 import logging
 import os
 import sys
+import warnings
 
 LOGGER = logging.getLogger("ssrl")
 
@@ -30,3 +31,20 @@ def notice(message: str) -> None:
         LOGGER.addHandler(handler)
         LOGGER.setLevel(logging.INFO)
     LOGGER.info(message)
+
+
+def quiet_lightning() -> None:
+    """Hide Lightning's banners ("GPU available", tips) and internal deprecation notes, for the
+    command line and the Python API alike (after Lightning is imported: importing it sets its own
+    log level); ``SSRL_DEBUG=1`` (``ssrl --debug``) keeps them."""
+    if os.environ.get("SSRL_DEBUG"):
+        return
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*(LeafSpec|exists and is not empty).*")
+
+
+def interactive() -> bool:
+    """Whether progress bars are worth drawing: stderr is a terminal or a notebook shows it. In a
+    log file a bar is hundreds of carriage returns; the per-epoch lines (``notice``) remain."""
+    return sys.stderr.isatty() or "ipykernel" in sys.modules

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ssrl.data.decode import decode, decode_error
 from ssrl.errors import DataError
+from ssrl.notices import interactive
 
 if TYPE_CHECKING:
     from ssrl.data.device_decode import EncodedBatch
@@ -190,7 +191,7 @@ class EncodedImages:
         skip_bad the first unreadable file raises; with it, unreadable rows are left out (``skipped``)."""
         images = torch.empty(tuple(self.shape), dtype=torch.uint8)
         decoded = []
-        for row in tqdm(range(len(self)), desc=desc, disable=len(self) <= PROGRESS_OVER):
+        for row in tqdm(range(len(self)), desc=desc, disable=len(self) <= PROGRESS_OVER or not interactive()):
             try:
                 images[row] = self._decode(row)
                 decoded.append(row)

@@ -35,7 +35,7 @@ from ssrl.data.decode import decode_error, header
 from ssrl.data.encoded import PROGRESS_OVER, EncodedImages, FileItems
 from ssrl.data.source import Source, check_image_size
 from ssrl.errors import DataError
-from ssrl.notices import notice
+from ssrl.notices import interactive, notice
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "test")
@@ -132,7 +132,7 @@ def _scan(layout: _Layout, split: str | None, bad: _BadFiles) -> dict[Path, tupl
     """
     headers = {}
     total = sum(len(files) for files in layout.files.values())
-    with tqdm(total=total, desc="reading headers", disable=total <= PROGRESS_OVER) as bar:
+    with tqdm(total=total, desc="reading headers", disable=total <= PROGRESS_OVER or not interactive()) as bar:
         for part, files in layout.files.items():
             for f in files:
                 try:

@@ -28,6 +28,7 @@ from ssrl.data.encoded import BatchRows, decode_workers
 from ssrl.data.source import to_unit
 from ssrl.data.tokenize import token_lengths
 from ssrl.errors import DataError
+from ssrl.notices import interactive
 from ssrl.evaluation import feature_cache
 from ssrl.precision import autocast_for
 
@@ -78,7 +79,8 @@ def extract_features(backbone: nn.Module, rows: torch.Tensor, batch_size: int | 
     chunks = order.split(batch_size or default_batch_size(rows, device))
     out = []
     with torch.inference_mode(), autocast_for(device, how.precision):
-        for batch in tqdm(_batches(rows, chunks), total=len(chunks), desc="features", disable=not progress, leave=False):
+        for batch in tqdm(_batches(rows, chunks), total=len(chunks), desc="features",
+                          disable=not (progress and interactive()), leave=False):
             x = as_input(batch, device).contiguous(memory_format=memory_format)
             out.append(net(x).float().cpu())
     backbone.train(was_training)

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.evaluation.features import as_input
+from ssrl.notices import interactive
 from ssrl.views import ViewConfig, Views
 
 
@@ -57,7 +58,7 @@ def train_classifier(backbone: nn.Module, train_x: torch.Tensor, train_y: torch.
         opt = finetune_optimizer(model[0], model[1], lr_backbone, lr_head, weight_decay)
         total = epochs * steps_per_epoch
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
-        for _ in tqdm(range(epochs), desc="fine-tune", disable=not progress, leave=False):
+        for _ in tqdm(range(epochs), desc="fine-tune", disable=not (progress and interactive()), leave=False):
             for idx in torch.randperm(len(train_x), generator=g).tensor_split(steps_per_epoch):
                 x = as_input(train_x[idx], device)
                 if augment is not None:
