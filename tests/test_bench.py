@@ -12,6 +12,7 @@ from ssrl.bench import bench
 from ssrl.cli import app
 from ssrl.errors import SsrlError
 from ssrl.pretext import get_method
+from ssrl.runs import run_config
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,10 @@ def test_bench_ranks_methods_and_keeps_failures(labeled_npz, tmp_path):
         assert (tmp_path / "b" / r["method"] / "evaluations" / "knn-two.npz.json").is_file()
     assert rows[-1]["enough_steps"] is False and "warning" not in rows[-1]  # it failed: no steps to count
     assert json.loads((tmp_path / "b" / "bench.json").read_text())["rows"] == rows
+    # rotation and simclr share convnet-small at seed 0: a random-init floor's features (train and
+    # test) are kept once per precision in the bench's feature folder, beside each method's own two
+    precisions = {run_config(tmp_path / "b" / r["method"]).precision for r in done}
+    assert len(list((tmp_path / "b" / "features").glob("*.npy"))) == 2 * len(precisions) + 2 * len(done)
     with Image.open(result["plot"]) as image:
         assert image.format == "PNG"
 
@@ -88,3 +93,14 @@ def test_bench_passes_image_size_and_skip_bad_to_every_run_and_evaluation(labele
                      progress=False)
     assert [kw["image_size"] for what, kw in calls if what == "pretrain"] == [16, 16]
     assert all(kw["skip_bad"] for _, kw in calls)
+
+
+def test_methods_of_one_backbone_and_precision_share_their_random_init_floor(labeled_npz, tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="ssrl"):
+        result = bench(labeled_npz, ["rotation", "vicreg"], "1s", out=tmp_path / "b", batch_size=16, progress=False)
+    first, second = sorted(result["rows"], key=lambda r: r["method"])
+    assert first["random_init_top1"] == second["random_init_top1"]
+    assert len(list((tmp_path / "b" / "features").glob("*.npy"))) == 2 + 2 * 2  # one floor, two methods
+    assert sum("from the cache" in r.getMessage() for r in caplog.records if r.name == "ssrl") == 2

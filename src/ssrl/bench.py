@@ -78,7 +78,8 @@ def _one(data, method, budget, protocol, labeled, run_dir, epochs, progress, opt
         row["steps"] = steps_done(run_dir / "metrics.csv")
         _check_steps(row, budget)
         skip = {"skip_bad": True} if options.get("skip_bad") else {}  # the labeled data's bad files too
-        scores = evaluate(run_dir, labeled, protocol, progress=progress, **skip)
+        shared = run_dir.parent / "features"  # the methods' common random-init floor: computed once
+        scores = evaluate(run_dir, labeled, protocol, progress=progress, features=shared, **skip)
         row.update({key: scores[key] for key in ("top1", "random_init_top1", "balanced_top1",
                                                  "random_init_balanced_top1", "beats_floor", "split")})
     except SsrlError as e:

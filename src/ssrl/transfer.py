@@ -69,20 +69,24 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
              label_fraction: float | None = None, label_fractions: list[float] | None = None,
              per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
              budget: TrainBudget | None = None, k: int | None = None, temperature: float = 0.1, seed: int = 0,
-             progress: bool = False, save: bool = True, limit: int | None = None, **data_options) -> dict:
+             progress: bool = False, save: bool = True, limit: int | None = None, features: str | Path | None = None,
+             **data_options) -> dict:
     """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
 
     ``data`` and ``test_data``: paths, data-set names, or labeled images as Python objects (an
     ``(images, labels)`` pair, ``images`` with ``labels=``, a labeled ``Dataset``:
-    ``ssrl.data.objects``). ``data_options`` are the run's modality's (images: ``skip_bad``, ``image_size``; text:
-    ``label_column``, ``text_column``, ``pool``); ``limit``: only the first N rows of each split.
+    ``ssrl.data.objects``). ``data_options`` are the run's modality's (images: ``skip_bad``,
+    ``image_size``; text: ``label_column``, ``text_column``, ``pool``); ``limit``: only the first N
+    rows of each split. ``features``: where frozen features are kept between evaluations (default
+    ``RUN/features``; ``ssrl bench`` shares one folder, so its methods' common random-init floor is
+    computed once).
     knn, linear, finetune: ``{"top1", "balanced_top1", "predicted_classes", "random_init_top1",
     ..., "protocol", "split", "unbalanced", "warnings", "verdict", "beats_floor", "causes"}``
     (fractions; see ``score``; kNN's ``k`` is adapted to the bank unless given); for finetune the
     random-init row is a supervised model trained from scratch with the same protocol. The
-    verdict compares balanced accuracy (``ssrl.report.verdict``). fewshot: see ``fewshot``. With ``save`` the result is also written to
-    ``RUN/evaluations/<protocol>-<data name>.json`` (its path in ``"saved"``), and ``RUN/report.html``
-    is rebuilt to show it.
+    verdict compares balanced accuracy (``ssrl.report.verdict``). fewshot: see ``fewshot``. With
+    ``save`` the result is also written to ``RUN/evaluations/<protocol>-<data name>.json`` (its path
+    in ``"saved"``), and ``RUN/report.html`` is rebuilt to show it.
     """
     check_evaluation_options(k=k, label_fraction=label_fraction, label_fractions=label_fractions,
                              per_class=per_class, draws=draws, budget=budget, limit=limit)
@@ -96,7 +100,8 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
     if protocol == "fewshot":
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
-            classifier=classifier, budget=budget, seed=seed, progress=progress, limit=limit, **options)
+            classifier=classifier, budget=budget, seed=seed, progress=progress, limit=limit, features=features,
+            **options)
         name = ("fewshot" if len(result["points"]) == 1 else "label_efficiency") + (
             "_finetune" if classifier == "finetune" else "")  # both classifiers' results are kept
     else:
@@ -104,7 +109,7 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         fraction = 1.0 if label_fraction is None else label_fraction
         train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, limit=limit,
                                      **options)
-        how = extraction(cfg, run)
+        how = extraction(cfg, features or Path(run) / FEATURES)
         scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
                                 temperature, seed, progress, budget, modality.finetune_views(budget.augment), how)
                   for prefix, backbone in (("", load_backbone(run)), ("random_init_", init_backbone(cfg)))}
@@ -143,13 +148,13 @@ def protocol_figures(scores: dict[str, dict], protocol: str) -> dict:
     return out
 
 
-def extraction(cfg: RunConfig, run: str | Path | None = None) -> Extraction:
+def extraction(cfg: RunConfig, cache: str | Path | None = None) -> Extraction:
     """How a run's features are computed: under the run's precision and in its memory format
-    (a run saved before ``channels_last`` was resolved gets its modality's choice); with ``run``,
-    kept in ``RUN/features/`` for the next evaluation (``ssrl.evaluation.feature_cache``)."""
+    (a run saved before ``channels_last`` was resolved gets its modality's choice); with
+    ``cache``, kept in that folder for the next evaluation (``ssrl.evaluation.feature_cache``)."""
     channels_last = get_modality(cfg.modality).channels_last if cfg.channels_last is None else cfg.channels_last
     return Extraction(precision=cfg.precision, channels_last=channels_last,
-                      cache=None if run is None else Path(run) / FEATURES)
+                      cache=None if cache is None else Path(cache))
 
 
 def _check_protocol(run, modality: Modality, protocol: str) -> None:
@@ -162,7 +167,7 @@ def _check_protocol(run, modality: Modality, protocol: str) -> None:
 def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_fractions: list[float] | None = None,
             per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
             budget: TrainBudget | None = None, seed: int = 0, progress: bool = False, limit: int | None = None,
-            **data_options) -> dict:
+            features: str | Path | None = None, **data_options) -> dict:
     """Few-shot top-1 of a run's backbone at each number of labels (``label_fractions``, default
     1%, or ``per_class``), over ``draws`` class-balanced draws, beside the random-init backbone and a
     supervised model trained from scratch (``ssrl.evaluation.fewshot``). Returns ``{"points": [...],
@@ -181,7 +186,8 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     augment = modality.finetune_views((budget or TrainBudget()).augment)
     points = [fewshot_point(pretrained, random_init, train.rows, train.labels, test.rows, test.labels, s,
                             draws=draws, seed=seed, classifier=classifier, budget=budget, augment=augment,
-                            progress=progress, how=extraction(cfg, run)) for s in settings]
+                            progress=progress, how=extraction(cfg, features or Path(run) / FEATURES))
+              for s in settings]
     result = {"run": str(run), "data": data, "protocol": "fewshot", "split": split, "n_test": len(test),
               "classifier": "linear probe on frozen features" if classifier == "linear" else "fine-tuned",
               "scratch": "same architecture from the same random init, all weights trained, same epochs",
