@@ -22,7 +22,7 @@ from ssrl.backbones.registry import hold_backbone
 from ssrl.components.batch_norm import recompute_batch_norm
 from ssrl.config import RunConfig, parse_budget
 from ssrl.data.encoded import decode_workers
-from ssrl.data.objects import hold, is_object
+from ssrl.data.objects import as_spec
 from ssrl.engine import PretrainModule, make_trainer
 from ssrl.errors import SsrlError
 from ssrl.notices import launched_as_other_process, notice
@@ -120,7 +120,7 @@ def _request(data, method, out, resume, options) -> tuple[Path, RunConfig, Path 
         return Path(out), saved, ckpt
     if data is None:
         raise SsrlError("pretrain needs --data")
-    data = hold(data) if is_object(data) else str(data)  # an array, tensor or Dataset: held in memory
+    data = as_spec(data)  # an array, tensor or Dataset: held in memory
     if isinstance(given.get("backbone"), torch.nn.Module):  # a user's own module: registered by a name
         given["backbone"] = hold_backbone(given["backbone"])
     cfg = RunConfig(data=data, method=method, **given)

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 from ssrl.api import evaluate, pretrain  # noqa: E402
 from ssrl.config import parse_budget  # noqa: E402
-from ssrl.data.objects import hold, is_object  # noqa: E402
+from ssrl.data.objects import as_spec  # noqa: E402
 from ssrl.errors import SsrlError  # noqa: E402
 from ssrl.files import save_atomic, write_atomic  # noqa: E402
 from ssrl.notices import notice  # noqa: E402
@@ -51,8 +51,7 @@ def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", 
     for name in methods:
         get_method(name)  # an unknown name fails now, not after the first runs
     parse_budget(budget)
-    data = hold(data) if is_object(data) else str(data)  # held once: every method reads the same
-    labeled = hold(labeled) if labeled is not None and is_object(labeled) else labeled
+    data, labeled = as_spec(data), as_spec(labeled)  # objects held once: every method reads the same
     out = Path(out) if out else Path("runs") / f"bench-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     labeled = labeled or data

@@ -109,7 +109,6 @@ def pretrain(
     """Pretrain a backbone on unlabeled data (images, or text: .txt/.tsv/.csv/.jsonl) with a pretext method."""
     from ssrl.api import pretrain as run_pretrain
 
-
     where = dict(accelerator=accelerator, devices=devices, nodes=nodes, workers=workers,
                  checkpoint_every=checkpoint_every, loggers=logger or None)  # what --resume may change
     options = dict(
@@ -218,10 +217,10 @@ def bench(
         print(f"\n{result['budget']} of pretraining each on {data}; {protocol} on {result['labeled']}, "
               "ranked by balanced accuracy")
         print(table(["rank", "method", "balanced", "(random init)", "top-1", "(random init)", "steps", "pretrain s"],
-                     [[r["rank"], r["method"], *((r["balanced_top1"], r["random_init_balanced_top1"], r["top1"],
-                                                  r["random_init_top1"], r["steps"], r["pretrain_seconds"])
-                                                 if "error" not in r else ("failed: " + r["error"], "", "", "", "", ""))]
-                      for r in result["rows"]]))
+                    [[r["rank"], r["method"], *((r["balanced_top1"], r["random_init_balanced_top1"], r["top1"],
+                                                 r["random_init_top1"], r["steps"], r["pretrain_seconds"])
+                                                if "error" not in r else ("failed: " + r["error"], "", "", "", "", ""))]
+                     for r in result["rows"]]))
         for r in result["rows"]:
             if "warning" in r:
                 print(f"warning: {r['warning']}")
@@ -307,7 +306,6 @@ def demo(
 ):
     """Pretrain on scikit-learn's digits and compare with random init, 10% of the labels."""
     from ssrl.demo import DEMO_EPOCHS, DEMO_METHOD, demo as run_demo
-
 
     result = run_demo(out=out, method=method or DEMO_METHOD, epochs=epochs or DEMO_EPOCHS, progress=not as_json)
     if as_json:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ssrl.config import RunConfig
-from ssrl.data.objects import hold, is_object
+from ssrl.data.objects import as_spec
 from ssrl.data.split import keep_label_fraction
 from ssrl.errors import SsrlError
 from ssrl.evaluation import PROTOCOLS, extract_features
@@ -90,7 +90,7 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
     """
     check_evaluation_options(k=k, label_fraction=label_fraction, label_fractions=label_fractions,
                              per_class=per_class, draws=draws, budget=budget, limit=limit)
-    data, test_data = _spec(data, labels), _spec(test_data)
+    data, test_data = as_spec(data, labels), as_spec(test_data)
     if protocol not in PROTOCOLS:
         raise SsrlError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     cfg = run_config(run)
@@ -174,6 +174,7 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     ...}``; with one setting the point's keys (``top1_mean``, ``top1_std``, ``scratch_top1_mean``,
     ``random_init_top1_mean``, per-draw lists) are also at the top level."""
     check_evaluation_options(label_fractions=label_fractions, per_class=per_class, draws=draws, budget=budget)
+    data, test_data = as_spec(data), as_spec(test_data)
     if label_fractions and per_class:
         raise SsrlError("give label fractions or labels per class, not both")
     settings = ([Setting(per_class=n) for n in per_class] if per_class
@@ -205,7 +206,7 @@ def labeled(run: str | Path, data, *, test_data=None, label_fraction: float = 1.
     unless ``image_size`` is given), the first ``limit`` of each split if given, with a
     class-balanced ``label_fraction`` of the train labels, and the sentence describing the split."""
     check_evaluation_options(limit=limit)
-    data, test_data = _spec(data), _spec(test_data)
+    data, test_data = as_spec(data), as_spec(test_data)
     cfg = run_config(run)
     modality = get_modality(cfg.modality)
     train, test, split = modality.labeled(Path(run), cfg, data, test_data=test_data, seed=seed, **data_options)
@@ -215,13 +216,6 @@ def labeled(run: str | Path, data, *, test_data=None, label_fraction: float = 1.
     _check_fits(cfg, modality, test.rows, data)
     train, note = keep_label_fraction(train, label_fraction, seed, unit=modality.unit)
     return train, test, split + note
-
-
-def _spec(data, labels=None):
-    """A path or name as a string; images given as a Python object, held (``ssrl.data.objects``)."""
-    if data is None or not is_object(data):
-        return data if data is None else str(data)
-    return hold(data, labels)
 
 
 def _check_fits(cfg: RunConfig, modality: Modality, rows, data: str) -> None:
@@ -253,10 +247,10 @@ def embed(run: str | Path, data, out: str | Path | None = None, limit: int | Non
         return own
     if data is None:
         raise SsrlError("embed needs --data")
-    data = _spec(data)
+    data = as_spec(data)
     check_evaluation_options(limit=limit)
     rows = modality.embed_rows(Path(run), cfg, data, **options)
-    rows = rows[:limit] if limit else rows
+    rows = rows.narrow(0, 0, min(limit, len(rows))) if limit else rows  # encoded images stay encoded
     _check_fits(cfg, modality, rows, data)
     backbone = modality.feature_backbone(backbone, **options)
     features = extract_features(backbone, rows, progress=True, how=extraction(cfg)).numpy()

@@ -27,7 +27,7 @@ def is_library_name(name: str) -> bool:
 def build_library_backbone(name: str, in_channels: int, image_size: int) -> nn.Module:
     library, _, model = name.partition(":")
     net = _timm(model, in_channels, image_size) if library == "timm" else _torchvision(model, in_channels, image_size)
-    net.dim, net.kind = _probe_dim(net, name, in_channels, image_size), library
+    net.dim, net.kind = probe_dim(net, name, in_channels, image_size), library
     return net
 
 
@@ -76,7 +76,9 @@ def _set(net: nn.Module, name: str, module: nn.Module) -> None:
     setattr(net.get_submodule(parent) if parent else net, child, module)
 
 
-def _probe_dim(net: nn.Module, name: str, in_channels: int, image_size: int) -> int:
+def probe_dim(net: nn.Module, name: str, in_channels: int, image_size: int) -> int:
+    """The width of ``net``'s features, from one forward pass of a zero image batch; a net that
+    cannot take the images, or does not return (batch, features), is refused naming it."""
     was_training = net.training
     try:
         with torch.no_grad():
@@ -87,5 +89,5 @@ def _probe_dim(net: nn.Module, name: str, in_channels: int, image_size: int) -> 
     finally:
         net.train(was_training)
     if out.ndim != 2:
-        raise SsrlError(f"backbone {name} returns {tuple(out.shape)} for a batch, not (batch, features)")
+        raise SsrlError(f"backbone {name} returns {tuple(out.shape)} for a batch of images, not (batch, features)")
     return out.shape[1]

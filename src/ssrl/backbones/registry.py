@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ssrl.backbones.library import build_library_backbone, is_library_name
+from ssrl.backbones.library import build_library_backbone, is_library_name, probe_dim
 from ssrl.errors import SsrlError
 from ssrl.seeding import seeded
 
@@ -56,13 +56,7 @@ def hold_backbone(module: nn.Module) -> str:
     def factory(in_channels: int, image_size: int) -> nn.Module:
         net = copy.deepcopy(module)
         if not hasattr(net, "dim"):
-            with torch.no_grad():
-                out = net.eval()(torch.zeros(2, in_channels, image_size, image_size))
-            if out.ndim != 2:
-                raise SsrlError(f"backbone {type(module).__name__} returns {tuple(out.shape)} for a batch of images, "
-                                "not (batch, features)")
-            net.dim = out.shape[1]
-            net.train()
+            net.dim = probe_dim(net, type(module).__name__, in_channels, image_size)
         return net
 
     BACKBONES[name] = factory

@@ -34,6 +34,13 @@ def is_object(data) -> bool:
     return not isinstance(data, (str, bytes)) and not hasattr(data, "__fspath__")
 
 
+def as_spec(data, labels=None) -> str | None:
+    """A path or data-set name as a string, None as None, anything else held (``hold``)."""
+    if data is None or not is_object(data):
+        return data if data is None else str(data)
+    return hold(data, labels)
+
+
 def hold(data, labels=None, *, image_column: str = "image", label_column: str = "label") -> str:
     """The spec string of ``data`` (see the module), converted and held for this process."""
     if isinstance(data, tuple) and len(data) == 2 and labels is None:

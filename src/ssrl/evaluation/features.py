@@ -28,8 +28,8 @@ from ssrl.data.encoded import BatchRows, decode_workers
 from ssrl.data.source import to_unit
 from ssrl.data.tokenize import token_lengths
 from ssrl.errors import DataError
-from ssrl.notices import interactive
 from ssrl.evaluation import feature_cache
+from ssrl.notices import interactive
 from ssrl.precision import autocast_for
 
 BATCH_PIXELS = 2 ** 21  # CPU: 2,674 images at 28 px, 41 at 224 px (the size measured: BENCHMARKS.md, issue 21)

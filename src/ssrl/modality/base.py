@@ -29,8 +29,10 @@ class Rows:
         return len(self.rows)
 
     def subset(self, index) -> "Rows":
-        """The rows (and labels) at ``index``: a LongTensor or a slice."""
-        return replace(self, rows=self.rows[index], labels=None if self.labels is None else self.labels[index])
+        """The rows (and labels) at ``index``: a LongTensor or a slice. Images still encoded stay
+        so (``EncodedImages.subset``): indexing them would decode them all here."""
+        rows = self.rows.subset(index) if hasattr(self.rows, "subset") else self.rows[index]
+        return replace(self, rows=rows, labels=None if self.labels is None else self.labels[index])
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from ssrl.config import SMALLEST_IMAGE, RunConfig, parse_bytes
 from ssrl.data import held_or_streamed, load_labeled, load_source, to_unit
 from ssrl.data.mirror import FLIPS_OFF_ABOVE, K, mirror_ratio
 from ssrl.errors import SsrlError
-from ssrl.ranges import check_count
 from ssrl.modality.base import Modality, Rows, SourceRows
 from ssrl.notices import notice
+from ssrl.ranges import check_count
 
 MONITOR_BANK, MONITOR_QUERIES = 10_000, 2_000  # subsets keep the online kNN cheap
 

@@ -9,7 +9,6 @@ costs seconds per thousand points on a CPU, so the map is computed once per back
 in ``RUN/embedding_map.npz``; rebuilding the report reuses it until the backbone changes.
 """
 
-import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from ssrl.data import Source, load_source
 from ssrl.errors import SsrlError
-from ssrl.files import write_atomic
+from ssrl.files import save_atomic
 from ssrl.evaluation import extract_features
 from ssrl.report.page import Missing
 from ssrl.runs import load_backbone, run_config
@@ -63,10 +62,8 @@ def embedding_map(run_dir: Path) -> EmbeddingMap:
     labels = labeled.labels[pick].numpy()
     classes = labeled.classes or [str(i) for i in range(int(labeled.labels.max()) + 1)]
     result = EmbeddingMap(coords, labels, classes, technique, labeled.name, len(labeled))
-    buffer = io.BytesIO()
-    np.savez(buffer, coords=coords, labels=labels, classes=np.array(classes), technique=technique,
-             data=labeled.name, total=len(labeled))
-    write_atomic(cache, buffer.getvalue())
+    save_atomic(cache, lambda f: np.savez(f, coords=coords, labels=labels, classes=np.array(classes),
+                                          technique=technique, data=labeled.name, total=len(labeled)))
     return result
 
 
