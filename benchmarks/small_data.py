@@ -111,7 +111,6 @@ TEXT_SETS = ("glosses5k",)
 SETS = (*IMAGE_SETS, *TEXT_SETS)
 METHODS = {"image": ("simclr", "byol", "vicreg", "rotation", "mae"), "text": ("masked_lm", "next_token")}
 SCHEDULES = ("default", "2m", "5m", "10m", "250steps", "500steps", "1000steps", "2000steps")
-BUDGET_EPOCHS = 100      # budget schedules: the budget, not the epochs, ends the run
 SMOKE_STEPS = 5
 FM_TEST_PER_CLASS = 200  # 2,000 test images
 ZIPF_EXPONENT = 1.5      # n_r ∝ 1/(r+1)^1.5: largest/smallest = 10^1.5 ≈ 31.6
@@ -261,7 +260,7 @@ def schedule_options(schedule: str, smoke: bool) -> dict:
     if schedule.endswith("steps"):  # a fixed number of optimizer steps (the epochs span them): min_steps
         options = {"max_steps": int(schedule[: -len("steps")])}
     else:
-        options = {} if schedule == "default" else {"budget": schedule, "epochs": BUDGET_EPOCHS}
+        options = {} if schedule == "default" else {"budget": schedule}
     return {**options, "max_steps": SMOKE_STEPS} if smoke else options
 
 

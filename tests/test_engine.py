@@ -194,3 +194,23 @@ def test_the_python_api_in_a_log_file_prints_no_banners_and_no_progress_bars(tin
     assert done.returncode == 0, done.stderr[-2000:]
     assert "GPU available" not in done.stderr and "\r" not in done.stderr
     assert "ssrl: epoch 1 of 2 took" in done.stderr  # the per-epoch lines stay
+
+
+def test_a_budget_alone_ends_the_run_and_its_momentum_schedule(tiny_data, tmp_path, monkeypatch):
+    """With --budget and no --epochs the budget is what stops training, and the progress given to
+    the method's schedules (BYOL's momentum) follows the time spent, reaching about 1 at the end,
+    though the steps done are a tiny part of the epochs planned."""
+    from ssrl.config import UNTIL_BUDGET
+    from ssrl.pretext.byol import BYOL
+
+    seen = []
+    step_hook = BYOL.on_after_optimizer_step
+    monkeypatch.setattr(BYOL, "on_after_optimizer_step",
+                        lambda self, step, progress: (seen.append((step, progress)), step_hook(self, step, progress)))
+    run = pretrain(tiny_data, "byol", out=tmp_path / "run", budget="3s", batch_size=32,
+                   backbone="convnet-small", log_every_n_steps=1)
+    assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == UNTIL_BUDGET
+    steps = [s for s, _ in seen]
+    assert steps == list(range(1, len(seen) + 1)) and len(seen) >= 2
+    assert [p for _, p in seen] == sorted(p for _, p in seen)      # it only moves forward
+    assert seen[-1][1] > 0.5  # the time spent: the steps done are a millionth of those planned

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ssrl
-from ssrl.config import RunConfig
+from ssrl.config import UNTIL_BUDGET, RunConfig
 from ssrl.pretext import get_method
 from ssrl.resolve import choose_batch_size, choose_epochs, resolve
 
@@ -44,7 +44,7 @@ def test_epochs_cover_the_methods_steps_and_at_least_ten():
     assert choose_epochs(1000 // 64, 500) == 34        # 15 steps an epoch: ceil(500 / 15)
     assert choose_epochs(60000 // 256, 500) == 10      # 234 steps an epoch: 3 would do, 10 at least
     assert choose_epochs(15, 500, max_steps=200) == 14  # spans exactly the steps asked for
-    assert choose_epochs(15, 500, budget="2m") == 100   # the budget stops it
+    assert choose_epochs(15, 500, budget="2m") == UNTIL_BUDGET   # the budget ends it
     assert choose_epochs(0, 500) == 500                 # a batch larger than the data: the engine refuses it
 
 
@@ -85,11 +85,11 @@ def test_max_steps_or_budget_choose_the_epochs(thousand, caplog):
         batch_given = resolve(RunConfig(data=thousand, method="simclr", batch_size=100)).config
         epochs_given = resolve(RunConfig(data=thousand, method="simclr", epochs=5)).config
     assert (steps.batch_size, steps.epochs) == (64, 14)
-    assert (budget.batch_size, budget.epochs) == (64, 100)
+    assert (budget.batch_size, budget.epochs) == (64, UNTIL_BUDGET)
     assert (batch_given.batch_size, batch_given.epochs) == (100, 50)
     assert (epochs_given.batch_size, epochs_given.epochs) == (64, 5)
     lines = [m for m in _notices(caplog) if m.startswith("schedule:")]
-    assert len(lines) == 4 and "--max-steps 200" in lines[0] and "--budget 2m" in lines[1]
+    assert len(lines) == 4 and "--max-steps 200" in lines[0] and "until --budget 2m runs out" in lines[1]
     assert "needs about 500" in lines[3]  # 75 steps: fewer than the method needs
 
 

@@ -36,12 +36,12 @@ BENCH_PROTOCOLS = ("knn", "linear")
 
 
 def bench(data: str, methods: list[str], budget: str, *, protocol: str = "knn", labeled: str | None = None,
-          out: str | Path | None = None, epochs: int = 100, progress: bool = True, **options) -> dict:
+          out: str | Path | None = None, epochs: int | None = None, progress: bool = True, **options) -> dict:
     """Pretrain each of ``methods`` on ``data`` for ``budget`` (``"10m"``), evaluate each on
     ``labeled`` (default: ``data``'s own labels) with ``protocol``, and rank them.
 
-    ``epochs`` bounds the run; the budget stops training, normally long before it, and the
-    learning rate decays to zero by the end of the budget. ``options`` are further ``RunConfig``
+    The budget ends each run (and its learning-rate and momentum schedules) unless ``epochs``,
+    a bound on each run, ends it first. ``options`` are further ``RunConfig``
     fields shared by every run (backbone, batch_size, seed, limit, image_size, skip_bad, ...;
     ``skip_bad`` also leaves unreadable labeled images out of the evaluations). Returns ``{"rows": [...ranked...], "best", "plot", ...}``."""
     if protocol not in BENCH_PROTOCOLS:

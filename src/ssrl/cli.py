@@ -68,7 +68,7 @@ def pretrain(
         "(default: the method's, else its modality's)."),
     epochs: Optional[int] = typer.Option(
         None, "--epochs", help="Passes over the data " + _default("epochs") + ": enough for the method's "
-        "min_steps on small data, at least 10; 100 with --budget; spanning --max-steps."),
+        "min_steps on small data, at least 10; with --budget, as many as it allows; spanning --max-steps."),
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", help="Source rows per step, all processes " + _default("batch_size")
         + ": the largest power of two ≤ rows / 8, from 16 to 256."),
@@ -89,7 +89,7 @@ def pretrain(
     monitor: Optional[str] = typer.Option(None, "--monitor", help="Labeled data for an online kNN monitor."),
     param: list[str] = typer.Option([], "--param", help="Method hyperparameter KEY=VALUE (repeatable)."),
     view: list[str] = typer.Option([], "--view", help="View option KEY=VALUE (repeatable)."),
-    budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training (the lr decays to 0 by then): 90s, 10m, 1h30m."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock limit of training (the lr and momentum schedules end with it): 90s, 10m, 1h30m."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N steps (the lr schedule ends there)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Also write last.ckpt every N steps (default: epoch ends only)."),
     logger: list[str] = typer.Option([], "--logger", help="tensorboard, wandb or mlflow, beside metrics.csv (repeatable)."),
@@ -191,7 +191,7 @@ def bench(
     protocol: str = typer.Option("knn", "--protocol", help="knn or linear."),
     labeled: Optional[str] = typer.Option(None, "--labeled", help="Labeled data to evaluate on (default: DATA)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Bench directory (default runs/bench-DATA-TIME)."),
-    epochs: int = typer.Option(100, "--epochs", help="Longest run; the budget stops training, the lr decays to 0 by its end."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Bound each run by epochs too (default: the budget alone ends it)."),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="(default: chosen from the data, "
                                              "as for pretrain)"),

@@ -21,6 +21,14 @@ from ssrl.files import read_text, write_atomic
 from ssrl.ranges import check_count, check_number
 
 
+UNTIL_BUDGET = 1_000_000  # the epochs of a run given a --budget and no --epochs: the budget ends it
+
+
+def until_budget(epochs: int | None, budget: str | None) -> bool:
+    """Whether a run's length is its wall-clock budget rather than its epochs."""
+    return budget is not None and epochs is not None and epochs >= UNTIL_BUDGET
+
+
 @dataclass(frozen=True)
 class RunConfig:
     data: str                              # D_s: a path or a data-set name
@@ -57,8 +65,8 @@ class RunConfig:
     checkpoint_every: int | None = None    # also write checkpoints/last.ckpt every N steps (None: epoch ends only)
     workers: int | None = None             # DataLoader worker processes (None: 0 for rows in memory, all cores
                                            # but one for images decoded while training)
-    budget: str | None = None              # wall-clock limit of training ("90s", "10m", "1h30m"); the lr
-                                           # schedule still spans `epochs`, so a budget that stops early cuts it
+    budget: str | None = None              # wall-clock limit of training ("90s", "10m", "1h30m"); the lr and
+                                           # momentum schedules end with it or with `epochs`, whichever comes first
     modality: str | None = None            # image | text | a registered one; None = read from the data
     text_column: str | None = None         # text data: the column holding the documents
     documents: str = "line"                # plain text: one document per line | per paragraph

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from ssrl.config import UNTIL_BUDGET
 from ssrl.errors import SsrlError
 
 # Healthy runs move the global weight norm by a small factor, a learning rate far too high by
@@ -124,5 +125,6 @@ def _message(trainer, when: str, what: str, value: float) -> str:
     path = Path(checkpoint.dirpath) / "last.ckpt" if checkpoint is not None and checkpoint.dirpath else None
     kept = (f"{path}, from the end of epoch {done}, is the last good checkpoint and is kept"
             if path is not None and done > 0 and path.is_file() else "no checkpoint was written")
-    return (f"training diverged {when} (epoch {done + 1} of {trainer.max_epochs}): {what} {value:g}; "
+    of = f" of {trainer.max_epochs:,}" if trainer.max_epochs < UNTIL_BUDGET else ""  # not a budget's bound
+    return (f"training diverged {when} (epoch {done + 1}{of}): {what} {value:g}; "
             f"{_causes(trainer)}. Stopped; {kept}, and no backbone was saved")

@@ -255,18 +255,25 @@ class PretrainModule(L.LightningModule):
         if steps <= 0 or seconds <= 0:
             return
         left = max(0, int(self.trainer.estimated_stepping_batches) - self.global_step) * seconds / steps
-        if self.budget_s:
-            left = min(left, self.budget_s * max(0.0, 1 - self.budget_spent()))
-        line = (f"epoch {self.current_epoch + 1} of {self.trainer.max_epochs} took {seconds:.1f} s "
+        budget_left = self.budget_s * max(0.0, 1 - self.budget_spent()) if self.budget_s else math.inf
+        of = f" of {self.trainer.max_epochs:,}" if left <= budget_left else ""  # the budget ends it first
+        line = (f"epoch {self.current_epoch + 1}{of} took {seconds:.1f} s "
                 f"({steps * self.batch_size / seconds:,.0f} {self.modality.unit}/s)")
-        notice(line + (f"; about {_duration(left)} to go" if left > 0 else ""))
+        left = min(left, budget_left)
+        notice(line + (f"; about {_duration(left)} to go" + ("" if of else " (--budget)") if left > 0 else ""))
 
     def optimizer_step(self, *args, **kwargs) -> None:
         """The optimizer's step, then the method's (EMA targets, prototypes), given the number of
         steps done: both before the callbacks' ``on_train_batch_end``, where the step checkpoint
         is written (Lightning counts the step in ``global_step`` only after this hook)."""
         super().optimizer_step(*args, **kwargs)
-        self.method.on_after_optimizer_step(self.global_step + 1, self.trainer.estimated_stepping_batches)
+        step = self.global_step + 1
+        self.method.on_after_optimizer_step(step, self.progress(step))
+
+    def progress(self, step: int) -> float:
+        """The fraction of training done after ``step`` optimizer steps: of the planned steps, or
+        of the wall-clock budget where that is further along."""
+        return min(1.0, max(step / max(1, self.trainer.estimated_stepping_batches), self.budget_spent()))
 
     def configure_optimizers(self):
         o = self.optim

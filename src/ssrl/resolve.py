@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ssrl.config import RunConfig, override
+from ssrl.config import UNTIL_BUDGET, RunConfig, override
 from ssrl.errors import SsrlError
 from ssrl.modality import Modality, SourceRows, get_modality, modality_of
 from ssrl.notices import notice
@@ -87,7 +87,6 @@ def _modality(given: RunConfig) -> Modality:
 SMALLEST_BATCH, LARGEST_BATCH = 16, 256   # bounds of a chosen batch size
 BATCHES_PER_EPOCH = 8                     # a chosen batch is at most N / 8
 MIN_EPOCHS = 10                           # a chosen schedule's fewest epochs
-BUDGET_EPOCHS = 100                       # epochs of a run a --budget stops (as ``ssrl bench``)
 
 
 def choose_batch_size(n: int, world: int = 1, largest: int = LARGEST_BATCH) -> int:
@@ -107,14 +106,14 @@ def choose_batch_size(n: int, world: int = 1, largest: int = LARGEST_BATCH) -> i
 def choose_epochs(steps_per_epoch: int, min_steps: int, max_steps: int | None = None,
                   budget: str | None = None) -> int:
     """The epochs of a run given none: with ``max_steps``, just enough to span them (the lr
-    schedule then ends at the last step); with only a ``budget``, 100 (the budget stops training,
-    the lr decays to 0 by its end); otherwise enough epochs for the method's ``min_steps`` (the
+    schedule then ends at the last step); with only a ``budget``, ``UNTIL_BUDGET`` (the budget ends
+    training, and the lr and momentum schedules follow the time spent); otherwise enough epochs for the method's ``min_steps`` (the
     optimizer steps it needs on small data to beat its random-init floor), and at least 10."""
     steps_per_epoch = max(1, steps_per_epoch)
     if max_steps is not None:
         return max(1, math.ceil(max_steps / steps_per_epoch))
     if budget is not None:
-        return BUDGET_EPOCHS
+        return UNTIL_BUDGET
     return max(MIN_EPOCHS, math.ceil(min_steps / steps_per_epoch))
 
 
@@ -128,17 +127,18 @@ def _schedule(cfg: RunConfig, method: type[Pretext], n: int, modality: Modality)
     epochs = cfg.epochs if cfg.epochs is not None else choose_epochs(per_epoch, method.min_steps, cfg.max_steps,
                                                                      cfg.budget)
     steps_word = "step" if per_epoch == 1 else "steps"
-    plan = f"schedule: {n:,} {modality.unit}, batch {batch} → {per_epoch:,} {steps_word}/epoch × {epochs:,} epochs"
-    if cfg.max_steps is not None:
-        plan += f", ending at --max-steps {cfg.max_steps:,}"
+    plan = f"schedule: {n:,} {modality.unit}, batch {batch} → {per_epoch:,} {steps_word}/epoch"
+    if epochs >= UNTIL_BUDGET:
+        plan += f" until --budget {cfg.budget} runs out"
     else:
-        plan += f" = {per_epoch * epochs:,} steps"
-    if cfg.budget is not None:
-        plan += f", or fewer if --budget {cfg.budget} runs out first"
+        plan += f" × {epochs:,} epochs"
+        plan += f", ending at --max-steps {cfg.max_steps:,}" if cfg.max_steps is not None else f" = {per_epoch * epochs:,} steps"
+        if cfg.budget is not None:
+            plan += f", or fewer if --budget {cfg.budget} runs out first"
     by_rule = cfg.epochs is None and cfg.max_steps is None and cfg.budget is None  # epochs for min_steps
     steps = per_epoch * epochs if cfg.max_steps is None else min(per_epoch * epochs, cfg.max_steps)
-    notes = [f"{method.name} needs about {method.min_steps:,} on small data to beat random init"] \
-        if by_rule or steps < method.min_steps else []
+    notes = [f"{method.name} needs about {method.min_steps:,} steps on small data to beat random init"] \
+        if by_rule or steps < method.min_steps or epochs >= UNTIL_BUDGET else []
     flags = (["--epochs"] if cfg.epochs is None else []) + (["--max-steps", "--budget"] if by_rule else []) + \
         (["--batch-size"] if cfg.batch_size is None else [])
     notes.append((", ".join(flags[:-1]) + " or " if len(flags) > 1 else "") + flags[-1] + " to choose")

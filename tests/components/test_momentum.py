@@ -42,7 +42,7 @@ def test_ema_update_rejects_mismatched_networks():
 
 
 def test_cosine_momentum_schedule():
-    assert cosine_momentum(0, 100, 0.996) == pytest.approx(0.996)
-    assert cosine_momentum(100, 100, 0.996) == pytest.approx(1.0)
-    assert cosine_momentum(50, 100, 0.99) == pytest.approx(1 - 0.01 * (math.cos(math.pi / 2) + 1) / 2)
-    assert cosine_momentum(500, 100, 0.99) == pytest.approx(1.0)  # clamped past the end
+    assert cosine_momentum(0.0, 0.996) == pytest.approx(0.996)
+    assert cosine_momentum(1.0, 0.996) == pytest.approx(1.0)
+    assert cosine_momentum(0.5, 0.99) == pytest.approx(1 - 0.01 * (math.cos(math.pi / 2) + 1) / 2)
+    assert cosine_momentum(5.0, 0.99) == pytest.approx(1.0)  # clamped past the end

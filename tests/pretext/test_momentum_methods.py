@@ -31,8 +31,8 @@ def test_target_gets_no_gradient_and_follows_the_ema_rule(name):
     loss.backward()
     assert all(p.grad is None for p in target.parameters())
     opt.step()
-    method.on_after_optimizer_step(step=3, total_steps=10)
-    m = cosine_momentum(3, 10, method.cfg.base_momentum)
+    method.on_after_optimizer_step(step=3, progress=0.3)
+    m = cosine_momentum(0.3, method.cfg.base_momentum)
     # The target is (backbone, projector) copied: its parameters pair with the online ones in order.
     online = [p for p in method.backbone.parameters()]
     head = method.head["projector"] if isinstance(method.head, torch.nn.ModuleDict) else method.head

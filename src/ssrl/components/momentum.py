@@ -32,7 +32,8 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         tb.copy_(ob)
 
 
-def cosine_momentum(step: int, total_steps: int, base: float) -> float:
-    """BYOL's schedule: m = 1 − (1 − base)·(cos(π·step / total) + 1) / 2, from base to 1."""
-    progress = min(max(step / max(1, total_steps), 0.0), 1.0)
+def cosine_momentum(progress: float, base: float) -> float:
+    """BYOL's schedule: m = 1 − (1 − base)·(cos(π·p) + 1) / 2, from base to 1 as p, the fraction of
+    training done (step / total steps in the paper), goes from 0 to 1."""
+    progress = min(max(progress, 0.0), 1.0)
     return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0

@@ -131,8 +131,10 @@ class Pretext(nn.Module):
         where the data have them, its labels (N,), for monitoring only. Returns figures to log."""
         return None
 
-    def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
-        pass
+    def on_after_optimizer_step(self, step: int, progress: float) -> None:
+        """After each optimizer step, given the steps done and ``progress``, the fraction of
+        training done in [0, 1]: of the planned steps, or of the wall-clock budget where that is
+        further along (so that momentum and temperature schedules end with a budget, as the lr does)."""
 
     def save_artifacts(self, run_dir: Path, sample: torch.Tensor) -> None:
         """After training, on the main process: write the method's own files into the run

@@ -61,7 +61,7 @@ class BYOL(Pretext):
         b = len(z) // 2
         return byol_loss(pred[:b], pred[b:], target[:b], target[b:]), collapse_stats(proj[:b])
 
-    def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
-        m = cosine_momentum(step, total_steps, self.cfg.base_momentum)
+    def on_after_optimizer_step(self, step: int, progress: float) -> None:
+        m = cosine_momentum(progress, self.cfg.base_momentum)
         ema_update(self.target["backbone"], self.backbone, m)
         ema_update(self.target["projector"], self.head["projector"], m)

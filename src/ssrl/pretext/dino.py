@@ -142,8 +142,8 @@ class DINO(Pretext):
             self.center.copy_(update_center(self.center, teacher, cfg.center_momentum))  # after its use
         return loss, {**collapse_stats(bottleneck[:b]), "teacher_entropy": entropy, "teacher_temp": tau_t}
 
-    def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
-        self.progress.fill_(min(1.0, step / max(1, total_steps)))
-        m = cosine_momentum(step, total_steps, self.cfg.base_momentum)
+    def on_after_optimizer_step(self, step: int, progress: float) -> None:
+        self.progress.fill_(progress)
+        m = cosine_momentum(progress, self.cfg.base_momentum)
         ema_update(self.teacher["backbone"], self.backbone, m)
         ema_update(self.teacher["head"], self.head, m)

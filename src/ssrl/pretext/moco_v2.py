@@ -106,7 +106,7 @@ class MoCoV2(Pretext):
         self.queue.push(k)
         return loss, {}
 
-    def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
-        m = cosine_momentum(step, total_steps, self.cfg.base_momentum)
+    def on_after_optimizer_step(self, step: int, progress: float) -> None:
+        m = cosine_momentum(progress, self.cfg.base_momentum)
         ema_update(self.key_encoder[0], self.backbone, m)
         ema_update(self.key_encoder[1], self.head, m)

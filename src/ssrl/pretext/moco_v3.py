@@ -76,7 +76,7 @@ class MoCoV3(Pretext):
         loss = moco_v3_loss(q[:b], k[b:], tau) + moco_v3_loss(q[b:], k[:b], tau)
         return loss, collapse_stats(proj[:b])
 
-    def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
-        m = cosine_momentum(step, total_steps, self.cfg.base_momentum)
+    def on_after_optimizer_step(self, step: int, progress: float) -> None:
+        m = cosine_momentum(progress, self.cfg.base_momentum)
         ema_update(self.momentum_encoder[0], self.backbone, m)
         ema_update(self.momentum_encoder[1], self.head["projector"], m)

@@ -134,6 +134,6 @@ class SwAV(Pretext):
         self.epoch = epoch
         return None
 
-    def on_after_optimizer_step(self, step: int, total_steps: int) -> None:
+    def on_after_optimizer_step(self, step: int, progress: float) -> None:
         self.step.fill_(step)
         self.head.normalize_prototypes()  # back onto the unit sphere, as the paper does every iteration

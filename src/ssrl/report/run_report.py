@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from ssrl.collapse import collapse_message
+from ssrl.config import until_budget
 from ssrl.errors import SsrlError
 from ssrl.files import read_text, write_atomic
 from ssrl.report import figures
@@ -54,7 +55,8 @@ def write_report(run_dir: str | Path) -> Path:
 def _length(run_dir: Path, cfg) -> str:
     """The schedule and, where the metrics say so, how much of it ran: a budget or --max-steps
     stops a run before its epochs."""
-    planned = f"{cfg.epochs} epochs" + (f" at batch {cfg.batch_size}" if cfg.batch_size else "")
+    length = f"a {cfg.budget} budget" if until_budget(cfg.epochs, cfg.budget) else f"{cfg.epochs} epochs"
+    planned = length + (f" at batch {cfg.batch_size}" if cfg.batch_size else "")
     try:
         steps = steps_done(run_dir / "metrics.csv")
     except SsrlError:
