@@ -1,6 +1,6 @@
-"""Images given as Python objects (``ssrl.data.objects``): arrays, tensors, ``(x, y)`` pairs,
+"""Data given as Python objects (``ssrl.data.objects``): arrays, tensors, ``(x, y)`` pairs,
 torch Datasets, torchvision data set objects and Hugging Face Datasets, through ``pretrain`` →
-``evaluate`` → ``embed``, with the file loaders' checks."""
+``evaluate`` → ``embed``, with the file loaders' checks; lists of documents as text."""
 
 import subprocess
 import sys
@@ -116,3 +116,35 @@ def test_a_run_made_from_an_object_is_refused_clearly_in_another_process(tmp_pat
     assert done.returncode != 0 and "pass the object itself again" in done.stderr
     with pytest.raises(SsrlError, match="cannot change the data"):
         ssrl.pretrain(x, out=tmp_path / "run", resume=True)
+
+
+def _documents(n: int = 60) -> tuple[list[str], list[str]]:
+    """n short documents of 3 topics, each drawn from its own words, and their topic names."""
+    words = {"sea": "boat wave tide salt shore", "sky": "cloud star moon wind rain", "soil": "root seed clay worm leaf"}
+    rng = np.random.default_rng(0)
+    topics = [list(words)[i % 3] for i in range(n)]
+    return [" ".join(rng.choice(words[t].split(), 6)) for t in topics], topics
+
+
+def test_documents_pretrain_evaluate_and_embed(tmp_path):
+    texts, topics = _documents()
+    run = ssrl.pretrain(texts, "masked_lm", out=tmp_path / "run", max_steps=2, batch_size=16, progress=False)
+    assert ssrl.runs.run_config(run).data.startswith("in-memory-text-60-")
+    result = ssrl.evaluate(run, (texts, topics), "linear", save=False)  # labels under "label", found unasked
+    assert result["classes"] == 3 and result["n_train"] + result["n_test"] == 60
+    assert ssrl.embed(run, texts[:7]).shape == (7, ssrl.load_backbone(run).dim)
+
+
+def test_a_hugging_face_text_dataset_and_bad_documents(tmp_path):
+    datasets = pytest.importorskip("datasets", reason="Hugging Face datasets is in the [hf] and [test] extras")
+    texts, topics = _documents()
+    names = ["sea", "sky", "soil"]
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
+    hf = datasets.Dataset.from_dict({"text": texts, "label": [names.index(t) for t in topics]}, features=features)
+    assert hold(hf) == hold((texts, topics))  # the class names, not their numbers, whichever way given
+    with pytest.raises(DataError, match="list item 3: a document must be a string, got int"):
+        hold(["a", "b", "c", 4])
+    with pytest.raises(DataError, match="2 labels for 60 documents"):
+        hold(texts, ["sea", "sky"])
+    with pytest.raises(DataError, match="pass the object itself again"):
+        ssrl.data.text.load_text("in-memory-text-60-000000000000")

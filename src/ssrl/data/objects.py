@@ -13,6 +13,10 @@ Dataset items may be an image, an ``(image, label)`` pair or a dict (``image_col
 ``label_column``); an image a PIL image, an array or a tensor ((C, H, W) tensors as torchvision's
 ``ToTensor`` makes them). Items of several sizes are brought to the most common size (shorter
 side, then centre crop), as image folders are.
+
+Documents are text data: a list of strings (with labels: a ``(texts, labels)`` pair, labels being
+class names or numbers), or a Hugging Face ``Dataset`` with a ``text_column`` and no image column;
+they are held by ``ssrl.data.text`` under ``in-memory-text-N-HASH``.
 """
 
 import hashlib
@@ -23,6 +27,7 @@ import torch
 
 from ssrl.data.arrays import images_tensor, labels_tensor
 from ssrl.data.source import Source, resize_square
+from ssrl.data.text import hold_rows
 from ssrl.errors import DataError
 
 PREFIX = "in-memory-"
@@ -41,11 +46,17 @@ def as_spec(data, labels=None) -> str | None:
     return hold(data, labels)
 
 
-def hold(data, labels=None, *, image_column: str = "image", label_column: str = "label") -> str:
+def hold(data, labels=None, *, image_column: str = "image", label_column: str = "label",
+         text_column: str = "text") -> str:
     """The spec string of ``data`` (see the module), converted and held for this process."""
     if isinstance(data, tuple) and len(data) == 2 and labels is None:
         data, labels = data
     kind = type(data).__name__
+    texts = _texts(data, image_column, text_column)
+    if texts is not None:
+        if labels is None and hasattr(data, "column_names") and label_column in data.column_names:
+            labels = _label_names(data, label_column)
+        return _hold_texts(texts, labels, kind)
     if _is_array(data):
         images, found = images_tensor(_numpy(data), f"{kind} {tuple(data.shape)}"), None
     elif hasattr(data, "__getitem__") and hasattr(data, "__len__"):
@@ -62,6 +73,40 @@ def hold(data, labels=None, *, image_column: str = "image", label_column: str = 
     spec = f"{PREFIX}{kind.lower()}-{'x'.join(map(str, images.shape))}-{digest.hexdigest()[:12]}"
     _HELD[spec] = Source(images, y, spec, _classes(data, label_column))
     return spec
+
+
+def _texts(data, image_column: str, text_column: str) -> list[str] | None:
+    """The documents of ``data`` where it is text (see the module), else None."""
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
+        return list(data)
+    columns = getattr(data, "column_names", None)
+    if isinstance(columns, list) and text_column in columns and image_column not in columns:
+        return list(data[text_column])
+    return None
+
+
+def _label_names(data, label_column: str) -> list:
+    """A Hugging Face Dataset's labels, as class names where its ClassLabel has them."""
+    values, names = list(data[label_column]), _classes(data, label_column)
+    return [names[v] for v in values] if names and all(isinstance(v, int) for v in values) else values
+
+
+def _hold_texts(texts: list, labels, kind: str) -> str:
+    """``texts`` (and ``labels``) held as text rows; a non-string document or a label count
+    other than the documents' is named."""
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise DataError(f"{kind} item {bad}: a document must be a string, got {type(texts[bad]).__name__}")
+    if labels is not None:
+        labels = [str(y) for y in (_numpy(labels).tolist() if _is_array(labels) else labels)]
+        if len(labels) != len(texts):
+            raise DataError(f"{kind}: {len(labels)} labels for {len(texts)} documents")
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    for label in labels or []:
+        digest.update(label.encode("utf-8") + b"\1")
+    return hold_rows(texts, labels, digest.hexdigest())
 
 
 def is_held_spec(spec: str) -> bool:
@@ -124,7 +169,7 @@ def _image_array(image, where: str) -> np.ndarray:
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
         if image.mode not in ("L", "RGB", "RGBA"):
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB" if len(image.getbands()) >= 3 else "L")
-        return np.asarray(image)[None]
+        return np.array(image)[None]  # a copy: PIL's buffer is read-only
     if _is_array(image):
         return _numpy(image)[None]
     raise DataError(f"{where}: an image must be a PIL image, an array or a tensor, got {type(image).__name__}")

@@ -4,7 +4,9 @@ Plain text (``.txt``) holds one document per line, or, with ``documents="paragra
 per block of lines separated by blank lines. Tabular files (``.tsv``, ``.csv``, ``.jsonl``)
 hold one document per row: ``text_column`` names the text and ``label_column`` the class of a
 labeled set. A ``split`` column, where there is one, splits the rows (``train``/``test``).
-A malformed row stops the load with an error naming the file and the line.
+A malformed row stops the load with an error naming the file and the line. Documents given as
+Python objects (``ssrl.data.objects``) are held as rows under a spec string, ``HELD_PREFIX`` + size
+and hash, and read as a file's rows are (columns ``text`` and, where given, ``label``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from ssrl.data.split import stratified_split
 from ssrl.errors import DataError
 
 SUFFIXES = (".txt", ".tsv", ".csv", ".jsonl")
+HELD_PREFIX = "in-memory-text-"
+_HELD: dict[str, list[dict]] = {}
 
 
 @dataclass
@@ -47,7 +51,10 @@ class TextSource:
 
 
 def text_kind(spec: str | Path) -> str | None:
-    """``txt``, ``tsv``, ``csv`` or ``jsonl`` for a path naming a text file (``.gz`` or not), else None."""
+    """``txt``, ``tsv``, ``csv`` or ``jsonl`` for a path naming a text file (``.gz`` or not),
+    ``held`` for documents held in memory, else None."""
+    if str(spec).startswith(HELD_PREFIX):
+        return "held"
     suffixes = [s.lower() for s in Path(spec).suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
@@ -135,8 +142,23 @@ def _jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def hold_rows(texts: list[str], labels: list[str] | None, digest: str) -> str:
+    """The spec under which ``texts`` (with ``labels``, if given) are held for this process."""
+    spec = f"{HELD_PREFIX}{len(texts)}-{digest[:12]}"
+    rows = [{"text": text} for text in texts]
+    for row, label in zip(rows, labels or [], strict=labels is not None):
+        row["label"] = label
+    _HELD[spec] = rows
+    return spec
+
+
 def _rows(path: Path, documents: str) -> list[dict]:
     kind = text_kind(path)
+    if kind == "held":
+        if str(path) not in _HELD:
+            raise DataError(f"{path}: documents that were passed as a Python object to another process; pass "
+                            "the object itself again (a path can be read by any process)")
+        return _HELD[str(path)]
     if kind == "txt":
         return _plain(path, documents)
     if kind in ("tsv", "csv"):
@@ -163,7 +185,7 @@ def _column(path: Path, rows: list[dict], column: str, what: str) -> list[str]:
 def _default_column(path: Path, rows: list[dict], column: str | None) -> str:
     if column is not None:
         return column
-    if text_kind(path) == "txt":
+    if text_kind(path) in ("txt", "held"):
         return "text"
     for guess in ("text", "gloss", "sentence"):
         if rows and guess in rows[0]:
@@ -188,7 +210,7 @@ def load_text(spec: str | Path, *, split: str | None = "train", text_column: str
     With ``label_column`` the labels are indices into ``classes`` (sorted label names unless
     given; a label outside given ``classes`` is an error naming the file).
     """
-    path = Path(spec).expanduser()
+    path = Path(spec) if text_kind(spec) == "held" else Path(spec).expanduser()
     rows = _rows(path, documents)
     if split is not None and rows and "split" in rows[0]:
         rows = [row for row in rows if row["split"] == split]

@@ -3,7 +3,8 @@
 Pretraining trains a tokenizer on D_s (saved as ``RUN/tokenizer.json``; a resumed run reads it
 back); evaluation and embedding encode D_t with the run's tokenizer and pool the backbone's
 token outputs (``pool``: the mean over real tokens, or the first token). Plain text, TSV, CSV and
-JSON-lines files (``ssrl.data.text``) are text data.
+JSON-lines files (``ssrl.data.text``) are text data, and so are documents given as Python
+objects (``ssrl.data.objects``: a list of strings, labeled under ``label``).
 """
 
 from pathlib import Path
@@ -62,6 +63,8 @@ class TextModality(Modality):
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:
         options = self.check_options(options)
+        if "label_column" not in options and text_kind(data) == "held":
+            options["label_column"] = "label"  # documents given with their labels in Python
         if "label_column" not in options:
             raise SsrlError(f"{data}: name the label column of the text data (--label-column)")
         tok = load_tokenizer(Path(run_dir) / TOKENIZER_FILE)
