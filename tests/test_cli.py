@@ -133,3 +133,19 @@ def test_a_node_whose_peers_never_start_stops_saying_what_each_must_run(labeled_
     assert result.returncode == 1, result.stderr[-2000:]
     assert "did not all start within the rendezvous timeout" in result.stderr
     assert "NODE_RANK set to its own number, 0 to 1 (this one: NODE_RANK=0" in result.stderr
+
+
+def test_every_option_says_what_it_does_and_flags_show_no_value_type():
+    import typer
+    from typer.testing import CliRunner
+
+    from ssrl.cli import app
+
+    commands = typer.main.get_command(app).commands
+    silent = {name: [p.opts[0] for p in command.params if p.param_type_name == "option" and not p.help]
+              for name, command in commands.items()}
+    assert silent == {name: [] for name in commands}
+    for args, flag in ((["--help"], "--debug"), (["evaluate", "--help"], "--json"), (["pretrain", "--help"], "--skip-bad")):
+        shown = CliRunner().invoke(app, args, env={"COLUMNS": "160"}).output
+        assert flag in shown and "<bool>" not in shown
+    assert "<int>" in shown  # options that take a value still show its type

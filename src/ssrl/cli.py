@@ -13,11 +13,11 @@ from typing import Optional
 
 import typer
 
-from ssrl.cli_output import print_evaluation, table
+from ssrl.cli_output import FlagsCommand, FlagsGroup, print_evaluation, table
 from ssrl.config import RunConfig
 from ssrl.errors import SsrlError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(cls=FlagsGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Self-supervised representation learning: pretrain, evaluate, embed.")
 _state = {"debug": False}
 
@@ -39,7 +39,7 @@ def _params(pairs: list[str], flag: str) -> dict:
     return out
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List the pretext methods: name, family, modality, paper."""
     from ssrl.catalog import built_in_methods  # read from the method files: no torch to load
@@ -58,7 +58,7 @@ def _default(name: str) -> str:
     return "(default: chosen from the data)" if _RUN[name] is None else f"(default {_RUN[name]})"
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="Unlabeled source: path or data-set name."),
     method: Optional[str] = typer.Option(None, "--method", help="Pretext method (see `ssrl methods`; default "
@@ -135,7 +135,7 @@ def _numbers(text: Optional[str], kind: type, flag: str) -> Optional[list]:
         raise SsrlError(f"{flag} {text!r}: expected comma-separated numbers") from e
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory."),
     data: str = typer.Option(..., "--data", help="Labeled data (D_t)."),
@@ -155,7 +155,7 @@ def evaluate(
                                  help="Fine-tuning / from scratch: random crops (50-100%) and flips."),
     k: Optional[int] = typer.Option(None, "--k", help="kNN neighbours (default: the smallest class's size, "
                                     "between 10 and 200)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the probe and the few-shot draws."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Text data: the column of the classes."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean of the token features (default), or first "
@@ -183,7 +183,7 @@ def evaluate(
     print_evaluation(result, protocol, draws)
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def bench(
     data: str = typer.Option(..., "--data", help="Source to pretrain on (path or data-set name)."),
     methods: str = typer.Option(..., "--methods", help="Comma-separated pretext methods (see `ssrl methods`)."),
@@ -192,10 +192,10 @@ def bench(
     labeled: Optional[str] = typer.Option(None, "--labeled", help="Labeled data to evaluate on (default: DATA)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Bench directory (default runs/bench-DATA-TIME)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Bound each run by epochs too (default: the budget alone ends it)."),
-    backbone: Optional[str] = typer.Option(None, "--backbone"),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Every run's backbone (default: each method's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="(default: chosen from the data, "
                                              "as for pretrain)"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Every run's seed (default 0)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Pretrain on the first N images only."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Working image size (default: the data's)."),
     skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Skip unreadable images (pretraining and "
@@ -230,7 +230,7 @@ def bench(
                         + "; ".join(f"{r['method']}: {r['error']}" for r in failed))
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def embed(
     run: Path = typer.Argument(..., help="Run directory."),
     data: Optional[str] = typer.Option(None, "--data", help="Images (or text) to embed."),
@@ -248,7 +248,7 @@ def embed(
     print(f"wrote {out}: {features.shape[0]} × {features.shape[1]} features")
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def similar(
     run: Path = typer.Argument(..., help="Text run directory (word2vec, or any text run's token vectors)."),
     word: str = typer.Argument(..., help="The word (a tokenizer entry) to find neighbours of."),
@@ -264,7 +264,7 @@ def similar(
     print(json.dumps(rows) if as_json else table(["word", "cosine"], [list(r) for r in rows]))
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def prepare(
     folder: Path = typer.Argument(..., help="Image folder (class subfolders give labels, train/ and test/ the split)."),
     out: Path = typer.Option(..., "--out", help="Where to write the shards."),
@@ -277,7 +277,7 @@ def prepare(
     print(f"shards: {run_prepare(folder, out, workers=workers, skip_bad=skip_bad)}")
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def export(
     run: Path = typer.Argument(..., help="Run directory."),
     fmt: str = typer.Option(..., "--format", help="torchvision, safetensors or onnx."),
@@ -289,7 +289,7 @@ def export(
     print(f"wrote {run_export(run, fmt, out)}")
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def report(run: Path = typer.Argument(..., help="Run directory.")):
     """Rebuild RUN/report.html: configuration, curves, embedding map, pictures, evaluations."""
     from ssrl.report import write_report
@@ -297,12 +297,12 @@ def report(run: Path = typer.Argument(..., help="Run directory.")):
     print(f"wrote {write_report(run)}")
 
 
-@app.command()
+@app.command(cls=FlagsCommand)
 def demo(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    out: Path = typer.Option(Path("runs/demo"), "--out"),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    method: Optional[str] = typer.Option(None, "--method"),
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Pretraining epochs (30)."),
+    method: Optional[str] = typer.Option(None, "--method", help="Pretext method (simclr)."),
 ):
     """Pretrain on scikit-learn's digits and compare with random init, 10% of the labels."""
     from ssrl.demo import DEMO_EPOCHS, DEMO_METHOD, demo as run_demo

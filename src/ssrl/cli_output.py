@@ -1,4 +1,27 @@
-"""What the ``ssrl`` command prints: plain-text tables that read the same in a terminal and in a log."""
+"""What the ``ssrl`` command prints: plain-text tables that read the same in a terminal and in a log,
+and its help, where flags show no value type."""
+
+from typer.core import TyperCommand, TyperGroup
+
+
+class _Flags:
+    """Help without a ``<bool>`` type beside flags (``--json``, ``--skip-bad``, ``--help``): they
+    take no value, and ``--json true`` is refused."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.display_type_rich = lambda ctx: None
+        return params
+
+
+class FlagsCommand(_Flags, TyperCommand):
+    pass
+
+
+class FlagsGroup(_Flags, TyperGroup):
+    pass
 
 
 def table(header: list[str], rows: list[list]) -> str:
