@@ -34,7 +34,7 @@ from ssrl.runs import init_backbone, load_backbone, run_config
 
 
 def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", "linear"), k: int | None = None,
-          temperature: float = 0.1, seed: int = 0, progress: bool = False, budget: TrainBudget | None = None,
+          temperature: float = 0.1, seed: int = 0, progress: bool | str = False, budget: TrainBudget | None = None,
           augment: torch.nn.Module | None = None, how: Extraction = FLOAT32) -> dict[str, dict]:
     """The figures of each protocol (knn, linear, finetune) for one backbone on a labeled
     train/test pair: ``{protocol: {"top1", "balanced_top1", "predicted_classes", "classes"}}``
@@ -42,15 +42,17 @@ def score(backbone: torch.nn.Module, train: Rows, test: Rows, protocols=("knn", 
     with kNN or linear ``"features"``: the test features' anisotropy and effective rank. Frozen
     features are computed once for the protocols that use them, as ``how`` says (the run's
     autocast and memory format, ``extraction``). ``augment``: the views of fine-tuning
-    (``Modality.finetune_views``), or None."""
+    (``Modality.finetune_views``), or None. ``progress``: bars in a terminal, labelled with the
+    backbone's name if it is a string."""
     unknown = set(protocols) - {"knn", "linear", "finetune"}
     if unknown:
         raise SsrlError(f"unknown protocol {sorted(unknown)[0]!r}; choose one of: {', '.join(PROTOCOLS)}")
     out = {}
     frozen = [p for p in protocols if p in FROZEN]
     if frozen:
-        train_f = extract_features(backbone, train.rows, progress=progress, how=how)
-        test_f = extract_features(backbone, test.rows, progress=progress, how=how)
+        who = f"{progress}: " if isinstance(progress, str) else ""
+        train_f = extract_features(backbone, train.rows, progress=progress and f"{who}train features", how=how)
+        test_f = extract_features(backbone, test.rows, progress=progress and f"{who}test features", how=how)
         out = frozen_scores(train_f, train.labels, test_f, test.labels, frozen, k, temperature, seed)
     if "finetune" in protocols:
         b = budget or TrainBudget()
@@ -111,8 +113,9 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
                                      **options)
         how = extraction(cfg, features or Path(run) / FEATURES)
         scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
-                                temperature, seed, progress, budget, modality.finetune_views(budget.augment), how)
-                  for prefix, backbone in (("", load_backbone(run)), ("random_init_", init_backbone(cfg)))}
+                                temperature, seed, progress and who, budget, modality.finetune_views(budget.augment), how)
+                  for prefix, who, backbone in (("", "pretrained", load_backbone(run)),
+                                                ("random_init_", "random init", init_backbone(cfg)))}
         result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
                   "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
                   "unbalanced": is_unbalanced(train.labels, test.labels), **protocol_figures(scores, protocol)}
@@ -253,7 +256,7 @@ def embed(run: str | Path, data, out: str | Path | None = None, limit: int | Non
     rows = rows.narrow(0, 0, min(limit, len(rows))) if limit else rows  # encoded images stay encoded
     _check_fits(cfg, modality, rows, data)
     backbone = modality.feature_backbone(backbone, **options)
-    features = extract_features(backbone, rows, progress=True, how=extraction(cfg)).numpy()
+    features = extract_features(backbone, rows, progress="embedding", how=extraction(cfg)).numpy()
     if out is not None:
         save_atomic(out, lambda f: np.save(f, features))
     return features

@@ -58,12 +58,13 @@ def as_input(batch: torch.Tensor, device: str | torch.device | None = None) -> t
 
 
 def extract_features(backbone: nn.Module, rows: torch.Tensor, batch_size: int | None = None,
-                     device: str | torch.device | None = None, progress: bool = False,
+                     device: str | torch.device | None = None, progress: bool | str = False,
                      how: Extraction = FLOAT32) -> torch.Tensor:
     """Features (N, dim) float32 on the CPU of stored rows (uint8 images (N, C, H, W), or token
     ids), in eval mode (BN running statistics, no augmentation), computed as ``how`` says by
     ``for_inference(backbone)``. The backbone's train/eval mode is restored after.
-    ``batch_size``: by default ``default_batch_size``. With ``how.cache``, features computed before
+    ``batch_size``: by default ``default_batch_size``. ``progress``: a bar in a terminal, labelled
+    by the string if one is given. With ``how.cache``, features computed before
     for the same backbone, rows and ``how`` are read back instead (``ssrl.evaluation.feature_cache``)."""
     key = None
     if how.cache is not None and isinstance(rows, torch.Tensor):
@@ -79,7 +80,8 @@ def extract_features(backbone: nn.Module, rows: torch.Tensor, batch_size: int | 
     chunks = order.split(batch_size or default_batch_size(rows, device))
     out = []
     with torch.inference_mode(), autocast_for(device, how.precision):
-        for batch in tqdm(_batches(rows, chunks), total=len(chunks), desc="features",
+        for batch in tqdm(_batches(rows, chunks), total=len(chunks),
+                          desc=progress if isinstance(progress, str) else "features",
                           disable=not (progress and interactive()), leave=False):
             x = as_input(batch, device).contiguous(memory_format=memory_format)
             out.append(net(x).float().cpu())

@@ -94,10 +94,11 @@ def fewshot_point(pretrained: nn.Module, random_init: nn.Module, train_x: torch.
     frozen = {}
     if classifier == "linear":  # features of the test set and of the drawn images, computed once
         needed = torch.unique(torch.cat(picks))
-        for name, net in (("", pretrained), ("random_init_", random_init)):
-            feats = extract_features(net, train_x[needed], device=device, progress=progress, how=how)
-            frozen[name] = (dict(zip(needed.tolist(), feats)), extract_features(net, test_x, device=device,
-                                                                                  progress=progress, how=how))
+        for name, who, net in (("", "pretrained", pretrained), ("random_init_", "random init", random_init)):
+            feats = extract_features(net, train_x[needed], device=device, progress=progress and f"{who}: labeled "
+                                     "features", how=how)
+            test_f = extract_features(net, test_x, device=device, progress=progress and f"{who}: test features", how=how)
+            frozen[name] = (dict(zip(needed.tolist(), feats)), test_f)
     classes = num_classes(train_y, test_y)
     preds = {"": [], "random_init_": [], "scratch_": []}  # per model, one prediction (N_test,) per draw
     for d, idx in enumerate(picks):
