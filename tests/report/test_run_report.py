@@ -147,3 +147,16 @@ def test_the_header_says_how_far_a_run_stopped_before_its_epochs(tmp_path):
     run = make_run(tmp_path / "run", two_class_npz(tmp_path))
     html = write_report(run).read_text()
     assert "2 epochs planned; 40 optimizer steps in its metrics" in html
+
+
+def test_an_image_run_lists_no_text_options_and_sums_up_its_verdicts(tmp_path):
+    run = make_run(tmp_path / "run", two_class_npz(tmp_path))
+    (run / "evaluations").mkdir()
+    (run / "evaluations" / "linear-two.npz.json").write_text(json.dumps(
+        {"top1": 0.7, "random_init_top1": 0.8, "beats_floor": False, "verdict": "below its random-init floor"}))
+    html = write_report(run).read_text()
+    configuration = sections(html)["configuration"]
+    assert "<td>image_size</td>" in configuration
+    assert not any(f"<td>{key}</td>" in configuration for key in ("tokenizer", "vocab_size", "max_tokens", "documents"))
+    intro = html.split('<section id="configuration">')[0]
+    assert "At a glance" in intro and "<td>linear-two.npz</td><td>no</td><td>below its random-init floor</td>" in intro

@@ -57,6 +57,8 @@ class Modality:
     data_options: ClassVar[tuple[str, ...]] = ()       # keyword options of evaluate / embed (text_column, ...)
     input_name: ClassVar[str] = "inputs"               # the ONNX export's input
     run_files: ClassVar[tuple[str, ...]] = ()          # files of the run an export must carry (a tokenizer)
+    run_options: ClassVar[tuple[str, ...]] = ()        # RunConfig fields only this modality reads (a report
+                                                       # of another modality's run leaves them out)
 
     def claims(self, spec: str) -> bool:
         """Whether the data spec is of this kind, from its form alone (before reading it)."""

@@ -41,6 +41,8 @@ class ImageModality(Modality):
     protocols = ("knn", "linear", "finetune", "fewshot")
     unit = "images"
     input_name = "images"
+    run_options = ("image_size", "in_channels", "channels_last", "stream", "memory_budget", "decode_on_device",
+                   "skip_bad")
     data_options = ("skip_bad", "image_size")  # evaluate: leave out unreadable labeled images; read at another size
 
     def claims(self, spec: str) -> bool:

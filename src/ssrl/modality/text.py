@@ -36,6 +36,7 @@ class TextModality(Modality):
     largest_chosen_batch = 64
     data_options = ("label_column", "text_column", "pool")
     input_name = "ids"
+    run_options = ("text_column", "documents", "tokenizer", "vocab_size", "max_tokens")
     run_files = (TOKENIZER_FILE,)
 
     def claims(self, spec: str) -> bool:

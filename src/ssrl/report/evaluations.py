@@ -50,6 +50,20 @@ def evaluations_html(folder: Path) -> str:
     return "".join(parts)
 
 
+def summary_html(folder: Path) -> str:
+    """At a glance: each saved evaluation that has a verdict, whether it beat random init, and the
+    verdict; "" when there is none (the Evaluations section says why)."""
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            result = json.loads(read_text(path))
+        except (json.JSONDecodeError, SsrlError):
+            continue
+        if isinstance(result, dict) and isinstance(result.get("verdict"), str):
+            rows.append([path.stem, "yes" if result.get("beats_floor") else "no", result["verdict"]])
+    return "<p>At a glance:</p>" + table(["evaluation", "beats its floor", "verdict"], rows) if rows else ""
+
+
 def result_html(result) -> str:
     """One evaluation result (a JSON object, or a list of records) as tables."""
     if isinstance(result, list):

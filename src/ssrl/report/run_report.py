@@ -16,9 +16,10 @@ from ssrl.collapse import collapse_message
 from ssrl.config import until_budget
 from ssrl.errors import SsrlError
 from ssrl.files import read_text, write_atomic
+from ssrl.modality import MODALITIES, get_modality, modality_of
 from ssrl.report import figures
 from ssrl.report.embedding_map import MAP_POINTS, embedding_map
-from ssrl.report.evaluations import evaluations_html
+from ssrl.report.evaluations import evaluations_html, summary_html
 from ssrl.report.metrics import curves, read_metrics, steps_done
 from ssrl.report.page import Missing, Section, document, esc, image, missing, table
 from ssrl.runs import run_config
@@ -47,7 +48,8 @@ def write_report(run_dir: str | Path) -> Path:
         sections.append(Section(sid, title, body))
     intro = (f"<p>{esc(cfg.method)} on {esc(cfg.data)}, backbone {esc(cfg.backbone)}, {_length(run_dir, cfg)}. "
              f"Run directory: <code>{esc(run_dir.resolve())}</code>. "
-             f"Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>")
+             f"Report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.</p>"
+             + summary_html(run_dir / "evaluations"))
     page = document(f"ssrl run: {run_dir.name}", intro, sections)
     return write_atomic(run_dir / "report.html", page)  # a browser reloading it never sees half of it
 
@@ -65,9 +67,14 @@ def _length(run_dir: Path, cfg) -> str:
 
 
 def configuration(run_dir: Path) -> str:
-    """config.yaml as a table (method parameters and view options one row each), and backbone.json."""
-    rows = []
-    for key, v in asdict(run_config(run_dir)).items():
+    """config.yaml as a table (method parameters and view options one row each; options of other
+    modalities left out), and backbone.json."""
+    rows, cfg = [], run_config(run_dir)
+    own = modality_of(cfg.data) if cfg.modality is None else get_modality(cfg.modality)
+    others = {key for m in MODALITIES.values() if m is not own for key in m.run_options} - set(own.run_options)
+    for key, v in asdict(cfg).items():
+        if key in others:
+            continue
         if isinstance(v, dict):
             rows += [[f"{key}.{k}", sub] for k, sub in v.items()] or [[key, "(defaults)"]]
         else:
