@@ -66,6 +66,8 @@ def pretrain(
     backbone: Optional[str] = typer.Option(
         None, "--backbone", help="convnet-small, resnet18/34/50, vit-mini, text-encoder-mini, ... "
         "(default: the method's, else its modality's)."),
+    init: str = typer.Option("random", "--init", help="The backbone's start: random, or pretrained (a timm:/torchvision: "
+                             "backbone's published weights, downloaded once; evaluations then compare with them)."),
     epochs: Optional[int] = typer.Option(
         None, "--epochs", help="Passes over the data " + _default("epochs") + ": enough for the method's "
         "min_steps on small data, at least 10; with --budget, as many as it allows; spanning --max-steps."),
@@ -112,8 +114,9 @@ def pretrain(
     where = dict(accelerator=accelerator, devices=devices, nodes=nodes, workers=workers,
                  checkpoint_every=checkpoint_every, loggers=logger or None)  # what --resume may change
     options = dict(
-        backbone=backbone, epochs=epochs, batch_size=batch_size, precision=precision, seed=seed, lr=lr,
-        optimizer=optimizer, image_size=image_size, limit=limit, skip_bad=skip_bad, monitor=monitor, budget=budget,
+        backbone=backbone, init=None if init == "random" else init, epochs=epochs, batch_size=batch_size,
+        precision=precision, seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit,
+        skip_bad=skip_bad, monitor=monitor, budget=budget,
         params=_params(param, "--param") or None, views=_params(view, "--view") or None, stream=stream,
         memory_budget=memory_budget, decode_on_device=decode_on_device, max_steps=max_steps, text_column=text_column,
         documents=documents, tokenizer=tokenizer, vocab_size=vocab_size, max_tokens=max_tokens, **where)

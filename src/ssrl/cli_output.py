@@ -39,7 +39,8 @@ _NAMES = {"top1": "top-1", "balanced_top1": "balanced accuracy"}
 def _evaluation_table(result: dict, protocol: str) -> str:
     """Pretrained and floor side by side: top-1 (and balanced accuracy when the classes are
     unbalanced), the classes each classifier predicted, and the features' geometry."""
-    floor = "random init (= from scratch)" if protocol == "finetune" else "random init"
+    start = result.get("floor", "random init")  # a run from published weights: those
+    floor = f"{start} (= from scratch)" if protocol == "finetune" and start == "random init" else start
     columns = [(f"{protocol} top-1", "top1")] + ([("balanced accuracy", "balanced_top1")] if result["unbalanced"] else [])
     columns += [(f"classes predicted (of {result['classes']})", "predicted_classes"),
                 ("anisotropy", "anisotropy"), ("effective rank", "effective_rank")]

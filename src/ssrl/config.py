@@ -21,6 +21,7 @@ from ssrl.files import read_text, write_atomic
 from ssrl.ranges import check_count, check_number
 
 
+INITS = ("random", "pretrained")
 UNTIL_BUDGET = 1_000_000  # the epochs of a run given a --budget and no --epochs: the budget ends it
 
 
@@ -34,6 +35,8 @@ class RunConfig:
     data: str                              # D_s: a path or a data-set name
     method: str | None = None              # None = its modality's default method (simclr, word2vec for text)
     backbone: str | None = None            # None = the method's default, else its modality's
+    init: str = "random"                   # h_θ's starting weights: random | pretrained (a library backbone's
+                                           # published weights, ssrl.backbones.library); the floor it is compared with
     epochs: int | None = None              # None = chosen from the data and the method (ssrl.resolve.choose_epochs)
     batch_size: int | None = None          # source rows per step, summed over processes; None = chosen
                                            # from the number of rows (ssrl.resolve.choose_batch_size)
@@ -117,6 +120,11 @@ def check_run_options(cfg: RunConfig) -> None:
         parse_budget(cfg.budget)
     if cfg.memory_budget is not None:
         parse_bytes(cfg.memory_budget)
+    if cfg.init not in INITS:
+        raise SsrlError(f"--init {cfg.init!r}: choose {' or '.join(INITS)}")
+    if cfg.init == "pretrained" and cfg.backbone is not None and not cfg.backbone.startswith(("timm:", "torchvision:")):
+        raise SsrlError(f"--init pretrained: backbone {cfg.backbone} has no published weights; use a library "
+                        "backbone (--backbone timm:NAME or torchvision:NAME), or --init random")
 
 
 def _flag(name: str) -> str:

@@ -33,11 +33,13 @@ def run_config(run_dir: str | Path) -> RunConfig:
 
 
 def init_backbone(cfg: RunConfig) -> nn.Module:
-    """The run's backbone h_θ at its random initialization (a function of the seed alone), as its
-    method trains and exports it (``Pretext.wrap_backbone``: split-brain's two halves)."""
+    """The run's backbone h_θ at its start: its random initialization (a function of the seed alone)
+    or, with ``init: pretrained``, the library's published weights; as its method trains and exports
+    it (``Pretext.wrap_backbone``: split-brain's two halves). Evaluation compares with it."""
     from ssrl.pretext import get_method  # the registry imports every method: only when needed
 
-    backbone = build_backbone(cfg.backbone, *get_modality(cfg.modality).backbone_dims(cfg), seed=cfg.seed)
+    backbone = build_backbone(cfg.backbone, *get_modality(cfg.modality).backbone_dims(cfg), seed=cfg.seed,
+                              pretrained=cfg.init == "pretrained")
     with seeded(cfg.seed):
         return get_method(cfg.method).wrap_backbone(backbone)
 

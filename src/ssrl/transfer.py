@@ -106,6 +106,8 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
             **options)
         name = ("fewshot" if len(result["points"]) == 1 else "label_efficiency") + (
             "_finetune" if classifier == "finetune" else "")  # both classifiers' results are kept
+        if cfg.init != "random":
+            result["floor"] = floor_name(cfg)
     else:
         budget = budget or TrainBudget()
         fraction = 1.0 if label_fraction is None else label_fraction
@@ -117,6 +119,7 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
                   for prefix, who, backbone in (("", "pretrained", load_backbone(run)),
                                                 ("random_init_", "random init", init_backbone(cfg)))}
         result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
+                  **({"floor": floor_name(cfg)} if cfg.init != "random" else {}),
                   "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
                   "unbalanced": is_unbalanced(train.labels, test.labels), **protocol_figures(scores, protocol)}
         if protocol == "finetune":
@@ -149,6 +152,11 @@ def protocol_figures(scores: dict[str, dict], protocol: str) -> dict:
         warnings.append(few_classes_warning(figures[protocol], who))
     out["warnings"] = [w for w in warnings if w]
     return out
+
+
+def floor_name(cfg: RunConfig) -> str:
+    """What the ``random_init_`` figures of a run's evaluations are: the backbone at its start."""
+    return "random init" if cfg.init == "random" else f"{cfg.backbone}'s published weights (the run's start)"
 
 
 def extraction(cfg: RunConfig, cache: str | Path | None = None) -> Extraction:

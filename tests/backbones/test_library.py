@@ -71,3 +71,47 @@ def test_a_torchvision_backbone_exports_as_a_program_and_its_state_loads_into_to
     expected = ssrl.load_backbone(run).eval()(x)
     torch.testing.assert_close(program(x), expected)
     torch.testing.assert_close(net.eval()(x), expected)
+
+
+def _published_resnet18(torch_home) -> dict:
+    """A stand-in for torchvision's published resnet18 weights, put where torchvision's cache keeps
+    the download (``$TORCH_HOME/hub/checkpoints/``), so ``weights="DEFAULT"`` reads it offline."""
+    from torchvision import models
+
+    torch.manual_seed(7)
+    state = models.resnet18().state_dict()
+    url = models.ResNet18_Weights.DEFAULT.url
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(state, folder / url.rsplit("/", 1)[1])
+    return state
+
+
+def test_init_pretrained_starts_from_the_published_weights_and_compares_with_them(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    published = _published_resnet18(tmp_path / "torch")
+    run = ssrl.pretrain(data, "simclr", backbone="torchvision:resnet18", init="pretrained", out=tmp_path / "run",
+                        **QUICK)
+    start = ssrl.runs.init_backbone(ssrl.runs.run_config(run))
+    grey = published["conv1.weight"].sum(dim=1, keepdim=True)  # the RGB filters summed for one channel
+    torch.testing.assert_close(start.conv1.weight, grey)
+    torch.testing.assert_close(start.layer4[1].bn2.weight, published["layer4.1.bn2.weight"])
+    result = ssrl.evaluate(run, data, "knn", save=False)
+    assert result["floor"] == "torchvision:resnet18's published weights (the run's start)"
+
+
+def test_init_pretrained_says_what_it_needs(data, tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(SsrlError, match="cannot get the published weights of torchvision:resnet18 .*URLError.*"
+                                        "needs the network the first time"):
+        ssrl.pretrain(data, "simclr", backbone="torchvision:resnet18", init="pretrained", out=tmp_path / "r", **QUICK)
+    with pytest.raises(SsrlError, match="backbone convnet-small has no published weights"):
+        ssrl.pretrain(data, "simclr", backbone="convnet-small", init="pretrained", out=tmp_path / "r2", **QUICK)
+    with pytest.raises(SsrlError, match="--init 'imagenet': choose random or pretrained"):
+        ssrl.pretrain(data, "simclr", init="imagenet", out=tmp_path / "r3", **QUICK)

@@ -8,8 +8,12 @@ with the last ``Linear`` replaced by ``Identity`` and, for grayscale data, the f
 convolution taking one channel).
 
 A run records the name (``--backbone timm:resnet18``), so any process with the library rebuilds
-it. Pretrained weights are not fetched: a run's backbone starts at random init, like every
-backbone here, and is compared with that init.
+it. A run starts at random init, like every backbone here, unless ``--init pretrained`` asks for
+the library's published weights (timm: ``pretrained=True``, from the Hugging Face hub, which
+adapts the first convolution to ``in_chans``; torchvision: the model's ``DEFAULT`` weights, the
+first convolution summed over its RGB inputs for grayscale data, as timm does). They are fetched
+once and then read from the library's cache; a machine that can do neither is told so. The run
+is then compared with those weights, its start, instead of a random init.
 """
 
 import torch
@@ -24,14 +28,23 @@ def is_library_name(name: str) -> bool:
     return name.startswith(PREFIXES)
 
 
-def build_library_backbone(name: str, in_channels: int, image_size: int) -> nn.Module:
+def build_library_backbone(name: str, in_channels: int, image_size: int, pretrained: bool = False) -> nn.Module:
     library, _, model = name.partition(":")
-    net = _timm(model, in_channels, image_size) if library == "timm" else _torchvision(model, in_channels, image_size)
+    build = _timm if library == "timm" else _torchvision
+    try:
+        net = build(model, in_channels, image_size, pretrained)
+    except (OSError, RuntimeError, ValueError) as e:  # no network, no cache, a damaged download
+        if not pretrained:
+            raise
+        raise SsrlError(f"--init pretrained: cannot get the published weights of {name} "
+                        f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); they are downloaded once "
+                        "(then read from the library's cache), so this needs the network the first time; "
+                        "or use --init random") from e
     net.dim, net.kind = probe_dim(net, name, in_channels, image_size), library
     return net
 
 
-def _timm(model: str, in_channels: int, image_size: int) -> nn.Module:
+def _timm(model: str, in_channels: int, image_size: int, pretrained: bool) -> nn.Module:
     try:
         import timm
     except ImportError as e:
@@ -39,26 +52,39 @@ def _timm(model: str, in_channels: int, image_size: int) -> nn.Module:
     if not timm.is_model(model):
         raise SsrlError(f"timm has no model {model!r} (timm.list_models('*{model[:4]}*') lists names)")
     try:  # ViTs and other fixed-size models take the image size; the others refuse the keyword
-        return timm.create_model(model, pretrained=False, num_classes=0, in_chans=in_channels, img_size=image_size)
+        return timm.create_model(model, pretrained=pretrained, num_classes=0, in_chans=in_channels, img_size=image_size)
     except TypeError:
-        return timm.create_model(model, pretrained=False, num_classes=0, in_chans=in_channels)
+        return timm.create_model(model, pretrained=pretrained, num_classes=0, in_chans=in_channels)
 
 
-def _torchvision(model: str, in_channels: int, image_size: int) -> nn.Module:
+def _torchvision(model: str, in_channels: int, image_size: int, pretrained: bool) -> nn.Module:
     from torchvision import models
 
     if model not in models.list_models():
         raise SsrlError(f"torchvision has no model {model!r} (torchvision.models.list_models() lists names)")
+    weights = "DEFAULT" if pretrained else None
     try:
-        net = models.get_model(model, weights=None, image_size=image_size)
+        net = models.get_model(model, weights=weights, image_size=image_size)
     except TypeError:
-        net = models.get_model(model, weights=None)
+        net = models.get_model(model, weights=weights)
     _replace_last(net, nn.Linear, lambda old: nn.Identity())
     if in_channels != 3:
-        _replace_first(net, nn.Conv2d, lambda old: nn.Conv2d(
-            in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation, old.groups,
-            old.bias is not None))
+        _replace_first(net, nn.Conv2d, lambda old: _conv_for(old, in_channels, pretrained))
     return net
+
+
+def _conv_for(old: nn.Conv2d, in_channels: int, pretrained: bool) -> nn.Conv2d:
+    """``old`` taking ``in_channels`` inputs: a new convolution at random init, or, from published
+    weights and for grayscale input, the sum of ``old``'s over its inputs (what a grey image,
+    R = G = B, gave it)."""
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
+                    old.groups, old.bias is not None)
+    if pretrained and in_channels == 1:
+        with torch.no_grad():
+            new.weight.copy_(old.weight.sum(dim=1, keepdim=True))
+            if old.bias is not None:
+                new.bias.copy_(old.bias)
+    return new
 
 
 def _replace_last(net: nn.Module, kind: type, make) -> None:

@@ -67,13 +67,16 @@ def list_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
-def build_backbone(name: str, *dims: int, seed: int | None = None) -> nn.Module:
+def build_backbone(name: str, *dims: int, seed: int | None = None, pretrained: bool = False) -> nn.Module:
     """Build backbone ``name`` for ``dims`` (in_channels, image_size) or, for a text backbone,
     (vocab_size, max_len); ``timm:NAME`` and ``torchvision:NAME`` are those libraries' models
     (``ssrl.backbones.library``); with ``seed`` its initial weights are a function of the seed alone,
-    so the random-init floor of a run can be rebuilt exactly for evaluation."""
+    so the random-init floor of a run can be rebuilt exactly for evaluation. ``pretrained``: a
+    library backbone's published weights instead (fetched, or read from the library's cache)."""
+    if pretrained and not is_library_name(name):
+        raise SsrlError(f"backbone {name} has no published weights: only timm:NAME and torchvision:NAME have them")
     if is_library_name(name):
-        factory = partial(build_library_backbone, name)
+        factory = partial(build_library_backbone, name, pretrained=pretrained)
     elif name in BACKBONES or _from_entry_points(name):
         factory = BACKBONES[name]
     elif name.startswith(HELD):

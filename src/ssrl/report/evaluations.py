@@ -73,7 +73,7 @@ def result_html(result) -> str:
     parts = [verdict_html(result)]
     result = {k: v for k, v in result.items() if k not in ("verdict", "beats_floor", "causes", "warnings")}
     rows, used = comparison_rows(result)
-    present = baselines_in([result])
+    present = [(p, result.get("floor", name) if p == "random_init_" else name) for p, name in baselines_in([result])]
     if rows:
         parts.append(table(["figure", "pretrained (SSL)", *[name for _, name in present]],
                            [[figure, *[value(result, p + key) for p in ("", *[p for p, _ in present])]]
