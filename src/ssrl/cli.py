@@ -159,7 +159,8 @@ def evaluate(
     k: Optional[int] = typer.Option(None, "--k", help="kNN neighbours (default: the smallest class's size, "
                                     "between 10 and 200)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the probe and the few-shot draws."),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="Text data: the column of the classes."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Text data: the column of the classes; videos: which "
+                                                "labels (moving-digits: digit or direction; an .npz: their key)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean of the token features (default), or first "
                                        "(the [CLS] token)."),

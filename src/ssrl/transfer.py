@@ -230,10 +230,11 @@ def labeled(run: str | Path, data, *, test_data=None, label_fraction: float = 1.
 
 
 def _check_fits(cfg: RunConfig, modality: Modality, rows, data: str) -> None:
-    """One forward pass of the run's backbone (at its init) on the first row, so that data it
-    cannot take (images at an ``image_size`` a ViT's patches do not tile) is refused naming
-    the data, before any feature is computed."""
-    backbone = init_backbone(cfg).eval()
+    """One forward pass of the run's backbone (at its init, as the protocols read it:
+    ``Modality.feature_backbone``) on the first row, so that data it cannot take (images at an
+    ``image_size`` a ViT's patches do not tile) is refused naming the data, before any feature
+    is computed."""
+    backbone = modality.feature_backbone(init_backbone(cfg)).eval()
     try:
         with torch.no_grad():
             backbone(modality.to_input(rows[:1]))

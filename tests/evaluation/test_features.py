@@ -123,6 +123,7 @@ def test_bf16_features_are_float32_and_close_to_float32_ones():
 def test_default_cpu_batches_hold_about_two_million_pixels_of_images():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert default_batch_size(torch.zeros(1, 1, 32, 32, dtype=torch.uint8), cpu) == 2048
+    assert default_batch_size(torch.zeros(1, 16, 1, 32, 32, dtype=torch.uint8), cpu) == 128  # videos: every frame
     assert default_batch_size(torch.zeros(1, 3, 224, 224, dtype=torch.uint8), cpu) == 41
     assert default_batch_size(torch.zeros(1, 3, 224, 224, dtype=torch.uint8), cuda) == 512
     assert default_batch_size(torch.zeros(1, 64, dtype=torch.long), cpu) == 512

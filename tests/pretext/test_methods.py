@@ -11,10 +11,18 @@ from ssrl.pretext import METHODS, list_methods, method_config
 from ssrl.views import Views
 
 IMAGE_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "image")
+VIDEO_METHODS = sorted(n for n, c in METHODS.items() if c.modality == "video")
 SMALL = {"deepcluster": {"clusters": 3}}  # six images cannot make 100 clusters
+FRAMES = 16  # frames of the test videos, as moving-digits has
 
 
-@pytest.mark.parametrize("name", IMAGE_METHODS)
+def _input(name: str, n: int, channels: int, generator=None) -> torch.Tensor:
+    """A raw batch of the method's modality: images (n, C, 16, 16) or videos (n, T, C, 16, 16)."""
+    video = (FRAMES,) if METHODS[name].modality == "video" else ()
+    return torch.rand(n, *video, channels, 16, 16, generator=generator)
+
+
+@pytest.mark.parametrize("name", IMAGE_METHODS + VIDEO_METHODS)
 @pytest.mark.parametrize("channels", [1, 3])
 def test_method_forward_backward(name, channels):
     torch.manual_seed(0)
@@ -25,7 +33,7 @@ def test_method_forward_backward(name, channels):
             cls(backbone, method_config(name, SMALL.get(name)), Views(cls.default_views()))
         return
     method = cls(backbone, method_config(name, SMALL.get(name)), Views(cls.default_views()))
-    x = torch.rand(6, channels, 16, 16)
+    x = _input(name, 6, channels)
     method.on_train_epoch_start(0, (x * 255).to(torch.uint8), None)
     loss, logs = method.loss(*method.pseudolabels(x, torch.arange(6)))
     assert loss.ndim == 0 and math.isfinite(loss.item())
@@ -88,14 +96,14 @@ def _loss(name: str, autocast: bool) -> torch.Tensor:
     cls = METHODS[name]
     backbone = build_backbone(cls.default_backbone or "convnet-small", 3, 16, seed=0)
     method = cls(backbone, method_config(name, SMALL.get(name)), Views(cls.default_views()))
-    x = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    x = _input(name, 8, 3, torch.Generator().manual_seed(1))
     method.on_train_epoch_start(0, (x * 255).to(torch.uint8), None)
     torch.manual_seed(0)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         return method.loss(*method.pseudolabels(x, torch.arange(8)))[0]
 
 
-@pytest.mark.parametrize("name", IMAGE_METHODS)
+@pytest.mark.parametrize("name", IMAGE_METHODS + VIDEO_METHODS)
 def test_loss_under_bf16_autocast_is_float32_and_near_the_float32_loss(name):
     """bf16-mixed (``--precision auto`` on bf16 hardware) changes the matrix products' rounding,
     not the loss: the sensitive parts (softmax of logits, Sinkhorn, centring, statistics) stay

@@ -34,17 +34,29 @@ IMAGE_KEYS = ("x", "images")
 LABEL_KEYS = ("y", "labels")
 
 
-def to_nchw(x: np.ndarray, where: str) -> np.ndarray:
-    """Images in any accepted layout -> (N, C, H, W).
+def image_layout(shape: tuple[int, ...]) -> str | None:
+    """``NHW``, ``NCHW`` or ``NHWC`` for the shape of a stack of images, None for any other shape.
 
     A 4-d array is NCHW when dim 1 could be channels (1, 3, 4) and dims 2, 3 look like
-    image sides (> 4); otherwise it must be NHWC with channels last.
+    image sides (> 4); otherwise NHWC when dim 3 could be channels.
     """
-    if x.ndim == 3:
+    if len(shape) == 3:
+        return "NHW"
+    if len(shape) == 4 and shape[1] in (1, 3, 4) and min(shape[2:]) > 4:
+        return "NCHW"
+    if len(shape) == 4 and shape[3] in (1, 3, 4):
+        return "NHWC"
+    return None
+
+
+def to_nchw(x: np.ndarray, where: str) -> np.ndarray:
+    """Images in any accepted layout (``image_layout``) -> (N, C, H, W)."""
+    layout = image_layout(x.shape)
+    if layout == "NHW":
         return x[:, None]
-    if x.ndim == 4 and x.shape[1] in (1, 3, 4) and min(x.shape[2:]) > 4:
+    if layout == "NCHW":
         return x
-    if x.ndim == 4 and x.shape[3] in (1, 3, 4):
+    if layout == "NHWC":
         return x.transpose(0, 3, 1, 2)
     raise DataError(f"{where}: images of shape {x.shape} are not (N, H, W), (N, H, W, C) or (N, C, H, W) "
                     "with C in 1, 3, 4")
@@ -178,17 +190,57 @@ def own_test_split(path: Path) -> str | None:
         return "x_test/y_test arrays" if "x_train" in data and "x_test" in data else None
 
 
-def load_arrays(path: Path, split: str = "train") -> Source:
-    """A `.npy` (unlabeled images) or one split of a `.npz` as a Source."""
+def read_arrays(path: Path, split: str = "train", label_key: str | None = None) -> tuple[
+        np.ndarray, str, np.ndarray | None, str]:
+    """(data array, where it is, label array or None, where it is) of a `.npy` or of one split
+    of a `.npz`, as stored; "where" names the file and key for messages. ``label_key``: the
+    labels to read instead of ``y``/``labels`` (of a split file: ``KEY_train``, ``KEY_test``)."""
     data = _open(path)
     if isinstance(data, np.ndarray):
         if split != "train":
             raise DataError(f"{path}: a .npy file has no {split!r} split")
-        return Source(images_tensor(data, str(path)), None, str(path))
+        return data, str(path), None, ""
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: not a .npy or .npz array file")
     with data:
         x_key, y_key = _keys(path, data, split)
-        images = images_tensor(_get(path, data, x_key), f"{path} [{x_key}]")
-        labels = None if y_key is None else labels_tensor(_get(path, data, y_key), len(images), f"{path} [{y_key}]")
+        if label_key is not None:
+            y_key = f"{label_key}_{split}" if "x_train" in data else label_key
+            if y_key not in data:
+                raise DataError(f"{path}: no labels {y_key!r} (keys: {', '.join(data)})")
+        x = _get(path, data, x_key)
+        return x, f"{path} [{x_key}]", None if y_key is None else _get(path, data, y_key), f"{path} [{y_key}]"
+
+
+def load_arrays(path: Path, split: str = "train") -> Source:
+    """A `.npy` (unlabeled images) or one split of a `.npz` as a Source."""
+    x, x_where, y, y_where = read_arrays(path, split)
+    images = images_tensor(x, x_where)
+    labels = None if y is None else labels_tensor(y, len(images), y_where)
     return Source(images, labels, str(path))
+
+
+def stored_shape(path: Path) -> tuple[int, ...] | None:
+    """The shape of a `.npy`'s array, or of the data array of a `.npz` (``x_train``, ``x`` or
+    ``images``), read from its header alone; None where there is none or it cannot be read (the
+    loader then says why)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
+                f.seek(0)
+                return _header_shape(f)
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            key = next((k for k in ("x_train", *IMAGE_KEYS) if f"{k}.npy" in names), None)
+            if key is None:
+                return None
+            with z.open(f"{key}.npy") as f:
+                return _header_shape(f)
+    except READ_ERRORS:
+        return None
+
+
+def _header_shape(f) -> tuple[int, ...]:
+    version = np.lib.format.read_magic(f)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return tuple(read_header(f)[0])

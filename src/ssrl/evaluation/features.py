@@ -130,10 +130,12 @@ def traced_or_none(net: nn.Module) -> fx.GraphModule | None:
 
 
 def default_batch_size(rows: torch.Tensor, device: torch.device) -> int:
-    """Rows per batch: on a CPU, images (N, C, H, W) about ``BATCH_PIXELS`` pixels at a time (the
-    activations of one batch stay a similar size at any image size); ``BATCH`` otherwise."""
-    if device.type == "cpu" and rows.dim() == 4:
-        return max(1, BATCH_PIXELS // (rows.shape[-2] * rows.shape[-1]))
+    """Rows per batch: on a CPU, images (N, C, H, W) or videos (N, T, C, H, W) about
+    ``BATCH_PIXELS`` pixels at a time (the activations of one batch stay a similar size at any
+    image size and clip length); ``BATCH`` otherwise."""
+    if device.type == "cpu" and rows.dim() in (4, 5):
+        frames = rows.shape[1] if rows.dim() == 5 else 1
+        return max(1, BATCH_PIXELS // (frames * rows.shape[-2] * rows.shape[-1]))
     return BATCH
 
 

@@ -1,10 +1,11 @@
-"""Kinds of data as objects: ``Modality`` (``base``), the built-in ``image`` and ``text``, and
+"""Kinds of data as objects: ``Modality`` (``base``), the built-in ``image``, ``text`` and ``video``, and
 the registry that picks one for a run (given, or recognised from the data spec)."""
 
 from ssrl.errors import SsrlError
 from ssrl.modality.base import Modality, Rows, SourceRows
 from ssrl.modality.image import ImageModality
 from ssrl.modality.text import TextModality
+from ssrl.modality.video import VideoModality
 
 MODALITIES: dict[str, Modality] = {}
 
@@ -32,5 +33,6 @@ def modality_of(spec: str) -> Modality:
 
 register_modality(ImageModality())
 register_modality(TextModality())
+register_modality(VideoModality())
 
 __all__ = ["MODALITIES", "Modality", "Rows", "SourceRows", "get_modality", "modality_of", "register_modality"]

@@ -115,7 +115,8 @@ class Pretext(nn.Module):
         return backbone
 
     def pseudolabels(self, x: torch.Tensor, index: torch.Tensor | None = None) -> tuple[Any, Any]:
-        """P: from a raw batch x (images (B, C, H, W) float in [0, 1], or token ids (B, T)) the
+        """P: from a raw batch x (images (B, C, H, W) or videos (B, T, C, H, W) float in [0, 1], or
+        token ids (B, T)) the
         pretext inputs and targets z; ``index`` (B,) says where in D_s the rows are, for methods
         whose targets are kept per sample (DeepCluster), and is None outside training."""
         raise NotImplementedError

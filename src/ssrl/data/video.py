@@ -1,0 +1,152 @@
+"""Video sources: ``.npy``/``.npz`` arrays of clips and the ``moving-digits`` set, as uint8
+(N, T, C, H, W) in memory.
+
+Which arrays are videos (``is_video``; only the header is read, never the data):
+
+- a 5-d array: (N, T, C, H, W), or (N, T, H, W, C) when dim 2 is not 1 or 3 and dim 4 is,
+  with C in 1, 3;
+- a 4-d array that is not a stack of images by ``ssrl.data.arrays``' rule (neither dim 1 nor
+  dim 3 could be channels, 1, 3 or 4): grayscale (N, T, H, W). A grayscale video of 1, 3 or 4
+  frames stored 4-d reads as images: store it 5-d, (N, T, 1, H, W).
+
+A ``.npz`` holds them under the keys image arrays use (``x`` or ``images`` with optional ``y`` or
+``labels``; or ``x_train``, ``y_train``, ``x_test``, ``y_test`` for its own split), and may carry
+other labels of the same videos: ``label`` names their key (``KEY``, or ``KEY_train`` and
+``KEY_test`` in a split file). Pixels are uint8, uint16 or floats in [0, 1], checked as image
+arrays' are (``arrays.to_uint8``), with the file named in every error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssrl.data import arrays, moving_digits
+from ssrl.data.source import check_image_size, resize_square
+from ssrl.data.split import stratified_split
+from ssrl.errors import DataError
+
+CHANNELS = (1, 3)
+NAMES = (moving_digits.NAME,)
+
+
+@dataclass(frozen=True)
+class Videos:
+    """Clips in memory: D_s (labels None) or D_t."""
+
+    videos: torch.Tensor            # (N, T, C, H, W) uint8, C in 1 or 3
+    labels: torch.Tensor | None     # (N,) int64 or None
+    name: str                       # where they came from, for messages
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def subset(self, index) -> Videos:
+        return replace(self, videos=self.videos[index], labels=None if self.labels is None else self.labels[index])
+
+
+def video_layout(shape: tuple[int, ...]) -> str | None:
+    """``NTCHW``, ``NTHWC`` or ``NTHW`` for the shape of an array of videos, None for any other."""
+    if len(shape) == 5:
+        return "NTHWC" if shape[2] not in CHANNELS and shape[4] in CHANNELS else "NTCHW"
+    if len(shape) == 4 and arrays.image_layout(shape) is None:
+        return "NTHW"
+    return None
+
+
+def is_video(spec: str) -> bool:
+    """Whether ``spec`` names video data: ``moving-digits``, or an array file whose header
+    declares videos (``video_layout``)."""
+    if str(spec).lower() in NAMES:
+        return True
+    path = Path(spec).expanduser()
+    if path.suffix.lower() not in (".npy", ".npz") or not path.is_file():
+        return False
+    shape = arrays.stored_shape(path)
+    return shape is not None and video_layout(shape) is not None
+
+
+def videos_tensor(x: np.ndarray, where: str) -> torch.Tensor:
+    """A video array -> (N, T, C, H, W) uint8 tensor, or a DataError naming ``where``."""
+    layout = video_layout(x.shape)
+    if layout is None:
+        raise DataError(f"{where}: videos of shape {x.shape} are not (N, T, C, H, W), (N, T, H, W, C) "
+                        "or (N, T, H, W)")
+    if layout == "NTHW":
+        x = x[:, :, None]
+    elif layout == "NTHWC":
+        x = x.transpose(0, 1, 4, 2, 3)
+    if x.shape[2] not in CHANNELS:
+        raise DataError(f"{where}: videos of shape {x.shape} have {x.shape[2]} channels; expected 1 or 3")
+    if x.size == 0:
+        raise DataError(f"{where}: no videos: the array has shape {x.shape}")
+    return torch.from_numpy(np.ascontiguousarray(arrays.to_uint8(x, where)))
+
+
+def _moving_digits(split: str, label: str | None) -> Videos:
+    if split != "train":
+        raise DataError(f"{moving_digits.NAME}: no {split!r} split (the data set has none; use a held-out fraction)")
+    label = label or moving_digits.LABELS[0]
+    if label not in moving_digits.LABELS:
+        raise DataError(f"{moving_digits.NAME}: no labels {label!r}; choose {' or '.join(moving_digits.LABELS)}")
+    videos, digit, direction = moving_digits.generate()
+    labels = {"digit": digit, "direction": direction}[label]
+    return Videos(torch.from_numpy(videos), torch.from_numpy(labels), moving_digits.NAME)
+
+
+def load_videos(spec: str, split: str = "train", *, label: str | None = None,
+                image_size: int | None = None) -> Videos:
+    """One split of video data ``spec``; ``label``: which labels where it has several
+    (moving-digits: ``digit`` or ``direction``; an .npz: the key); ``image_size``: frames
+    resized to that side (shorter side, then centre crop)."""
+    if str(spec).lower() in NAMES:
+        videos = _moving_digits(split, label)
+    else:
+        path = Path(spec).expanduser()
+        x, x_where, y, y_where = arrays.read_arrays(path, split, label)
+        clips = videos_tensor(x, x_where)
+        labels = None if y is None else arrays.labels_tensor(y, len(clips), y_where)
+        videos = Videos(clips, labels, str(path))
+    return at_size(videos, image_size)
+
+
+def at_size(videos: Videos, image_size: int | None) -> Videos:
+    """``videos`` with every frame resized to image_size × image_size, where asked and different."""
+    check_image_size(image_size)
+    n, t, c, h, w = videos.videos.shape
+    if image_size is None or (h, w) == (image_size, image_size):
+        return videos
+    frames = resize_square(videos.videos.reshape(n * t, c, h, w), image_size)
+    return replace(videos, videos=frames.reshape(n, t, c, image_size, image_size))
+
+
+def own_test_split(spec: str) -> str | None:
+    """How the data stores its own test split, or None (moving-digits has none)."""
+    if str(spec).lower() in NAMES:
+        return None
+    return arrays.own_test_split(Path(spec).expanduser())
+
+
+def load_videos_labeled(spec: str, *, test_spec: str | None = None, label: str | None = None,
+                        image_size: int | None = None, seed: int = 0,
+                        holdout: float = 0.2) -> tuple[Videos, Videos, str]:
+    """(train, test, note) of labeled videos, D_t; the test split as ``ssrl.data.load_labeled``
+    chooses it for images: ``test_spec``, else the data's own, else a stratified ``holdout``."""
+    train = load_videos(spec, "train", label=label, image_size=image_size)
+    if train.labels is None:
+        raise DataError(f"{spec}: no labels (store y or labels in the .npz beside the videos)")
+    own = own_test_split(spec)
+    if test_spec is not None or own is not None:
+        test = load_videos(test_spec or spec, "train" if test_spec is not None else "test", label=label,
+                           image_size=image_size or train.videos.shape[-1])
+        if test.labels is None:
+            raise DataError(f"{test_spec or spec}: the test data has no labels")
+        if test.videos.shape[2:] != train.videos.shape[2:]:
+            raise DataError(f"{test_spec or spec}: test frames of shape {tuple(test.videos.shape[2:])} (C, H, W), "
+                            f"but the training data's are {tuple(train.videos.shape[2:])}")
+        return train, test, f"test split: {test_spec}" if test_spec is not None else f"test split: the data set's own ({own})"
+    rest, picked = stratified_split(train.labels, holdout, seed)
+    return train.subset(rest), train.subset(picked), f"test split: stratified {holdout * 100:g}% held out (seed {seed})"

@@ -1,0 +1,86 @@
+"""Videos: uint8 clips (N, T, C, H, W) with square frames, C in {1, 3} (``ssrl.data.video``: video
+arrays and ``moving-digits``); the backbone takes float (B, T, C, H, W) in [0, 1].
+
+h_θ is an image backbone applied to every frame (``ssrl.backbones.frames``): built, trained and
+saved as for images (``backbone_dims`` are the frames' channels and side), with the methods
+combining its per-frame features (``per_frame``) and the frozen-feature protocols and ``embed``
+reading one vector per video, the mean over its frames (``FramePooled``, ``feature_backbone``).
+Labeled videos are split as images are: the data's own train/test, else a stratified hold-out.
+``label_column`` picks the labels of data that carries several (moving-digits: ``digit``, the
+default, or ``direction``; an .npz: the key).
+"""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ssrl.backbones.frames import FramePooled
+from ssrl.config import RunConfig
+from ssrl.data import to_unit
+from ssrl.data.video import is_video, load_videos, load_videos_labeled
+from ssrl.errors import SsrlError
+from ssrl.modality.base import Modality, Rows, SourceRows
+
+EXAMPLE_FRAMES = 4  # frames of the example clip an export traces (any number works)
+
+
+class VideoModality(Modality):
+    name = "video"
+    default_backbone = "convnet-small"
+    default_method = "arrow_of_time"
+    channels_last = True    # h_θ sees frames (B·T, C, H, W), as an image CNN does
+    protocols = ("knn", "linear")
+    unit = "videos"
+    input_name = "videos"
+    run_options = ("image_size", "in_channels", "channels_last")
+    data_options = ("label_column",)  # evaluate: which labels (moving-digits: digit or direction)
+
+    def claims(self, spec: str) -> bool:
+        return is_video(spec)
+
+    def load_source(self, cfg: RunConfig, run_dir: Path | None = None) -> SourceRows:
+        videos = load_videos(cfg.data, image_size=cfg.image_size)
+        if cfg.limit:
+            videos = videos.subset(slice(0, cfg.limit))
+        _, _, c, h, w = videos.videos.shape
+        if h != w:
+            raise SsrlError(f"{videos.name}: frames are {h}×{w}; pass --image-size to make them square")
+        return SourceRows(videos.videos, videos.labels, videos.name, resolved={"image_size": h, "in_channels": c})
+
+    def backbone_dims(self, cfg: RunConfig) -> tuple[int, ...]:
+        return cfg.in_channels, cfg.image_size
+
+    def to_input(self, rows: torch.Tensor) -> torch.Tensor:
+        return to_unit(rows)
+
+    def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
+                **options) -> tuple[Rows, Rows, str]:
+        options = self.check_options(options)
+        train, test, split = load_videos_labeled(data, test_spec=test_data, label=options.get("label_column"),
+                                                 image_size=cfg.image_size, seed=seed)
+        if train.videos.shape[2] != cfg.in_channels:
+            raise SsrlError(f"{data}: {train.videos.shape[2]}-channel videos, but the run was trained on "
+                            f"{cfg.in_channels}")
+        return Rows(train.videos, train.labels, train.name), Rows(test.videos, test.labels, test.name), split
+
+    def embed_rows(self, run_dir: Path, cfg: RunConfig, data: str, **options) -> torch.Tensor:
+        self.check_options(options)
+        return load_videos(data, image_size=cfg.image_size).videos
+
+    def feature_backbone(self, backbone: nn.Module, **options) -> nn.Module:
+        return FramePooled(backbone)
+
+    def result_fields(self, label_column: str | None = None, **options) -> dict:
+        return {"label_column": label_column} if label_column else {}
+
+    def traceable(self, cfg: RunConfig, backbone: nn.Module) -> tuple[nn.Module, torch.Tensor, dict]:
+        example = torch.rand(2, EXAMPLE_FRAMES, cfg.in_channels, cfg.image_size, cfg.image_size)
+        return FramePooled(backbone), example, {0: torch.export.Dim("batch", min=1),
+                                                1: torch.export.Dim("frames", min=2)}
+
+    def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
+        return {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
+                "dim": backbone.dim, "per_frame": True,
+                "input": "float32 videos (B, T, C, H, W) in [0, 1]; the weights are an image backbone's, applied "
+                         "to every frame (B·T, C, H, W), and a video's features are the mean of its frames'"}

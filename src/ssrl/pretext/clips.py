@@ -1,0 +1,45 @@
+"""Shared pieces of P for temporal-order methods: frames sampled from clips, views per frame.
+
+A clip batch is float (B, T, C, H, W) in [0, 1]. The temporal-order tasks must not be solvable
+from low-level cues that differ between frames but say nothing about content (a frame's
+exposure, its exact position in the frame); ``frame_views`` draws every frame's crop and colour
+jitter independently, after the frames are put in the order the pseudolabel says, so the views
+are the same random draw whatever that order is.
+"""
+
+import torch
+
+from ssrl.errors import SsrlError
+from ssrl.views import ViewConfig, Views
+
+
+def frame_jitter() -> ViewConfig:
+    """The temporal-order methods' views, drawn per frame: mild crops (80-100 % of the area,
+    near-square, so a frame moves by a pixel or two rather than the digit's own motion) and
+    colour jitter, no flips (a flip of some frames would reverse their motion)."""
+    return ViewConfig(crop_scale=(0.8, 1.0), crop_ratio=(0.9, 1.1), hflip=0.0, jitter=0.8, grayscale=0.0)
+
+
+def frame_views(views: Views, x: torch.Tensor) -> torch.Tensor:
+    """``views`` applied to every frame of x (B, T, C, H, W) independently -> (B, T, C, S, S)."""
+    b, t = x.shape[:2]
+    return views(x.flatten(0, 1)).unflatten(0, (b, t))
+
+
+def check_frames(x: torch.Tensor, needed: int, method: str) -> None:
+    """Refuse clips of fewer frames than ``method`` samples, saying how many it needs."""
+    if x.ndim != 5:
+        raise SsrlError(f"{method} takes videos (B, T, C, H, W), got a batch of shape {tuple(x.shape)}")
+    if x.shape[1] < needed:
+        raise SsrlError(f"{method} needs videos of at least {needed} frames (its clip length, gaps and "
+                        f"stride); these have {x.shape[1]} (see its parameters: ssrl methods)")
+
+
+def random_starts(b: int, frames: int, span: int, device: torch.device) -> torch.Tensor:
+    """(B,) first frames of windows of ``span`` frames, uniform over those that fit in ``frames``."""
+    return torch.randint(0, frames - span + 1, (b,), device=device)
+
+
+def gather_frames(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Frames ``index`` (B, K) of each clip of x (B, T, C, H, W) -> (B, K, C, H, W)."""
+    return x[torch.arange(len(x), device=x.device)[:, None], index]

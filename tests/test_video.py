@@ -1,0 +1,57 @@
+"""Video runs end to end: pretraining on a tiny video array, then kNN, a linear probe and
+``embed`` through the video modality (one vector per video)."""
+
+import numpy as np
+import pytest
+
+import ssrl
+from ssrl.errors import SsrlError
+from ssrl.modality import modality_of
+from ssrl.runs import run_config
+
+N, T, SIDE = 24, 8, 16
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """24 labeled grayscale videos (N, T, H, W): 4-d, read as videos since 8 frames are no channels."""
+    path = tmp_path_factory.mktemp("videos") / "clips.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.integers(0, 256, (N, T, SIDE, SIDE), dtype=np.uint8), y=np.arange(N) % 3)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def run(videos, tmp_path_factory):
+    return ssrl.pretrain(videos, "arrow_of_time", out=tmp_path_factory.mktemp("runs") / "run", max_steps=2,
+                         batch_size=8, progress=False)
+
+
+def test_video_data_is_recognised():
+    assert modality_of("moving-digits").name == "video"
+
+
+def test_pretrain_saves_an_image_backbone_for_frames(run):
+    cfg = run_config(run)
+    assert (cfg.modality, cfg.backbone, cfg.image_size, cfg.in_channels) == ("video", "convnet-small", SIDE, 1)
+    assert ssrl.load_backbone(run).dim == 128
+
+
+@pytest.mark.parametrize("protocol", ["knn", "linear"])
+def test_evaluate_scores_one_vector_per_video(run, videos, protocol):
+    result = ssrl.evaluate(run, videos, protocol, save=False)
+    assert (result["n_train"], result["n_test"]) == (18, 6) and "stratified" in result["split"]
+    assert 0 <= result["top1"] <= 1 and 0 <= result["random_init_top1"] <= 1
+
+
+def test_embed_writes_one_vector_per_video(run, videos, tmp_path):
+    features = ssrl.embed(run, videos, tmp_path / "f.npy", limit=10)
+    assert features.shape == (10, 128) and np.isfinite(features).all()
+    assert np.load(tmp_path / "f.npy").shape == (10, 128)
+
+
+def test_image_methods_and_protocols_it_lacks_are_refused(run, videos, tmp_path):
+    with pytest.raises(SsrlError, match="video data, but rotation is a method for image"):
+        ssrl.pretrain(videos, "rotation", out=tmp_path / "r", max_steps=1, batch_size=8, progress=False)
+    with pytest.raises(SsrlError, match="this is a video run"):
+        ssrl.evaluate(run, videos, "fewshot", save=False)
