@@ -4,7 +4,11 @@ P: two random views of every image (as SimCLR). k_γ: a projector f (dim -> proj
 on every layer, the output too) and a bottleneck predictor h (proj -> pred -> proj). L: the
 symmetric negative cosine between one view's prediction and the other view's projection, the
 projection behind a stop-gradient; without it the paper reports collapse (0.1% kNN accuracy).
-It logs the collapse monitor of ``ssrl.collapse`` (the paper's embedding std).
+It logs the collapse monitor of ``ssrl.collapse`` (the paper's embedding std). Without the
+stop-gradient, the projector's output batch norm (per-dimension unit variance over the batch)
+keeps the output from collapsing to a point: it collapses to a few directions instead, and the
+backbone under it stays near its random init; ``output_bn=False`` removes it, and then the output
+collapses to a point and the backbone falls below its random init (BENCHMARKS.md, "stop-gradient").
 The paper's CIFAR-10 setting: a 2-layer 2048-d projector, predictor hidden 512, SGD lr 0.03 ×
 batch/256, weight decay 5e-4, 800 epochs. For our small backbones and short schedules we use
 projector 512, predictor hidden 128 (the paper's 4:1 bottleneck) and the paper's SGD with weight
@@ -30,6 +34,8 @@ class SimSiamConfig:
     proj_dim: int = 512    # the paper: 2048
     pred_hidden: int = 128  # the paper: 512, a 4:1 bottleneck
     stop_gradient: bool = True  # False: the paper's ablation, which collapses
+    output_bn: bool = True  # the projector's output batch norm (no affine), as the paper's; False: none,
+                            # which lets the ablation collapse to a point (BENCHMARKS.md, "stop-gradient")
 
 
 @register("simsiam", family="bootstrapping / self-distillation", modality="image",
@@ -48,7 +54,7 @@ class SimSiam(Pretext):
         super().__init__(backbone, cfg, views)
         p = cfg.proj_dim
         self.head = nn.ModuleDict({                                            # k_γ
-            "projector": mlp([backbone.dim, p, p], last_bn=True),
+            "projector": mlp([backbone.dim, p, p], last_bn=cfg.output_bn),
             "predictor": mlp([p, cfg.pred_hidden, p]),
         })
 
