@@ -9,11 +9,11 @@ from functools import partial
 from importlib.metadata import entry_points
 from typing import Callable
 
-import torch
 from torch import nn
 
 from ssrl.backbones.library import build_library_backbone, is_library_name, probe_dim
 from ssrl.errors import SsrlError
+from ssrl.hashing import update_digest
 from ssrl.seeding import seeded
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {}
@@ -50,7 +50,7 @@ def hold_backbone(module: nn.Module) -> str:
     digest = hashlib.sha256()
     for key, tensor in module.state_dict().items():
         digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        update_digest(digest, tensor)
     name = f"{HELD}{type(module).__name__}-{digest.hexdigest()[:12]}"
 
     def factory(in_channels: int, image_size: int) -> nn.Module:

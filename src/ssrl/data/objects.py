@@ -29,6 +29,7 @@ from ssrl.data.arrays import images_tensor, labels_tensor
 from ssrl.data.source import Source, resize_square
 from ssrl.data.text import hold_rows
 from ssrl.errors import DataError
+from ssrl.hashing import update_digest
 
 PREFIX = "in-memory-"
 _HELD: dict[str, Source] = {}
@@ -67,9 +68,10 @@ def hold(data, labels=None, *, image_column: str = "image", label_column: str = 
     labels = found if labels is None else labels
     where = f"{kind} {tuple(images.shape)}"
     y = None if labels is None else labels_tensor(_numpy(labels), len(images), where)
-    digest = hashlib.sha256(images.numpy().tobytes())
+    digest = hashlib.sha256()
+    update_digest(digest, images)
     if y is not None:
-        digest.update(y.numpy().tobytes())
+        update_digest(digest, y)
     spec = f"{PREFIX}{kind.lower()}-{'x'.join(map(str, images.shape))}-{digest.hexdigest()[:12]}"
     _HELD[spec] = Source(images, y, spec, _classes(data, label_column))
     return spec

@@ -19,11 +19,8 @@ import torch
 from torch import nn
 
 from ssrl.files import save_atomic
+from ssrl.hashing import update_digest
 from ssrl.notices import notice
-
-
-def _bytes(t: torch.Tensor) -> bytes:
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
 def fingerprint(backbone: nn.Module, rows: torch.Tensor, precision: str, channels_last: bool) -> str:
@@ -32,9 +29,9 @@ def fingerprint(backbone: nn.Module, rows: torch.Tensor, precision: str, channel
     h.update(repr(plain).encode())
     for name, tensor in backbone.state_dict().items():
         h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        h.update(_bytes(tensor))
+        update_digest(h, tensor)
     h.update(f"rows|{rows.dtype}|{tuple(rows.shape)}".encode())
-    h.update(_bytes(rows))
+    update_digest(h, rows)
     return h.hexdigest()[:32]
 
 
