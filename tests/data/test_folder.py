@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from ssrl.data import load_labeled, load_source
-from ssrl.data.folder import MAX_MIXED_SIZE, _working_size
+from ssrl.data.folder import MAX_MIXED_SIZE, working_size
 from ssrl.errors import DataError
 from tests.data.writers import write_image, write_png16
 from tests.faults.deadline import deadline
@@ -106,7 +106,7 @@ def test_one_square_size_is_kept_without_a_notice(tmp_path, caplog):
     ({(32, 32): 1480, (22, 22): 20}, 32),
 ])
 def test_working_size_rule(sizes, expected):
-    assert _working_size(Counter(sizes)) == expected
+    assert working_size(Counter(sizes)) == expected
 
 
 def test_corrupt_file_is_named_or_skipped(tmp_path):

@@ -153,7 +153,7 @@ def _most_common_side(sizes: Counter[tuple[int, int]]) -> int:
     return min(sides, key=lambda side: (-sides[side], side))
 
 
-def _working_size(sizes: Counter[tuple[int, int]]) -> int:
+def working_size(sizes: Counter[tuple[int, int]]) -> int:
     """The size to read a folder at, from its (W, H) -> count histogram: the images' own size if
     they all share one square size; else the most common size (``_most_common_side``), at most
     MAX_MIXED_SIZE. Most images are then never upsampled, and many-sized large photos are not
@@ -167,7 +167,16 @@ def _working_size(sizes: Counter[tuple[int, int]]) -> int:
     return min(_most_common_side(sizes), MAX_MIXED_SIZE)
 
 
-def _state_working_size(where: Path, sizes: Counter[tuple[int, int]], size: int) -> None:
+def choose_working_size(where, sizes: Counter[tuple[int, int]]) -> int:
+    """``working_size`` of the (W, H) -> count histogram ``sizes`` of the images at ``where`` (a
+    folder, shards, a Python object), stated when they are not all one square size."""
+    size = working_size(sizes)
+    if len(sizes) > 1 or any(w != h for w, h in sizes):
+        state_working_size(where, sizes, size)
+    return size
+
+
+def state_working_size(where, sizes: Counter[tuple[int, int]], size: int) -> None:
     """One line naming the folder, the size histogram's top entries and the size chosen from it."""
     top = sorted(sizes.items(), key=lambda item: (-item[1], min(item[0])))
     shown = ", ".join(f"{w}×{h}: {n:,}" for (w, h), n in top[:3]) + (", ..." if len(top) > 3 else "")
@@ -184,7 +193,7 @@ def load_folder(root: Path, split: str = "train", image_size: int | None = None,
 
     Channels: 3 if any image in the folder has colour (gray images replicated), else 1.
     Size: `image_size`, else the images' own size if they all share one square size,
-    else the most common size capped at MAX_MIXED_SIZE (``_working_size``, stated with
+    else the most common size capped at MAX_MIXED_SIZE (``working_size``, stated with
     ``notice``). A file whose header cannot be read raises DataError, or with skip_bad=True is
     left out and counted (``EncodedImages.skipped``).
     """
@@ -203,9 +212,7 @@ def load_folder(root: Path, split: str = "train", image_size: int | None = None,
     size = image_size
     if size is None:
         sizes = Counter(wh for wh, _ in headers.values())
-        size = _working_size(sizes)
-        if len(sizes) > 1 or any(w != h for w, h in sizes):
-            _state_working_size(root, sizes, size)
+        size = choose_working_size(root, sizes)
     keep = [i for i, f in enumerate(layout.files[key]) if f in headers]
     if not keep:
         raise DataError(f"no readable images found in {where}" + (f"; first: {bad.messages[0]}" if bad.messages else ""))

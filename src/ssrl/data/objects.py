@@ -12,7 +12,7 @@ or an evaluation in another process, given that string, is told to pass the obje
 Dataset items may be an image, an ``(image, label)`` pair or a dict (``image_column``,
 ``label_column``); an image a PIL image, an array or a tensor ((C, H, W) tensors as torchvision's
 ``ToTensor`` makes them). Items of several sizes are brought to the most common size (shorter
-side, then centre crop), as image folders are.
+side, then centre crop; at most 64 px, the choice stated), as image folders are.
 
 Documents are text data: a list of strings (with labels: a ``(texts, labels)`` pair, labels being
 class names or numbers), or a Hugging Face ``Dataset`` with a ``text_column`` and no image column;
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ssrl.data.arrays import images_tensor, labels_tensor
+from ssrl.data.folder import choose_working_size
 from ssrl.data.source import Source, resize_square
 from ssrl.data.text import hold_rows
 from ssrl.errors import DataError
@@ -143,8 +144,7 @@ def _from_items(data, kind: str, image_column: str, label_column: str) -> tuple[
         images.append(images_tensor(_image_array(image, f"{kind} item {i}"), f"{kind} item {i}")[0])
         labels.append(label)
     channels = max(x.shape[0] for x in images)
-    sides = Counter(min(x.shape[1:]) for x in images)
-    size = min(sides, key=lambda s: (-sides[s], s))  # the most common shorter side; a tie: the smaller
+    size = choose_working_size(kind, Counter((x.shape[2], x.shape[1]) for x in images))  # as for folders
     images = [x.expand(channels, *x.shape[1:]) for x in images]  # grey items beside colour ones
     stacked = torch.stack([x if x.shape[1:] == (size, size) else resize_square(x[None], size)[0] for x in images])
     if all(label is None for label in labels):

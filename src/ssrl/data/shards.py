@@ -25,7 +25,13 @@ from pathlib import Path
 import torch
 
 from ssrl.data.encoded import EncodedImages
-from ssrl.data.folder import _BadFiles, _layout, _scan, _state_working_size, _working_size, has_own_split
+from ssrl.data.folder import (
+    _BadFiles,
+    _layout,
+    _scan,
+    choose_working_size,
+    has_own_split,
+)
 from ssrl.data.source import Source, check_image_size
 from ssrl.errors import DataError
 from ssrl.files import write_atomic
@@ -151,9 +157,7 @@ def load_shards(path: Path, split: str = "train", image_size: int | None = None,
         sizes = Counter()
         for s in splits.values():
             sizes.update({(w, h): n for w, h, n in s["sizes"]})
-        size = _working_size(sizes)
-        if len(sizes) > 1 or any(w != h for w, h in sizes):
-            _state_working_size(path, sizes, size)
+        size = choose_working_size(path, sizes)
     counts = splits[key]["class_counts"]
     labels = None if counts is None else torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
     images = EncodedImages(ShardItems(path / key), splits[key]["count"], channels, size, skip_bad)
