@@ -10,10 +10,12 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 import ssrl
 from ssrl.errors import SsrlError
+from ssrl.export import export
 
 QUICK = dict(max_steps=2, batch_size=16, progress=False)
 USER_MODULE = '''
@@ -41,6 +43,10 @@ def test_an_nn_module_without_dim_trains_and_evaluates_in_this_process(data, tmp
     assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())  # the user's module is not trained
     result = ssrl.evaluate(run, data, "knn", save=False)
     assert result["dim"] == 6
+    trained = ssrl.load_backbone(run)
+    net.load_state_dict(load_file(export(run, "safetensors")))  # the export loads into the user's own class
+    x = torch.rand(3, 1, 16, 16)
+    torch.testing.assert_close(net.eval()(x), trained.eval()(x))
     code = f"import ssrl; ssrl.evaluate({str(run)!r}, {data!r}, 'knn', save=False)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0 and "pass backbone= the module again" in done.stderr
@@ -61,6 +67,9 @@ def test_a_factory_under_the_entry_point_reloads_in_any_process(data, tmp_path, 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == 8
+    program = torch.export.load(export(run, "torchvision")).module()  # a program: no ssrl needed to run it
+    x = torch.rand(3, 1, 16, 16)
+    torch.testing.assert_close(program(x), ssrl.load_backbone(run).eval()(x))
 
 
 def test_a_module_that_does_not_return_features_is_refused(data, tmp_path):
