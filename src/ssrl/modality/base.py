@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ssrl.config import RunConfig
+from ssrl.data import to_unit
 from ssrl.errors import SsrlError
 
 
@@ -135,3 +136,15 @@ class Modality:
             raise SsrlError(f"{flags}: not an option for {self.name} data"
                             + (f" (it takes {', '.join(self.data_options)})" if self.data_options else ""))
         return given
+
+
+class PixelModality(Modality):
+    """A modality of uint8 pixels (images, video frames) whose backbone is built for the frames'
+    (channels, side) and takes them as floats in [0, 1]."""
+
+    def backbone_dims(self, cfg: RunConfig) -> tuple[int, ...]:
+        return cfg.in_channels, cfg.image_size
+
+    def to_input(self, rows: torch.Tensor) -> torch.Tensor:
+        return to_unit(rows)
+

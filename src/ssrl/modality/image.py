@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from ssrl.config import SMALLEST_IMAGE, RunConfig, parse_bytes
-from ssrl.data import held_or_streamed, load_labeled, load_source, to_unit
+from ssrl.data import held_or_streamed, load_labeled, load_source
 from ssrl.data.mirror import FLIPS_OFF_ABOVE, K, mirror_ratio
 from ssrl.errors import SsrlError
-from ssrl.modality.base import Modality, Rows, SourceRows
+from ssrl.modality.base import PixelModality, Rows, SourceRows
 from ssrl.notices import notice
 from ssrl.ranges import check_count
 
@@ -33,7 +33,7 @@ def _size(cfg: RunConfig, options: dict) -> int:
     return size
 
 
-class ImageModality(Modality):
+class ImageModality(PixelModality):
     name = "image"
     default_backbone = "convnet-small"
     default_method = "simclr"
@@ -63,12 +63,6 @@ class ImageModality(Modality):
             raise SsrlError(f"{source.name}: images are {h}×{w}; pass --image-size to make them square")
         return SourceRows(source.images, source.labels, source.name,
                           resolved={"image_size": h, "in_channels": source.channels})
-
-    def backbone_dims(self, cfg: RunConfig) -> tuple[int, ...]:
-        return cfg.in_channels, cfg.image_size
-
-    def to_input(self, rows: torch.Tensor) -> torch.Tensor:
-        return to_unit(rows)
 
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:

@@ -17,15 +17,14 @@ from torch import nn
 
 from ssrl.backbones.frames import FramePooled
 from ssrl.config import RunConfig
-from ssrl.data import to_unit
 from ssrl.data.video import is_video, load_videos, load_videos_labeled
 from ssrl.errors import SsrlError
-from ssrl.modality.base import Modality, Rows, SourceRows
+from ssrl.modality.base import PixelModality, Rows, SourceRows
 
 EXAMPLE_FRAMES = 4  # frames of the example clip an export traces (any number works)
 
 
-class VideoModality(Modality):
+class VideoModality(PixelModality):
     name = "video"
     default_backbone = "convnet-small"
     default_method = "arrow_of_time"
@@ -47,12 +46,6 @@ class VideoModality(Modality):
         if h != w:
             raise SsrlError(f"{videos.name}: frames are {h}×{w}; pass --image-size to make them square")
         return SourceRows(videos.videos, videos.labels, videos.name, resolved={"image_size": h, "in_channels": c})
-
-    def backbone_dims(self, cfg: RunConfig) -> tuple[int, ...]:
-        return cfg.in_channels, cfg.image_size
-
-    def to_input(self, rows: torch.Tensor) -> torch.Tensor:
-        return to_unit(rows)
 
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:
