@@ -148,3 +148,25 @@ def test_a_hugging_face_text_dataset_and_bad_documents(tmp_path):
         hold(texts, ["sea", "sky"])
     with pytest.raises(DataError, match="pass the object itself again"):
         ssrl.data.text.load_text("in-memory-text-60-000000000000")
+
+
+def test_a_hugging_face_image_column_stays_encoded_until_read(tmp_path):
+    datasets = pytest.importorskip("datasets", reason="Hugging Face datasets is in the [hf] and [test] extras")
+    from ssrl.data.encoded import EncodedImages
+
+    x, y = _squares()
+    hf = datasets.Dataset.from_dict({"image": [Image.fromarray(i) for i in x], "label": y.tolist()},
+                                    features=datasets.Features({"image": datasets.Image(),
+                                                                "label": datasets.Value("int64")}))
+    spec = hold(hf)
+    held = load_held(spec)
+    assert isinstance(held.images, EncodedImages) and held.images.shape == (96, 1, 16, 16)
+    assert torch.equal(held.images[torch.arange(96)], torch.from_numpy(x)[:, None])  # PNG: lossless
+    assert torch.equal(held.labels, torch.from_numpy(y))
+    assert load_held(spec, image_size=8).images[torch.arange(2)].shape == (2, 1, 8, 8)
+    run = ssrl.pretrain(spec, "rotation", out=tmp_path / "run", stream=True, **QUICK)  # decoded while training
+    assert ssrl.evaluate(run, spec, "knn", save=False)["classes"] == 3
+    broken = datasets.Dataset.from_dict({"image": [{"bytes": b"not an image", "path": None}]},
+                                        features=datasets.Features({"image": datasets.Image()}))
+    with pytest.raises(DataError, match="Dataset item 0"):
+        hold(broken)

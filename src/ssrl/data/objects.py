@@ -12,7 +12,8 @@ or an evaluation in another process, given that string, is told to pass the obje
 Dataset items may be an image, an ``(image, label)`` pair or a dict (``image_column``,
 ``label_column``); an image a PIL image, an array or a tensor ((C, H, W) tensors as torchvision's
 ``ToTensor`` makes them). Items of several sizes are brought to the most common size (shorter
-side, then centre crop; at most 64 px, the choice stated), as image folders are.
+side, then centre crop; at most 64 px, the choice stated), as image folders are. A Hugging Face
+``Image`` column is the exception: it stays encoded (``ssrl.data.hugging_face``), decoded when read.
 
 Documents are text data: a list of strings (with labels: a ``(texts, labels)`` pair, labels being
 class names or numbers), or a Hugging Face ``Dataset`` with a ``text_column`` and no image column;
@@ -26,7 +27,9 @@ import numpy as np
 import torch
 
 from ssrl.data.arrays import images_tensor, labels_tensor
+from ssrl.data.encoded import EncodedImages
 from ssrl.data.folder import choose_working_size
+from ssrl.data.hugging_face import encoded_images
 from ssrl.data.source import Source, resize_square
 from ssrl.data.text import hold_rows
 from ssrl.errors import DataError
@@ -59,6 +62,9 @@ def hold(data, labels=None, *, image_column: str = "image", label_column: str = 
         if labels is None and hasattr(data, "column_names") and label_column in data.column_names:
             labels = _label_names(data, label_column)
         return _hold_texts(texts, labels, kind)
+    encoded = encoded_images(data, image_column, kind)
+    if encoded is not None:  # a Hugging Face image column: decoded when read, as a folder's files
+        return _hold_encoded(data, *encoded, labels, kind, label_column)
     if _is_array(data):
         images, found = images_tensor(_numpy(data), f"{kind} {tuple(data.shape)}"), None
     elif hasattr(data, "__getitem__") and hasattr(data, "__len__"):
@@ -116,14 +122,30 @@ def is_held_spec(spec: str) -> bool:
     return spec.startswith(PREFIX)
 
 
-def load_held(spec: str, split: str = "train") -> Source:
-    """The source held under ``spec`` (it has no split of its own: ``split`` must be train)."""
+def _hold_encoded(data, images: EncodedImages, digest: str, labels, kind: str, label_column: str) -> str:
+    """The spec of a Hugging Face Dataset's images kept encoded (``ssrl.data.hugging_face``)."""
+    if labels is None and label_column in getattr(data, "column_names", []):
+        labels = data[label_column]
+    y = None if labels is None else labels_tensor(_numpy(labels), len(images), f"{kind} {tuple(images.shape)}")
+    spec = f"{PREFIX}{kind.lower()}-{'x'.join(map(str, images.shape))}-{digest[:12]}"
+    _HELD[spec] = Source(images, y, spec, _classes(data, label_column))
+    return spec
+
+
+def load_held(spec: str, split: str = "train", image_size: int | None = None) -> Source:
+    """The source held under ``spec`` (it has no split of its own: ``split`` must be train);
+    images kept encoded are read at ``image_size`` where one is asked for."""
     if spec not in _HELD:
         raise DataError(f"{spec}: data that was passed as a Python object to another process; pass the object "
                         "itself again (a path or data-set name can be read by any process)")
     if split != "train":
         raise DataError(f"{spec}: data held in memory has no {split!r} split")
-    return _HELD[spec]
+    source = _HELD[spec]
+    images = source.images
+    if isinstance(images, EncodedImages) and image_size is not None and image_size != images.size:
+        images = EncodedImages(images.items, 0, images.channels, image_size, images.skip_bad, images.index)
+        return Source(images, source.labels, source.name, source.classes)
+    return source
 
 
 def _is_array(data) -> bool:

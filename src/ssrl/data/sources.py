@@ -39,7 +39,7 @@ class _Format:
 def _format(spec: str, image_size: int | None, skip_bad: bool) -> _Format:
     path = Path(spec).expanduser()
     if objects.is_held_spec(spec) and not path.exists():  # an array or Dataset given in Python
-        return _Format(partial(objects.load_held, spec), lambda: None)
+        return _Format(partial(objects.load_held, spec, image_size=image_size), lambda: None)
     if path.is_dir() and shards.is_shards(path):
         return _Format(partial(shards.load_shards, path, image_size=image_size, skip_bad=skip_bad),
                        partial(shards.own_test_split, path))
