@@ -119,6 +119,15 @@ def test_the_direction_label_is_the_digits_first_step():
     assert torch.equal(labeled.labels, torch.from_numpy(direction))
 
 
+def test_moving_digits_slow_down_so_that_time_has_an_arrow():
+    videos, _, _ = moving_digits.generate()
+    centres = np.stack([_centre(videos[:, i, 0]) for i in range(videos.shape[1])], 1)  # (N, T, 2)
+    steps = np.abs(np.diff(centres, axis=1)).max(axis=2)                # (N, T-1): pixels moved per frame
+    early, middle, late = steps[:, :5].mean(), steps[:, 5:10].mean(), steps[:, 10:].mean()
+    assert early > 2 and early - 0.8 > middle > late + 0.8               # a pixel a frame slower every 5 frames
+    assert steps[:, -1].max() < 1.01 and (steps[:, -1] < 0.01).mean() > 0.4  # the slow ones have stopped
+
+
 def test_moving_digits_has_no_own_split_and_a_stratified_holdout():
     train, test, note = load_videos_labeled("moving-digits", seed=3)
     assert (len(train), len(test)) == (1438, 359) and "stratified 20%" in note
