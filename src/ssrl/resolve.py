@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ssrl.config import UNTIL_BUDGET, RunConfig, override
+from ssrl.config import UNTIL_BUDGET, RunConfig, override, until_budget
 from ssrl.errors import SsrlError
 from ssrl.modality import Modality, SourceRows, get_modality, modality_of
 from ssrl.notices import notice
@@ -128,7 +128,7 @@ def _schedule(cfg: RunConfig, method: type[Pretext], n: int, modality: Modality)
                                                                      cfg.budget)
     steps_word = "step" if per_epoch == 1 else "steps"
     plan = f"schedule: {n:,} {modality.unit}, batch {batch} → {per_epoch:,} {steps_word}/epoch"
-    if epochs >= UNTIL_BUDGET:
+    if until_budget(epochs, cfg.budget):
         plan += f" until --budget {cfg.budget} runs out"
     else:
         plan += f" × {epochs:,} epochs"
@@ -138,7 +138,7 @@ def _schedule(cfg: RunConfig, method: type[Pretext], n: int, modality: Modality)
     by_rule = cfg.epochs is None and cfg.max_steps is None and cfg.budget is None  # epochs for min_steps
     steps = per_epoch * epochs if cfg.max_steps is None else min(per_epoch * epochs, cfg.max_steps)
     notes = [f"{method.name} needs about {method.min_steps:,} steps on small data to beat random init"] \
-        if by_rule or steps < method.min_steps or epochs >= UNTIL_BUDGET else []
+        if by_rule or steps < method.min_steps or until_budget(epochs, cfg.budget) else []
     flags = (["--epochs"] if cfg.epochs is None else []) + (["--max-steps", "--budget"] if by_rule else []) + \
         (["--batch-size"] if cfg.batch_size is None else [])
     notes.append((", ".join(flags[:-1]) + " or " if len(flags) > 1 else "") + flags[-1] + " to choose")

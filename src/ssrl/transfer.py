@@ -224,17 +224,17 @@ def labeled(run: str | Path, data, *, test_data=None, label_fraction: float = 1.
     if limit:
         train, test = train.subset(slice(0, limit)), test.subset(slice(0, limit))
         split += f"; the first {len(train):,} training and {len(test):,} test {modality.unit} (--limit {limit})"
-    _check_fits(cfg, modality, test.rows, data)
+    _check_fits(cfg, modality, load_backbone(run), test.rows, data)
     train, note = keep_label_fraction(train, label_fraction, seed, unit=modality.unit)
     return train, test, split + note
 
 
-def _check_fits(cfg: RunConfig, modality: Modality, rows, data: str) -> None:
-    """One forward pass of the run's backbone (at its init, as the protocols read it:
+def _check_fits(cfg: RunConfig, modality: Modality, backbone: torch.nn.Module, rows, data: str) -> None:
+    """One forward pass of the run's trained ``backbone`` (as the protocols read it:
     ``Modality.feature_backbone``) on the first row, so that data it cannot take (images at an
     ``image_size`` a ViT's patches do not tile) is refused naming the data, before any feature
-    is computed."""
-    backbone = modality.feature_backbone(init_backbone(cfg)).eval()
+    is computed. Not the init: a run from published weights would fetch them for this."""
+    backbone = modality.feature_backbone(backbone).eval()
     try:
         with torch.no_grad():
             backbone(modality.to_input(rows[:1]))
@@ -263,7 +263,7 @@ def embed(run: str | Path, data, out: str | Path | None = None, limit: int | Non
     check_evaluation_options(limit=limit)
     rows = modality.embed_rows(Path(run), cfg, data, **options)
     rows = rows.narrow(0, 0, min(limit, len(rows))) if limit else rows  # encoded images stay encoded
-    _check_fits(cfg, modality, rows, data)
+    _check_fits(cfg, modality, backbone, rows, data)
     backbone = modality.feature_backbone(backbone, **options)
     features = extract_features(backbone, rows, progress="embedding", how=extraction(cfg)).numpy()
     if out is not None:
