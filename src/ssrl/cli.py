@@ -87,7 +87,10 @@ def pretrain(
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adamw (default: the method's)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Default: the data's own size."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N rows."),
-    skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Skip unreadable images, counting them."),
+    skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Skip unreadable images (and videos), counting them."),
+    clip_frames: Optional[int] = typer.Option(None, "--clip-frames", help="Videos: frames per clip, cut from each "
+                                              "video's start (default: 16 for video folders; arrays as stored)."),
+    frame_stride: Optional[int] = typer.Option(None, "--frame-stride", help="Videos: take every Nth frame (default 1)."),
     monitor: Optional[str] = typer.Option(None, "--monitor", help="Labeled data for an online kNN monitor."),
     param: list[str] = typer.Option([], "--param", help="Method hyperparameter KEY=VALUE (repeatable)."),
     view: list[str] = typer.Option([], "--view", help="View option KEY=VALUE (repeatable)."),
@@ -116,6 +119,7 @@ def pretrain(
     options = dict(
         backbone=backbone, init=None if init == "random" else init, epochs=epochs, batch_size=batch_size,
         precision=precision, seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit,
+        clip_frames=clip_frames, frame_stride=frame_stride,
         skip_bad=skip_bad, monitor=monitor, budget=budget,
         params=_params(param, "--param") or None, views=_params(view, "--view") or None, stream=stream,
         memory_budget=memory_budget, decode_on_device=decode_on_device, max_steps=max_steps, text_column=text_column,

@@ -47,6 +47,8 @@ class RunConfig:
     seed: int = 0                          # init, data order and views all follow from it
     image_size: int | None = None          # None = the data's own size
     in_channels: int | None = None         # read from the data
+    clip_frames: int | None = None         # videos: frames per clip (None: 16 for video folders, arrays as stored)
+    frame_stride: int | None = None        # videos: frames between a clip's frames (None: 1)
     params: dict = field(default_factory=dict)  # method hyperparameters (its Config fields; resolved: all)
     views: dict = field(default_factory=dict)   # overrides of the method's default views (resolved: all)
     accelerator: str = "auto"              # auto | cpu | gpu
@@ -97,7 +99,7 @@ class RunConfig:
 
 
 COUNTS = ("epochs", "batch_size", "limit", "max_steps", "devices", "nodes", "log_every_n_steps",
-          "checkpoint_every")  # ≥ 1
+          "checkpoint_every", "clip_frames", "frame_stride")  # ≥ 1
 SMALLEST_IMAGE = 2  # pixels a side: a 1×1 image has nothing to crop, rotate or mask
 
 

@@ -50,8 +50,9 @@ class _Layout:
     classes: list[str] | None
 
 
-def _image_files(folder: Path, root: Path) -> list[Path]:
-    """Image files under `folder`, recursively, in sorted order; never outside `root`.
+def _image_files(folder: Path, root: Path, extensions=EXTENSIONS) -> list[Path]:
+    """Files of `extensions` (images by default) under `folder`, recursively, in sorted order;
+    never outside `root`.
 
     Hidden entries are skipped (e.g. .ipynb_checkpoints); symlinked folders are not
     followed and a symlinked file is kept only if it resolves inside the (resolved) root.
@@ -62,7 +63,7 @@ def _image_files(folder: Path, root: Path) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath, name)
-            if name.startswith(".") or path.suffix.lower() not in EXTENSIONS:
+            if name.startswith(".") or path.suffix.lower() not in extensions:
                 continue
             if path.is_symlink() and not _resolves_inside(path, root):
                 continue
@@ -82,8 +83,8 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
 
-def _has_loose_images(folder: Path) -> bool:
-    return any(f.is_file() and f.suffix.lower() in EXTENSIONS for f in folder.iterdir())
+def _has_loose_images(folder: Path, extensions=EXTENSIONS) -> bool:
+    return any(f.is_file() and f.suffix.lower() in extensions for f in folder.iterdir())
 
 
 def has_own_split(root: Path) -> bool:
@@ -91,8 +92,8 @@ def has_own_split(root: Path) -> bool:
     return all((root / s).is_dir() for s in SPLITS)
 
 
-def _layout(root: Path) -> _Layout:
-    """Which files belong to which split and class.
+def _layout(root: Path, extensions=EXTENSIONS) -> _Layout:
+    """Which files (of ``extensions``: images by default) belong to which split and class.
 
     Classes are numbered over both splits, so a class missing from one split does not
     shift the others. Loose images beside class folders make the class structure
@@ -100,10 +101,11 @@ def _layout(root: Path) -> _Layout:
     """
     real_root = root.resolve()
     tops = {s: root / s for s in SPLITS} if has_own_split(root) else {"all": root}
-    by_class = {s: {c.name: _image_files(c, real_root) for c in _subfolders(top)} for s, top in tops.items()}
+    by_class = {s: {c.name: _image_files(c, real_root, extensions) for c in _subfolders(top)}
+                for s, top in tops.items()}
     classes = sorted({c for found in by_class.values() for c, files in found.items() if files})
-    if not classes or any(_has_loose_images(top) for top in tops.values()):
-        return _Layout({s: _image_files(top, real_root) for s, top in tops.items()}, None, None)
+    if not classes or any(_has_loose_images(top, extensions) for top in tops.values()):
+        return _Layout({s: _image_files(top, real_root, extensions) for s, top in tops.items()}, None, None)
     files, labels = {}, {}
     for s, found in by_class.items():
         pairs = [(f, i) for i, c in enumerate(classes) for f in found.get(c, [])]

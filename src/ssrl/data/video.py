@@ -1,5 +1,5 @@
-"""Video sources: ``.npy``/``.npz`` arrays of clips and the ``moving-digits`` set, as uint8
-(N, T, C, H, W) in memory.
+"""Video sources, as uint8 clips (N, T, C, H, W) in memory: ``.npy``/``.npz`` arrays of clips, the
+``moving-digits`` set, and folders of video files or of frame folders (``ssrl.data.video_files``).
 
 Which arrays are videos (``is_video``; only the header is read, never the data):
 
@@ -14,6 +14,10 @@ A ``.npz`` holds them under the keys image arrays use (``x`` or ``images`` with 
 other labels of the same videos: ``label`` names their key (``KEY``, or ``KEY_train`` and
 ``KEY_test`` in a split file). Pixels are uint8, uint16 or floats in [0, 1], checked as image
 arrays' are (``arrays.to_uint8``), with the file named in every error.
+
+A run's ``clip_frames`` and ``frame_stride`` cut every video to one clip: that many frames, that
+far apart, from its first frame (folders of videos: 16 frames, stride 1, unless given; arrays and
+moving-digits: as stored unless given). A video shorter than the clip is an error naming it.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssrl.data import arrays, moving_digits
+from ssrl.data import arrays, folder, moving_digits, video_files
 from ssrl.data.source import check_image_size, resize_square
 from ssrl.data.split import stratified_split
 from ssrl.errors import DataError
+from ssrl.notices import notice
 
 CHANNELS = (1, 3)
 NAMES = (moving_digits.NAME,)
@@ -60,7 +65,7 @@ def video_layout(shape: tuple[int, ...]) -> str | None:
 def is_video(spec: str) -> bool:
     """Whether ``spec`` names video data: ``moving-digits``, or an array file whose header
     declares videos (``video_layout``)."""
-    if str(spec).lower() in NAMES:
+    if str(spec).lower() in NAMES or video_files.is_video_folder(spec):
         return True
     path = Path(spec).expanduser()
     if path.suffix.lower() not in (".npy", ".npz") or not path.is_file():
@@ -97,20 +102,44 @@ def _moving_digits(split: str, label: str | None) -> Videos:
     return Videos(torch.from_numpy(videos), torch.from_numpy(labels), moving_digits.NAME)
 
 
-def load_videos(spec: str, split: str = "train", *, label: str | None = None,
-                image_size: int | None = None) -> Videos:
+def load_videos(spec: str, split: str = "train", *, label: str | None = None, image_size: int | None = None,
+                clip_frames: int | None = None, frame_stride: int | None = None, skip_bad: bool = False) -> Videos:
     """One split of video data ``spec``; ``label``: which labels where it has several
     (moving-digits: ``digit`` or ``direction``; an .npz: the key); ``image_size``: frames
-    resized to that side (shorter side, then centre crop)."""
+    resized to that side (shorter side, then centre crop); ``clip_frames``, ``frame_stride``: the
+    clip cut from each video; ``skip_bad``: folders leave out unreadable or short videos, counted."""
     if str(spec).lower() in NAMES:
         videos = _moving_digits(split, label)
+    elif video_files.is_video_folder(spec):
+        if label is not None:
+            raise DataError(f"{spec}: a folder of videos has one set of labels, its class folders "
+                            f"(no {label!r} labels)")
+        clips, labels, where, skipped = video_files.load_video_folder(
+            spec, split, image_size=image_size, clip_frames=clip_frames, frame_stride=frame_stride, skip_bad=skip_bad)
+        if skipped:
+            notice(f"{where}: {len(skipped):,} unreadable or too short videos left out (--skip-bad); "
+                   f"first: {skipped[0]}")
+        return Videos(clips, labels, where)
     else:
         path = Path(spec).expanduser()
         x, x_where, y, y_where = arrays.read_arrays(path, split, label)
         clips = videos_tensor(x, x_where)
         labels = None if y is None else arrays.labels_tensor(y, len(clips), y_where)
         videos = Videos(clips, labels, str(path))
-    return at_size(videos, image_size)
+    return at_size(cut_clips(videos, clip_frames, frame_stride), image_size)
+
+
+def cut_clips(videos: Videos, clip_frames: int | None, frame_stride: int | None) -> Videos:
+    """Each video's first clip of ``clip_frames`` frames ``frame_stride`` apart (None: all frames, 1)."""
+    if clip_frames is None and frame_stride in (None, 1):
+        return videos
+    stride, t = frame_stride or 1, videos.videos.shape[1]
+    frames = clip_frames or len(range(0, t, stride))
+    span = video_files.clip_span(frames, stride)
+    if span > t:
+        raise DataError(f"{videos.name}: videos of {t} frames are too short for clips of {frames} frames "
+                        f"{stride} apart (they span {span}; --clip-frames and --frame-stride choose)")
+    return replace(videos, videos=videos.videos[:, :span:stride].contiguous())
 
 
 def at_size(videos: Videos, image_size: int | None) -> Videos:
@@ -127,21 +156,25 @@ def own_test_split(spec: str) -> str | None:
     """How the data stores its own test split, or None (moving-digits has none)."""
     if str(spec).lower() in NAMES:
         return None
+    if video_files.is_video_folder(spec):
+        root = video_files.split_prefix(spec)[1]
+        return "train/ and test/ subfolders" if folder.has_own_split(root) else None
     return arrays.own_test_split(Path(spec).expanduser())
 
 
 def load_videos_labeled(spec: str, *, test_spec: str | None = None, label: str | None = None,
-                        image_size: int | None = None, seed: int = 0,
-                        holdout: float = 0.2) -> tuple[Videos, Videos, str]:
+                        image_size: int | None = None, seed: int = 0, holdout: float = 0.2,
+                        **clips) -> tuple[Videos, Videos, str]:
     """(train, test, note) of labeled videos, D_t; the test split as ``ssrl.data.load_labeled``
-    chooses it for images: ``test_spec``, else the data's own, else a stratified ``holdout``."""
-    train = load_videos(spec, "train", label=label, image_size=image_size)
+    chooses it for images: ``test_spec``, else the data's own, else a stratified ``holdout``.
+    ``clips``: ``load_videos``' clip_frames, frame_stride and skip_bad, for both splits."""
+    train = load_videos(spec, "train", label=label, image_size=image_size, **clips)
     if train.labels is None:
         raise DataError(f"{spec}: no labels (store y or labels in the .npz beside the videos)")
     own = own_test_split(spec)
     if test_spec is not None or own is not None:
         test = load_videos(test_spec or spec, "train" if test_spec is not None else "test", label=label,
-                           image_size=image_size or train.videos.shape[-1])
+                           image_size=image_size or train.videos.shape[-1], **clips)
         if test.labels is None:
             raise DataError(f"{test_spec or spec}: the test data has no labels")
         if test.videos.shape[2:] != train.videos.shape[2:]:

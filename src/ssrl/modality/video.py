@@ -32,26 +32,28 @@ class VideoModality(PixelModality):
     protocols = ("knn", "linear")
     unit = "videos"
     input_name = "videos"
-    run_options = ("image_size", "in_channels", "channels_last")
+    run_options = ("image_size", "in_channels", "channels_last", "clip_frames", "frame_stride")
     data_options = ("label_column",)  # evaluate: which labels (moving-digits: digit or direction)
 
     def claims(self, spec: str) -> bool:
         return is_video(spec)
 
     def load_source(self, cfg: RunConfig, run_dir: Path | None = None) -> SourceRows:
-        videos = load_videos(cfg.data, image_size=cfg.image_size)
+        videos = load_videos(cfg.data, image_size=cfg.image_size, **_clips(cfg))
         if cfg.limit:
             videos = videos.subset(slice(0, cfg.limit))
-        _, _, c, h, w = videos.videos.shape
+        _, t, c, h, w = videos.videos.shape
         if h != w:
             raise SsrlError(f"{videos.name}: frames are {h}×{w}; pass --image-size to make them square")
-        return SourceRows(videos.videos, videos.labels, videos.name, resolved={"image_size": h, "in_channels": c})
+        return SourceRows(videos.videos, videos.labels, videos.name,
+                          resolved={"image_size": h, "in_channels": c, "clip_frames": t,
+                                    "frame_stride": cfg.frame_stride or 1})
 
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:
         options = self.check_options(options)
         train, test, split = load_videos_labeled(data, test_spec=test_data, label=options.get("label_column"),
-                                                 image_size=cfg.image_size, seed=seed)
+                                                 image_size=cfg.image_size, seed=seed, **_clips(cfg))
         if train.videos.shape[2] != cfg.in_channels:
             raise SsrlError(f"{data}: {train.videos.shape[2]}-channel videos, but the run was trained on "
                             f"{cfg.in_channels}")
@@ -59,7 +61,7 @@ class VideoModality(PixelModality):
 
     def embed_rows(self, run_dir: Path, cfg: RunConfig, data: str, **options) -> torch.Tensor:
         self.check_options(options)
-        return load_videos(data, image_size=cfg.image_size).videos
+        return load_videos(data, image_size=cfg.image_size, **_clips(cfg)).videos
 
     def feature_backbone(self, backbone: nn.Module, **options) -> nn.Module:
         return FramePooled(backbone)
@@ -77,3 +79,8 @@ class VideoModality(PixelModality):
                 "dim": backbone.dim, "per_frame": True,
                 "input": "float32 videos (B, T, C, H, W) in [0, 1]; the weights are an image backbone's, applied "
                          "to every frame (B·T, C, H, W), and a video's features are the mean of its frames'"}
+
+
+def _clips(cfg: RunConfig) -> dict:
+    """The run's clip options, for its source and for the data it is evaluated on."""
+    return {"clip_frames": cfg.clip_frames, "frame_stride": cfg.frame_stride, "skip_bad": cfg.skip_bad}
