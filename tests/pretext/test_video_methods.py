@@ -8,9 +8,11 @@ import torch
 from ssrl.backbones import build_backbone
 from ssrl.errors import SsrlError
 from ssrl.pretext import METHODS, method_config
+from ssrl.pretext.clips import motion_weighted_starts
 from ssrl.views import ViewConfig, Views
 
 T = 16
+VIDEO_METHODS = ["arrow_of_time", "clip_order", "odd_one_out", "shuffle_and_learn"]
 
 
 def _method(name: str, views: ViewConfig | None = None, **params):
@@ -57,7 +59,81 @@ def test_clip_order_shows_the_clips_in_the_order_its_label_names():
     assert bool((in_time.diff(dim=1) == 3 + 1).all())                 # clip_frames + gap apart
 
 
-@pytest.mark.parametrize("name", ["arrow_of_time", "clip_order"])
+def test_shuffle_and_learn_positives_are_in_order_and_negatives_take_the_middle_from_outside():
+    torch.manual_seed(0)
+    method = _method("shuffle_and_learn", span=12, min_gap=2)
+    inputs, z = method.pseudolabels(_numbered(400))
+    assert inputs.shape == (400, 3, 1, 8, 8) and int(z.sum()) == 200   # half the batch positive
+    shown = _frame_numbers(inputs)                                      # (B, 3): (a, b or d, c) or reversed
+    a, middle, c = shown.unbind(1)
+    low, high = torch.minimum(a, c), torch.maximum(a, c)
+    steps = shown.diff(dim=1)                                           # (B, 2)
+    positive, negative = z == 1, z == 0
+    assert bool((steps[positive].sign() == steps[positive, :1].sign()).all())   # monotone, one way or the other
+    assert bool((steps[positive].abs() >= 2).all())                     # min_gap between them
+    assert bool(((middle < low) | (middle > high))[negative].all())     # d outside [a, c]
+    assert bool((torch.minimum((middle - low).abs(), (middle - high).abs())[negative] >= 2).all())
+    assert bool((high - low >= 4).all()) and bool((shown.amax(1) - shown.amin(1) <= 11).all())  # in one window
+    for side in (positive, negative):                                   # each class shown both ways
+        assert {True, False} == set((c > a)[side].tolist())
+    assert {True, False} == set((middle < low)[negative].tolist())      # d from before a and after c
+
+
+def test_motion_weighted_windows_contain_the_motion_and_follow_its_amount():
+    torch.manual_seed(0)
+    jump = torch.zeros(500, T, 1, 8, 8)
+    jump[:, 10:] = 1                                                    # the only motion: frame 9 -> 10
+    assert set(motion_weighted_starts(jump, 6).tolist()) == {5, 6, 7, 8, 9}   # every window holding it
+    assert set(motion_weighted_starts(_static(500), 6).tolist()) == set(range(T - 6 + 1))  # static: uniform
+    step = torch.rand(T - 1, generator=torch.Generator().manual_seed(1))   # step t -> t+1 moves by step[t]
+    video = torch.cat([torch.zeros(1), step.cumsum(0)]).view(1, T, 1, 1, 1).expand(20_000, T, 1, 4, 4)
+    drawn = torch.bincount(motion_weighted_starts(video, 6), minlength=T - 5).float() / 20_000
+    expected = step.unfold(0, 5, 1).sum(1)                              # window s: steps s .. s+4
+    assert torch.allclose(drawn, expected / expected.sum(), atol=0.015)
+
+
+def test_shuffle_and_learn_draws_its_frames_where_the_video_moves():
+    """A video whose only motion is a jump between frames 9 and 10 (its frame numbers written too
+    faintly to count as motion): every tuple comes from a window of span frames holding the jump."""
+    torch.manual_seed(0)
+    x = torch.zeros(256, T, 1, 8, 8)
+    x[:, 10:] = 1
+    x[:, :, 0, 0, 0] = torch.arange(T) * 1e-4                           # pixel (0, 0): frame number
+    inputs, _ = _method("shuffle_and_learn", span=6, min_gap=1).pseudolabels(x)
+    shown = (inputs[:, :, 0, 0, 0] / 1e-4).round().long()
+    assert bool((shown >= 10 - 5).all()) and bool((shown <= 9 + 5).all())
+    assert bool((shown.amax(1) - shown.amin(1) <= 5).all())
+
+
+def test_odd_one_out_shuffles_only_the_sub_sequence_at_its_label():
+    torch.manual_seed(0)
+    method = _method("odd_one_out", questions=4, frames=3, stride=2)
+    inputs, z = method.pseudolabels(_numbered(300))
+    assert inputs.shape == (300, 12, 1, 8, 8) and set(z.tolist()) == set(range(4))
+    shown = _frame_numbers(inputs).view(300, 4, 3)                      # (B, position, frame)
+    steps = shown.diff(dim=2)
+    in_order, reversed_ = (steps == 2).all(2), (steps == -2).all(2)     # stride 2 apart, forwards or back
+    odd = torch.arange(4) == z[:, None]                                 # (B, N)
+    assert torch.equal(in_order, ~odd) and not bool(reversed_.any())    # the odd one alone is not monotone
+    assert bool((shown.sort(2).values.diff(dim=2) == 2).all())          # a shuffle of an in-order sub-sequence
+    assert len({tuple(row.argsort().tolist()) for row in shown[odd]}) == 3 * 2 - 2  # all shuffles but two
+    firsts = shown.amin(2)                                              # (B, N) each sub-sequence's start
+    assert (firsts != firsts[:, :1]).any(1).float().mean() > 0.9       # sub-sequences from their own starts
+
+
+def test_shuffle_and_learn_and_odd_one_out_refuse_impossible_settings():
+    with pytest.raises(SsrlError, match=r"span at least 4·min_gap \+ 1 = 9; got span=8"):
+        _method("shuffle_and_learn", span=8, min_gap=2)
+    with pytest.raises(SsrlError, match="frames ≥ 3"):
+        _method("odd_one_out", frames=2)
+
+
+def test_odd_one_out_head_scores_every_position():
+    method = _method("odd_one_out", questions=5, frames=3, head_hidden=8)
+    assert method.head(torch.rand(2, 5, 3, method.backbone.dim)).shape == (2, 5)
+
+
+@pytest.mark.parametrize("name", VIDEO_METHODS)
 def test_a_static_video_gives_every_class_the_same_input(name):
     """With the views off, P's input from a video whose frames are all the same is that frame
     repeated, whichever pseudolabel it drew: nothing in it tells the classes apart."""
@@ -68,7 +144,7 @@ def test_a_static_video_gives_every_class_the_same_input(name):
     assert torch.equal(inputs, x[:, :1].expand_as(inputs))
 
 
-@pytest.mark.parametrize("name", ["arrow_of_time", "clip_order"])
+@pytest.mark.parametrize("name", VIDEO_METHODS)
 def test_views_are_drawn_per_frame_after_the_order(name):
     """The default views crop and jitter every frame on its own draw: frames of a static video
     differ once viewed."""
@@ -80,7 +156,9 @@ def test_views_are_drawn_per_frame_after_the_order(name):
 
 
 @pytest.mark.parametrize("name, params, needed", [("arrow_of_time", {"frames": 4, "stride": 2}, 7),
-                                                  ("clip_order", {"clips": 3, "clip_frames": 4, "gap": 2}, 16)])
+                                                  ("clip_order", {"clips": 3, "clip_frames": 4, "gap": 2}, 16),
+                                                  ("shuffle_and_learn", {"span": 12, "min_gap": 2}, 12),
+                                                  ("odd_one_out", {"frames": 4, "stride": 2}, 7)])
 def test_videos_too_short_for_the_clips_are_refused(name, params, needed):
     method = _method(name, **params)
     with pytest.raises(SsrlError, match=f"{name} needs videos of at least {needed} frames.*these have {needed - 1}"):

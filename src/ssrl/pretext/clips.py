@@ -8,6 +8,7 @@ are the same random draw whatever that order is.
 """
 
 import torch
+import torch.nn.functional as F
 
 from ssrl.errors import SsrlError
 from ssrl.views import ViewConfig, Views
@@ -38,6 +39,17 @@ def check_frames(x: torch.Tensor, needed: int, method: str) -> None:
 def random_starts(b: int, frames: int, span: int, device: torch.device) -> torch.Tensor:
     """(B,) first frames of windows of ``span`` frames, uniform over those that fit in ``frames``."""
     return torch.randint(0, frames - span + 1, (b,), device=device)
+
+
+def motion_weighted_starts(x: torch.Tensor, span: int, eps: float = 1e-6) -> torch.Tensor:
+    """(B,) first frames of windows of ``span`` frames of clips x (B, T, C, H, W), drawn per clip
+    with probability proportional to the window's motion plus ``eps``: the mean absolute
+    difference between consecutive frames, summed over the window's span - 1 steps. ``eps`` keeps
+    a static clip's windows equally likely (uniform) rather than undefined."""
+    motion = (x[:, 1:] - x[:, :-1]).abs().flatten(2).mean(2)            # (B, T-1): step t-1 -> t
+    summed = F.pad(motion.cumsum(1), (1, 0))                            # (B, T): motion before frame t
+    windows = summed[:, span - 1:] - summed[:, :x.shape[1] - span + 1]  # (B, T-span+1): frames s..s+span-1
+    return torch.multinomial(windows.clamp(min=0) + eps, 1).squeeze(1)
 
 
 def gather_frames(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
