@@ -68,8 +68,9 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     precision, why = choose_precision(cfg.precision, cfg.accelerator, method.name, method.bf16_checked)
     if cfg.precision == AUTO:
         notice(f"precision: {precision} ({why})")
-    cfg = replace(cfg, backbone=cfg.backbone or method.default_backbone or modality.default_backbone, precision=precision,
-                  channels_last=modality.channels_last if cfg.channels_last is None else cfg.channels_last,
+    backbone = cfg.backbone or method.default_backbone or modality.default_backbone
+    cfg = replace(cfg, backbone=backbone, precision=precision,
+                  channels_last=modality.channels_last_for(backbone) if cfg.channels_last is None else cfg.channels_last,
                   params=asdict(params), views=asdict(views), optimizer=optimizer.name, lr=optimizer.lr,
                   weight_decay=optimizer.weight_decay, warmup_epochs=optimizer.warmup_epochs)
     return ResolvedRun(cfg, method, params, views, optimizer, modality, source)

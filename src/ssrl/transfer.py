@@ -163,7 +163,8 @@ def extraction(cfg: RunConfig, cache: str | Path | None = None) -> Extraction:
     """How a run's features are computed: under the run's precision and in its memory format
     (a run saved before ``channels_last`` was resolved gets its modality's choice); with
     ``cache``, kept in that folder for the next evaluation (``ssrl.evaluation.feature_cache``)."""
-    channels_last = get_modality(cfg.modality).channels_last if cfg.channels_last is None else cfg.channels_last
+    channels_last = (get_modality(cfg.modality).channels_last_for(cfg.backbone) if cfg.channels_last is None
+                     else cfg.channels_last)
     return Extraction(precision=cfg.precision, channels_last=channels_last,
                       cache=None if cache is None else Path(cache))
 

@@ -1,9 +1,13 @@
-"""Image backbones on video: per-frame features in one batch equal the frames' one by one."""
+"""Backbones on video: an image backbone's per-frame features in one batch equal the frames' one
+by one; the clip backbone (r2plus1d-mini) takes clips whole and sees their order."""
 
+import pytest
 import torch
 
 from ssrl.backbones import build_backbone
-from ssrl.backbones.frames import FramePooled, per_frame
+from ssrl.backbones.clip3d import Conv2Plus1D
+from ssrl.backbones.frames import FramePooled, clip_dim, clip_features, per_frame
+from ssrl.pretext import METHODS
 
 
 def test_per_frame_features_are_each_frames_and_pooling_is_their_mean():
@@ -17,3 +21,38 @@ def test_per_frame_features_are_each_frames_and_pooling_is_their_mean():
     torch.testing.assert_close(h, one_by_one)
     torch.testing.assert_close(pooled, one_by_one.mean(1))
     assert FramePooled(backbone).dim == backbone.dim
+
+
+def test_the_clip_backbone_sees_time_and_takes_clips_of_any_length():
+    """r2plus1d-mini: (B, T, C, H, W) -> (B, 128); its temporal convolutions make the feature
+    depend on the frames' order (a per-frame mean does not); one frame is a clip too."""
+    backbone = build_backbone("r2plus1d-mini", 1, 16, seed=0).eval()
+    x = torch.rand(3, 6, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h, reversed_h = backbone.train()(x), backbone(x.flip(1))           # batch statistics: features near 1
+        assert not torch.allclose(h, reversed_h, rtol=1e-2, atol=0)
+        h, frames = backbone.eval()(x), per_frame(backbone, x)
+        torch.testing.assert_close(frames[:, 2], backbone(x[:, 2:3]))      # each frame as a one-frame clip
+        torch.testing.assert_close(FramePooled(backbone)(x), h)            # the whole video's feature
+        assert clip_features(backbone, x).shape == (3, 128) == (3, clip_dim(backbone, 6))
+    image = build_backbone("convnet-small", 1, 16, seed=0).eval()
+    assert clip_features(image, x).shape == (3, 6 * 128) == (3, clip_dim(image, 6))
+
+
+def test_factored_convolutions_have_the_parameters_of_a_3d_one():
+    """Tran et al.'s intermediate width: the (1×3×3, 3×1×1) pair has (about) the 3×3×3 convolution's
+    parameter count."""
+    for c_in, c_out in ((1, 32), (32, 64), (64, 128)):
+        pair = Conv2Plus1D(c_in, c_out)
+        convs = sum(m.weight.numel() for m in pair if isinstance(m, torch.nn.Conv3d))
+        assert abs(convs - 27 * c_in * c_out) <= 9 * c_in + 3 * c_out  # rounding of the width: < one channel
+
+
+def test_a_clip_backbone_is_refused_by_image_methods_and_computes_in_ncthw():
+    from ssrl.errors import SsrlError
+    from ssrl.modality import get_modality
+
+    with pytest.raises(SsrlError, match="rotation is a method for image; ClipNet is a clip backbone"):
+        METHODS["rotation"].check_backbone(build_backbone("r2plus1d-mini", 1, 16))
+    video = get_modality("video")
+    assert video.channels_last_for("convnet-small") and not video.channels_last_for("r2plus1d-mini")

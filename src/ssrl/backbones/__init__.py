@@ -7,6 +7,6 @@ Backbones register a factory by name; the factory takes ``in_channels`` and ``im
 """
 
 from ssrl.backbones.registry import BACKBONES, build_backbone, list_backbones, register_backbone
-from ssrl.backbones import convnet, resnet, text_transformer, vit, word_embeddings  # noqa: F401  (registers the built-in backbones)
+from ssrl.backbones import clip3d, convnet, resnet, text_transformer, vit, word_embeddings  # noqa: F401  (registers the built-in backbones)
 
 __all__ = ["BACKBONES", "build_backbone", "list_backbones", "register_backbone"]

@@ -61,6 +61,10 @@ class Modality:
     run_options: ClassVar[tuple[str, ...]] = ()        # RunConfig fields only this modality reads (a report
                                                        # of another modality's run leaves them out)
 
+    def channels_last_for(self, backbone: str | None) -> bool:
+        """Whether a run of this data on ``backbone`` (a name) computes in NHWC by default."""
+        return self.channels_last
+
     def claims(self, spec: str) -> bool:
         """Whether the data spec is of this kind, from its form alone (before reading it)."""
         raise NotImplementedError

@@ -1,10 +1,11 @@
 """Videos: uint8 clips (N, T, C, H, W) with square frames, C in {1, 3} (``ssrl.data.video``: video
 arrays and ``moving-digits``); the backbone takes float (B, T, C, H, W) in [0, 1].
 
-h_θ is an image backbone applied to every frame (``ssrl.backbones.frames``): built, trained and
-saved as for images (``backbone_dims`` are the frames' channels and side), with the methods
-combining its per-frame features (``per_frame``) and the frozen-feature protocols and ``embed``
-reading one vector per video, the mean over its frames (``FramePooled``, ``feature_backbone``).
+h_θ is an image backbone applied to every frame, or a clip backbone (``r2plus1d-mini``) that takes
+the clip whole (``ssrl.backbones.frames``): built, trained and saved as for images
+(``backbone_dims`` are the frames' channels and side), with the methods combining per-frame or
+clip features, and the frozen-feature protocols and ``embed`` reading one vector per video
+(``FramePooled``, ``feature_backbone``).
 Labeled videos are split as images are: the data's own train/test, else a stratified hold-out.
 ``label_column`` picks the labels of data that carries several (moving-digits: ``digit``, the
 default, or ``direction``; an .npz: the key).
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ssrl.backbones.frames import FramePooled
+from ssrl.backbones.frames import CLIP_BACKBONES, FramePooled
 from ssrl.config import RunConfig
 from ssrl.data.video import is_video, load_videos, load_videos_labeled
 from ssrl.errors import SsrlError
@@ -37,6 +38,9 @@ class VideoModality(PixelModality):
 
     def claims(self, spec: str) -> bool:
         return is_video(spec)
+
+    def channels_last_for(self, backbone: str | None) -> bool:
+        return backbone not in CLIP_BACKBONES  # NHWC is for 4-d activations
 
     def load_source(self, cfg: RunConfig, run_dir: Path | None = None) -> SourceRows:
         videos = load_videos(cfg.data, image_size=cfg.image_size, **_clips(cfg))

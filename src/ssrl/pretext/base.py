@@ -101,6 +101,9 @@ class Pretext(nn.Module):
     def check_backbone(cls, backbone: nn.Module) -> None:
         """Refuse an h_θ whose ``kind`` this method cannot train, naming the backbone to use."""
         kind = getattr(backbone, "kind", None)
+        if kind == "clip" and cls.modality != "video":
+            raise SsrlError(f"{cls.name} is a method for {cls.modality}; {type(backbone).__name__} is a clip "
+                            "backbone, for video data")
         if cls.backbone_kinds and kind not in cls.backbone_kinds:
             article = "an" if cls.modality[0] in "aeiou" else "a"
             raise SsrlError(f"{cls.name} is {article} {cls.modality} method: it needs a "
