@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from ssrl.backbones import build_backbone
-from ssrl.backbones.clip3d import Conv2Plus1D
 from ssrl.backbones.frames import FramePooled, clip_dim, clip_features, per_frame
 from ssrl.pretext import METHODS
 
@@ -37,15 +36,6 @@ def test_the_clip_backbone_sees_time_and_takes_clips_of_any_length():
         assert clip_features(backbone, x).shape == (3, 128) == (3, clip_dim(backbone, 6))
     image = build_backbone("convnet-small", 1, 16, seed=0).eval()
     assert clip_features(image, x).shape == (3, 6 * 128) == (3, clip_dim(image, 6))
-
-
-def test_factored_convolutions_have_the_parameters_of_a_3d_one():
-    """Tran et al.'s intermediate width: the (1×3×3, 3×1×1) pair has (about) the 3×3×3 convolution's
-    parameter count."""
-    for c_in, c_out in ((1, 32), (32, 64), (64, 128)):
-        pair = Conv2Plus1D(c_in, c_out)
-        convs = sum(m.weight.numel() for m in pair if isinstance(m, torch.nn.Conv3d))
-        assert abs(convs - 27 * c_in * c_out) <= 9 * c_in + 3 * c_out  # rounding of the width: < one channel
 
 
 def test_a_clip_backbone_is_refused_by_image_methods_and_computes_in_ncthw():

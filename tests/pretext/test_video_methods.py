@@ -130,7 +130,19 @@ def test_shuffle_and_learn_and_odd_one_out_refuse_impossible_settings():
 
 def test_odd_one_out_head_scores_every_position():
     method = _method("odd_one_out", questions=5, frames=3, head_hidden=8)
-    assert method.head(torch.rand(2, 5, 3, method.backbone.dim)).shape == (2, 5)
+    assert method.head(torch.rand(2, 5, 3 * method.backbone.dim)).shape == (2, 5)
+
+
+@pytest.mark.parametrize("name", VIDEO_METHODS)
+def test_every_video_method_trains_a_clip_backbone(name):
+    """r2plus1d-mini under each method: the loss is finite and its gradient reaches the backbone."""
+    torch.manual_seed(0)
+    cls = METHODS[name]
+    method = cls(build_backbone("r2plus1d-mini", 1, 8, seed=0), method_config(name, {}), Views(ViewConfig.none()))
+    inputs, z = method.pseudolabels(torch.rand(4, T, 1, 8, 8))
+    loss, _ = method.loss(inputs, z)
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None for p in method.backbone.parameters())
 
 
 @pytest.mark.parametrize("name", VIDEO_METHODS)

@@ -32,6 +32,12 @@ def clip_features(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return backbone(x) if is_clip_backbone(backbone) else per_frame(backbone, x).flatten(1)
 
 
+def pooled(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One vector per clip of x (B, T, C, H, W), (B, dim): a clip backbone's feature, or the mean
+    of an image backbone's frame features (which forgets their order)."""
+    return backbone(x) if is_clip_backbone(backbone) else per_frame(backbone, x).mean(1)
+
+
 def clip_dim(backbone: nn.Module, frames: int) -> int:
     """The width of ``clip_features`` for clips of ``frames`` frames."""
     return backbone.dim if is_clip_backbone(backbone) else frames * backbone.dim
@@ -47,4 +53,4 @@ class FramePooled(nn.Module):
         self.dim = backbone.dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x) if is_clip_backbone(self.backbone) else per_frame(self.backbone, x).mean(1)
+        return pooled(self.backbone, x)

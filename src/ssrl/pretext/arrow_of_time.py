@@ -4,7 +4,8 @@
 P: from each video, ``frames`` frames ``stride`` apart from a random start; half the batch
 (⌊B/2⌋ videos, drawn at random) keeps them in time order (z = 1), the other half gets them
 reversed (z = 0); then every frame gets its own crop and colour jitter (``clips.frame_views``).
-k_γ: an MLP on the frames' features h_θ(frame) concatenated in the order shown. L: cross-entropy.
+k_γ: an MLP on the frames' features h_θ(frame) concatenated in the order shown (a clip backbone:
+on its feature of the frames as a clip, ``frames.clip_features``). L: cross-entropy.
 
 Departures: the paper classifies stacks of optical flow with a VGG-16 per time chunk fused in
 time order (its T-CAM); here h_θ is any image backbone on raw frames, fused by concatenation,
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrl.backbones.frames import per_frame
+from ssrl.backbones.frames import clip_dim, clip_features
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts
@@ -49,7 +50,7 @@ class ArrowOfTime(Pretext):
     def __init__(self, backbone: nn.Module, cfg: ArrowOfTimeConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
         width = backbone.dim if cfg.head_hidden is None else cfg.head_hidden
-        self.head = mlp([cfg.frames * backbone.dim, *([width] if width else []), 2])  # k_γ
+        self.head = mlp([clip_dim(backbone, cfg.frames), *([width] if width else []), 2])  # k_γ
 
     def pseudolabels(self, x, index=None):                                           # P
         cfg = self.cfg
@@ -64,5 +65,5 @@ class ArrowOfTime(Pretext):
         return frame_views(self.views, gather_frames(x, shown)), z           # (B, K, C, S, S), (B,)
 
     def loss(self, inputs, z):                                                       # L
-        logits = self.head(per_frame(self.backbone, inputs).flatten(1))     # (B, K·D) -> (B, 2)
+        logits = self.head(clip_features(self.backbone, inputs))           # (B, K·D) or (B, D) -> (B, 2)
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}

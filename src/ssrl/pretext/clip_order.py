@@ -10,8 +10,9 @@ concatenated in the order shown through one shared fully connected layer + ReLU,
 outputs concatenated, a linear layer to the ``clips``! classes. L: cross-entropy.
 
 Departures: the paper encodes each clip (16 frames, 8 apart) with a 3-D CNN (C3D, R3D,
-R(2+1)D); here a clip's feature is the mean of the per-frame features of any image backbone
-(``ssrl.backbones.frames``), and the default clips (3 of 4 frames, 2 apart) fit a 16-frame video.
+R(2+1)D); here with ``r2plus1d-mini`` (CPU-sized), or with any image backbone, a clip's feature
+then being the mean of its frames' features (``ssrl.backbones.frames.pooled``); the default clips
+(3 of 4 frames, 2 apart) fit a 16-frame video.
 The gap keeps two clips from meeting at a frame boundary, where continuity alone would tell
 their order. The optimizer is AdamW (the paper: SGD) at the library's default learning rate,
 not tuned for this method yet.
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrl.backbones.frames import per_frame
+from ssrl.backbones.frames import pooled
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts
 from ssrl.pretext.permutations import all_permutations
@@ -87,6 +88,7 @@ class ClipOrder(Pretext):
 
     def loss(self, inputs, z):                                                       # L
         cfg = self.cfg
-        h = per_frame(self.backbone, inputs).unflatten(1, (cfg.clips, cfg.clip_frames)).mean(2)  # (B, N, D)
+        clips = inputs.unflatten(1, (cfg.clips, cfg.clip_frames))                # (B, N, L, C, S, S)
+        h = pooled(self.backbone, clips.flatten(0, 1)).unflatten(0, clips.shape[:2])  # (B, N, D)
         logits = self.head(h)
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}

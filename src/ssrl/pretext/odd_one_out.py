@@ -8,7 +8,8 @@ frames shuffled by a permutation drawn uniformly from those that are neither the
 reversal; the others are in time order. Every frame then gets its own crop and colour jitter
 (``clips.frame_views``). k_γ: the paper's multi-branch network with shared weights: each
 sub-sequence is encoded by one layer (+ ReLU), shared by all of them, on its frames' features
-h_θ(frame) concatenated in the order shown; the N encodings are fused by concatenation, in the
+h_θ(frame) concatenated in the order shown (a clip backbone: on its feature of the sub-sequence,
+``frames.clip_features``); the N encodings are fused by concatenation, in the
 question's order, and a linear layer gives N logits, one per position. L: cross-entropy.
 
 Departures: the paper feeds each branch a sub-sequence as one image (a dynamic image, a stack of
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrl.backbones.frames import per_frame
+from ssrl.backbones.frames import clip_dim, clip_features
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts
@@ -49,15 +50,15 @@ class OddOneOutConfig:
 
 
 class OddOneOutHead(nn.Module):
-    """k_γ: frame features (B, N, L, D) in the order shown -> (B, N) logits of the odd position."""
+    """k_γ: sub-sequence features (B, N, F) in the order shown -> (B, N) logits of the odd position."""
 
-    def __init__(self, dim: int, questions: int, frames: int, hidden: int):
+    def __init__(self, dim: int, questions: int, hidden: int):
         super().__init__()
-        self.encode = nn.Sequential(nn.Linear(frames * dim, hidden), nn.ReLU(inplace=True))  # every branch's
+        self.encode = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True))  # every branch's
         self.fuse = nn.Linear(questions * hidden, questions)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.fuse(self.encode(h.flatten(2)).flatten(1))             # (B, N, L·D) -> (B, N·E) -> (B, N)
+        return self.fuse(self.encode(h).flatten(1))                        # (B, N, F) -> (B, N·E) -> (B, N)
 
 
 @register("odd_one_out", family="sequence / video", modality="video",
@@ -79,7 +80,7 @@ class OddOneOut(Pretext):
         shuffles = torch.tensor(all_permutations(cfg.frames)[1:-1], dtype=torch.long)  # lexicographic: drop identity, reversal
         self.register_buffer("shuffles", shuffles, persistent=False)   # (L! - 2, L)
         width = backbone.dim if cfg.head_hidden is None else cfg.head_hidden
-        self.head = OddOneOutHead(backbone.dim, cfg.questions, cfg.frames, width)  # k_γ
+        self.head = OddOneOutHead(clip_dim(backbone, cfg.frames), cfg.questions, width)  # k_γ
 
     def pseudolabels(self, x, index=None):                                           # P
         cfg = self.cfg
@@ -96,6 +97,7 @@ class OddOneOut(Pretext):
 
     def loss(self, inputs, z):                                                       # L
         cfg = self.cfg
-        h = per_frame(self.backbone, inputs).unflatten(1, (cfg.questions, cfg.frames))  # (B, N, L, D)
-        logits = self.head(h)
+        subsequences = inputs.unflatten(1, (cfg.questions, cfg.frames))    # (B, N, L, C, S, S)
+        h = clip_features(self.backbone, subsequences.flatten(0, 1)).unflatten(0, subsequences.shape[:2])
+        logits = self.head(h)                                               # h: (B, N, L·D) or (B, N, D)
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}
