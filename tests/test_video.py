@@ -55,3 +55,13 @@ def test_image_methods_and_protocols_it_lacks_are_refused(run, videos, tmp_path)
         ssrl.pretrain(videos, "rotation", out=tmp_path / "r", max_steps=1, batch_size=8, progress=False)
     with pytest.raises(SsrlError, match="this is a video run"):
         ssrl.evaluate(run, videos, "fewshot", save=False)
+
+
+def test_the_frame_backbone_is_evaluated_on_still_images(run, tmp_path):
+    """Labeled images are one-frame videos to a video run: its h_θ transfers to image tasks."""
+    path = tmp_path / "images.npz"
+    rng = np.random.default_rng(1)
+    np.savez(path, x=rng.integers(0, 256, (30, 1, SIDE, SIDE), dtype=np.uint8), y=np.arange(30) % 3)
+    result = ssrl.evaluate(run, str(path), "knn", save=False)
+    assert (result["n_train"], result["n_test"]) == (24, 6) and "one-frame videos" in result["split"]
+    assert 0 <= result["top1"] <= 1

@@ -7,6 +7,7 @@ the clip whole (``ssrl.backbones.frames``): built, trained and saved as for imag
 clip features, and the frozen-feature protocols and ``embed`` reading one vector per video
 (``FramePooled``, ``feature_backbone``).
 Labeled videos are split as images are: the data's own train/test, else a stratified hold-out.
+Labeled still images are read as one-frame videos, so a run's h_θ can be evaluated on them.
 ``label_column`` picks the labels of data that carries several (moving-digits: ``digit``, the
 default, or ``direction``; an .npz: the key).
 """
@@ -56,6 +57,8 @@ class VideoModality(PixelModality):
     def labeled(self, run_dir: Path, cfg: RunConfig, data: str, *, test_data: str | None, seed: int,
                 **options) -> tuple[Rows, Rows, str]:
         options = self.check_options(options)
+        if not is_video(data) and (test_data is None or not is_video(test_data)):
+            return _still_images(run_dir, cfg, data, test_data, seed)
         train, test, split = load_videos_labeled(data, test_spec=test_data, label=options.get("label_column"),
                                                  image_size=cfg.image_size, seed=seed, **_clips(cfg))
         if train.videos.shape[2] != cfg.in_channels:
@@ -88,3 +91,18 @@ class VideoModality(PixelModality):
 def _clips(cfg: RunConfig) -> dict:
     """The run's clip options, for its source and for the data it is evaluated on."""
     return {"clip_frames": cfg.clip_frames, "frame_stride": cfg.frame_stride, "skip_bad": cfg.skip_bad}
+
+
+def _still_images(run_dir: Path, cfg: RunConfig, data: str, test_data: str | None, seed: int) -> tuple[Rows, Rows, str]:
+    """Labeled images as one-frame videos: a video run's h_θ evaluated on still images (as
+    Shuffle and Learn's features were transferred to image tasks)."""
+    from ssrl.modality.image import ImageModality
+
+    train, test, split = ImageModality().labeled(run_dir, cfg, data, test_data=test_data, seed=seed,
+                                                 skip_bad=cfg.skip_bad)
+    for rows in (train, test):
+        if not isinstance(rows.rows, torch.Tensor):
+            raise SsrlError(f"{data}: a video run evaluates still images held in memory; these are streamed "
+                            "(too large for the memory budget)")
+    return (Rows(train.rows.unsqueeze(1), train.labels, train.name),
+            Rows(test.rows.unsqueeze(1), test.labels, test.name), split + "; images read as one-frame videos")
