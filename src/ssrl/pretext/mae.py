@@ -128,6 +128,7 @@ class MAEDecoder(nn.Module):
 class MAE(Pretext):
     Config = MAEConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=0.05, warmup_epochs=0.2)
+    bf16_checked = True  # B6 fm1k and digits, 3 seeds, fp32 against bf16 (BENCHMARKS.md, issue 21)
     default_backbone = "vit-mini"
     backbone_kinds = ("ViT",)  # its encoder skips the masked patches
     large_image_params = {"decoder_dim": 512, "decoder_depth": 8, "decoder_heads": 16}

@@ -42,6 +42,7 @@ class RotationConfig:
 class Rotation(Pretext):
     Config = RotationConfig
     optimizer = OptimizerDefaults(name="sgd", lr=0.1, weight_decay=5e-4, momentum=0.9)
+    bf16_checked = True  # B6 fm1k and digits, 3 seeds, fp32 against bf16 (BENCHMARKS.md, issue 21)
 
     @classmethod
     def default_views(cls) -> ViewConfig:

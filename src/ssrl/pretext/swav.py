@@ -85,6 +85,7 @@ class SwAV(Pretext):
     Config = SwAVConfig
     # The paper uses LARS; AdamW at these settings trains stably on small backbones (as SimCLR).
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    bf16_checked = True  # B6 fm1k and digits, 3 seeds, fp32 against bf16 (BENCHMARKS.md, issue 21)
     large_image_params = {"n_prototypes": 3000, "n_local": 6, "local_scale": (0.05, 0.14), "freeze_prototypes_steps": 313}
     large_image_views = {"crop_scale": (0.14, 1.0), "blur": 0.5}
 
