@@ -67,7 +67,7 @@ class Scale(Callback):
 def test_the_issue_repro_stops_at_the_first_bad_step_naming_it_and_the_learning_rate(tiny_data, tmp_path):
     run = tmp_path / "run"
     with pytest.raises(DivergedError, match=r"diverged at step \d+ \(epoch 1 of 2\)") as info:
-        pretrain(tiny_data, "rotation", out=run, optimizer="sgd", lr=1e6, **TINY)
+        pretrain(tiny_data, "rotation", out=run, optimizer="sgd", lr=1e6, precision="32-true", **TINY)
     message = str(info.value)
     assert "1e+06" in message and "--lr" in message and "--precision" not in message  # fp32: not the precision
     assert isinstance(info.value, SsrlError)  # the CLI prints it as one line

@@ -65,3 +65,15 @@ def test_the_frame_backbone_is_evaluated_on_still_images(run, tmp_path):
     result = ssrl.evaluate(run, str(path), "knn", save=False)
     assert (result["n_train"], result["n_test"]) == (24, 6) and "one-frame videos" in result["split"]
     assert 0 <= result["top1"] <= 1
+
+
+def test_each_labelling_of_the_same_videos_is_saved_apart(run, tmp_path):
+    """Probes of two labellings of one data set (an .npz's y and its 'other' key) keep a file each."""
+    path = tmp_path / "two.npz"
+    rng = np.random.default_rng(2)
+    np.savez(path, x=rng.integers(0, 256, (N, T, SIDE, SIDE), dtype=np.uint8), y=np.arange(N) % 3,
+             other=np.arange(N) % 2)
+    first = ssrl.evaluate(run, str(path), "knn")
+    second = ssrl.evaluate(run, str(path), "knn", label_column="other")
+    assert first["saved"] != second["saved"] and second["saved"].endswith("knn-two.npz-other.json")
+    assert (run / "evaluations" / "knn-two.npz.json").is_file()

@@ -127,12 +127,13 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         result.update(verdict(run, result))
         name = protocol
     if save:
+        saved_as = f"{data}-{options['label_column']}" if options.get("label_column") else data  # one file a labelling
         if name == "label_efficiency":
             result["plot"] = str(plot_label_efficiency(
-                result["points"], evaluation_path(run, name, data, ".png"),
+                result["points"], evaluation_path(run, name, saved_as, ".png"),
                 f"{cfg.method} on {Path(data).name}: label efficiency"))
-        result["saved"] = str(evaluation_path(run, name, data))
-        save_evaluation(run, name, data, result)
+        result["saved"] = str(evaluation_path(run, name, saved_as))
+        save_evaluation(run, name, saved_as, result)
         write_report(run)  # the report's evaluation section shows every saved result
     return result
 

@@ -87,7 +87,7 @@ def test_a_text_run_saves_its_evaluation_too(tmp_path):
     run = ssrl.pretrain(str(tmp_path / "d.tsv"), "masked_lm", out=tmp_path / "run", epochs=1, batch_size=16,
                         text_column="text", vocab_size=40, max_steps=1, progress=False)
     result = ssrl.evaluate(run, str(tmp_path / "d.tsv"), "knn", label_column="label")
-    assert json.loads((run / "evaluations" / "knn-d.tsv.json").read_text())["top1"] == result["top1"]
+    assert json.loads((run / "evaluations" / "knn-d.tsv-label.json").read_text())["top1"] == result["top1"]
 
 
 def test_the_verdict_names_the_steps_the_run_lacked_when_the_floor_is_not_beaten(run_and_data):

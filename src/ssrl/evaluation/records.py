@@ -1,5 +1,7 @@
 """Where evaluation results live: ``RUN/evaluations/<protocol>-<data name>.json`` (and a PNG of
-the same stem for plots), so the run report can show every result ``ssrl evaluate`` printed."""
+the same stem for plots), so the run report can show every result ``ssrl evaluate`` printed. The
+data name carries ``-<label column>`` when one was given, so two labelings of the same data (a
+video set's digit and direction) keep a file each."""
 
 import json
 import re
