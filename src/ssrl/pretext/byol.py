@@ -36,6 +36,7 @@ class BYOLConfig:
 class BYOL(Pretext):
     Config = BYOLConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    bf16_checked = True  # B6 fm1k and digits, 3 seeds, fp32 against bf16 (BENCHMARKS.md, issue 21)
     large_image_params = {"proj_hidden": 4096, "proj_dim": 256, "base_momentum": 0.996}
     large_image_views = IMAGENET_VIEWS
 
