@@ -155,10 +155,6 @@ class _Reader:
             return _file_size(video)
         return header(_frame_files(video)[0])[0]
 
-    def length(self, video: Path) -> int | None:
-        """Frames in a frame folder (known before decoding); None for a file."""
-        return len(_frame_files(video)) if self.kind == "frames" else None
-
     def clip(self, video: Path, size: int) -> torch.Tensor:
         """(T, 3, size, size) uint8, or a DataError naming the video when it is too short."""
         if self.kind == "files":
