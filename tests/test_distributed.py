@@ -15,6 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ssrl.distributed import gather_with_grad
 from ssrl.losses import barlow_twins, nt_xent, vicreg
+from ssrl.losses.mutual_information import local_nce
 from ssrl.pretext.deepcluster import cluster_features, global_features
 from ssrl.pretext.moco_v2 import moco_loss, shuffled_forward
 from ssrl.pretext.moco_v3 import moco_v3_loss
@@ -31,6 +32,9 @@ LOSSES = {
     "moco_v2": lambda a, b: moco_loss(a, b, torch.eye(DIM_OUT, dtype=a.dtype), temperature=0.5),
     "moco_v3": lambda a, b: moco_v3_loss(a, b, temperature=0.5),
     "nnclr": lambda a, b: nnclr_loss(b.detach(), a, temperature=0.5),
+    # AMDIM's NCE: the second view's embedding spread over 3 "locations" of a target map.
+    "local_nce": lambda a, b: sum(local_nce(a, b[:, :, None] * torch.tensor([1.0, -0.5, 2.0], dtype=b.dtype),
+                                            clip=2.0, penalty=0.5)),
 }
 # Losses whose every process computes the whole global loss (NT-Xent computes its own anchors' part).
 GLOBAL_ON_EVERY_PROCESS = {"barlow_twins", "vicreg"}

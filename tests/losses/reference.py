@@ -192,3 +192,26 @@ def vicreg_reference(z1, z2, sim_weight, var_weight, cov_weight, gamma, eps) -> 
     """VICReg eq. 6: λ s(Z, Z') + μ [v(Z) + v(Z')] + ν [c(Z) + c(Z')]."""
     inv, var, cov = vicreg_terms_reference(z1, z2, gamma, eps)
     return sim_weight * inv + var_weight * var + cov_weight * cov
+
+
+def local_nce_reference(source: torch.Tensor, target: torch.Tensor, clip: float, penalty: float) -> torch.Tensor:
+    """AMDIM (Bachman et al. 2019, section 3) from its equation, one term at a time:
+    φ(i; j, l) = s_i · t_{j,l} / √D; the loss of positive (i, l) is
+    −log e^{c·tanh(φ(i;i,l)/c)} / (e^{c·tanh(φ(i;i,l)/c)} + Σ_{j≠i, l'} e^{c·tanh(φ(i;j,l')/c)}),
+    averaged over i and l; plus λ times the mean of φ² over every (i, j, l)."""
+    b, d, n_loc = target.shape
+
+    def phi(i, j, loc):
+        return sum(source[i, k] * target[j, k, loc] for k in range(d)) / math.sqrt(d)
+
+    def clipped(i, j, loc):
+        return clip * torch.tanh(phi(i, j, loc) / clip)
+
+    nce, squares = 0.0, 0.0
+    for i in range(b):
+        negatives = sum(torch.exp(clipped(i, j, m)) for j in range(b) if j != i for m in range(n_loc))
+        for loc in range(n_loc):
+            positive = torch.exp(clipped(i, i, loc))
+            nce = nce - torch.log(positive / (positive + negatives))
+        squares = squares + sum(phi(i, j, m) ** 2 for j in range(b) for m in range(n_loc))
+    return nce / (b * n_loc) + penalty * squares / (b * b * n_loc)

@@ -7,6 +7,7 @@ batch norm, for methods whose batches must not share statistics (CPC v2's patche
 Hénaff et al. 2020, arXiv:1905.09272).
 """
 
+import torch
 from torch import nn
 
 from ssrl.backbones.registry import register_backbone
@@ -29,6 +30,16 @@ class ConvNet(nn.Sequential):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         super().__init__(*layers)
         self.dim = c
+
+    def forward_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(features, [the map at the end of each resolution, finest first]): the input of each
+        max-pool and of the global pool (``ssrl.backbones.maps``)."""
+        maps = []
+        for layer in self:
+            if isinstance(layer, (nn.MaxPool2d, nn.AdaptiveAvgPool2d)):
+                maps.append(x)
+            x = layer(x)
+        return x, maps
 
 
 @register_backbone("convnet-small")
