@@ -1,5 +1,6 @@
-"""The discriminator and its two loss terms: D takes any image size, the terms have their closed
-form when D cannot tell real from fake, and each term's gradient reaches only its own side."""
+"""The discriminators and their two loss terms: D takes any image size (and feature maps down to
+1 × 1), the terms have their closed form when D cannot tell real from fake, and each term's
+gradient reaches only its own side."""
 
 import math
 
@@ -7,13 +8,20 @@ import pytest
 import torch
 from torch import nn
 
-from ssrl.components.adversarial import adversarial_terms, discriminator
+from ssrl.components.adversarial import adversarial_terms, discriminator, feature_discriminator
 
 
 @pytest.mark.parametrize("channels, size", [(1, 4), (3, 16), (3, 28)])
 def test_discriminator_gives_one_logit_per_image(channels, size):
     assert discriminator(channels)(torch.rand(5, channels, size, size)).shape == (5, 1)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator(channels).modules())
+
+
+@pytest.mark.parametrize("channels, size", [(128, 1), (64, 3), (8, 7)])
+def test_feature_discriminator_gives_one_logit_per_map_down_to_1x1(channels, size):
+    d = feature_discriminator(channels, width=16)
+    assert d(torch.rand(5, channels, size, size)).shape == (5, 1)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
 
 
 def test_terms_when_d_cannot_tell_real_from_fake():

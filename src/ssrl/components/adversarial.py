@@ -28,6 +28,17 @@ def discriminator(channels: int, width: int = 32) -> nn.Sequential:
     )
 
 
+def feature_discriminator(channels: int, width: int = 64) -> nn.Sequential:
+    """D on feature maps: (B, C, h, w) of any size, 1 × 1 included → logit (B, 1): two 3 × 3
+    convolutions (``width`` wide, padding 1, leaky ReLU 0.2), a global average pool and a linear
+    layer; no batch norm, for the same reason as ``discriminator``."""
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 1),
+    )
+
+
 def adversarial_terms(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The generator's term −log D(fake), through a detached copy of D's weights (no gradient
     reaches D), and D's term −log D(real) − log(1 − D(fake)) on the detached fake (no gradient
@@ -41,4 +52,4 @@ def adversarial_terms(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -
     return gen, d
 
 
-__all__ = ["adversarial_terms", "discriminator"]
+__all__ = ["adversarial_terms", "discriminator", "feature_discriminator"]
