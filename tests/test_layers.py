@@ -9,7 +9,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "ssrl"
 
 LAYERS = [  # lowest first; the top-level module or package of src/ssrl
-    {"errors", "files", "notices", "ranges", "precision", "config", "seeding", "distributed", "hashing"},
+    {"errors", "files", "notices", "ranges", "precision", "compiled", "config", "seeding", "distributed", "hashing"},
     {"data", "views", "losses", "backbones", "heads", "collapse", "divergence", "components"},
     {"evaluation"},
     {"modality"},

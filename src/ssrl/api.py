@@ -178,7 +178,8 @@ def build(run: ResolvedRun, run_dir: Path, callbacks: tuple = (), progress: bool
     max_time = parse_budget(cfg.budget) if cfg.budget else None
     module = PretrainModule(method, run.source.rows, cfg.batch_size, cfg.epochs, run.optimizer, seed=cfg.seed,
                             channels_last=cfg.channels_last, modality=run.modality, labels=run.source.labels,
-                            budget_s=max_time.total_seconds() if max_time else None, workers=_workers(cfg, run))
+                            budget_s=max_time.total_seconds() if max_time else None, workers=_workers(cfg, run),
+                            compile=bool(cfg.compile))
     trainer = make_trainer(run_dir, cfg.epochs, cfg.accelerator, cfg.devices, cfg.nodes, cfg.precision,
                            cfg.log_every_n_steps, [*monitors, *callbacks], progress, cfg.max_steps, max_time=max_time,
                            checkpoint_every=cfg.checkpoint_every, loggers=cfg.loggers)

@@ -81,6 +81,8 @@ def pretrain(
     precision: Optional[str] = typer.Option(None, "--precision", help="auto, 32-true, bf16-mixed or 16-mixed "
                                             + _default("precision") + ": bf16-mixed where the device has "
                                             "native bfloat16 and the method was checked under it, else 32-true."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the backbone and head "
+                                           "(default: for runs of 1,000+ steps of the methods checked compiled)."),
     seed: Optional[int] = typer.Option(None, "--seed", help=_default("seed")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Default: the method's, scaled by batch/256."),
@@ -118,7 +120,7 @@ def pretrain(
                  checkpoint_every=checkpoint_every, loggers=logger or None)  # what --resume may change
     options = dict(
         backbone=backbone, init=None if init == "random" else init, epochs=epochs, batch_size=batch_size,
-        precision=precision, seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit,
+        precision=precision, compile=compile, seed=seed, lr=lr, optimizer=optimizer, image_size=image_size, limit=limit,
         clip_frames=clip_frames, frame_stride=frame_stride,
         skip_bad=skip_bad, monitor=monitor, budget=budget,
         params=_params(param, "--param") or None, views=_params(view, "--view") or None, stream=stream,

@@ -56,6 +56,8 @@ class RunConfig:
     nodes: int = 1
     precision: str = "auto"                # auto | Lightning's 32-true | bf16-mixed | 16-mixed (ssrl.precision;
                                            # resolved: the one chosen)
+    compile: bool | None = None            # torch.compile h_θ and k_γ (None: on for long runs of checked
+                                           # methods, ssrl.compiled; resolved: the one chosen)
     channels_last: bool | None = None      # NHWC activations for CNNs (None: the modality's choice; see BENCHMARKS.md)
     skip_bad: bool = False                 # skip unreadable files instead of stopping
     stream: bool | None = None             # image folders and shards: decode while training (True) or all

@@ -30,6 +30,7 @@ gradient or weight stops training before it reaches the weights or ``last.ckpt``
 """
 
 import atexit
+import logging
 import math
 import os
 import time
@@ -41,6 +42,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer, TQDMProgressBar
 from lightning.pytorch.strategies import DDPStrategy
+from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from ssrl.collapse import warn_if_collapsed
@@ -154,7 +156,8 @@ class PretrainModule(L.LightningModule):
 
     def __init__(self, method: Pretext, images: torch.Tensor, batch_size: int, epochs: int,
                  optim: OptimizerDefaults, *, seed: int, channels_last: bool, modality: Modality,
-                 labels: torch.Tensor | None = None, budget_s: float | None = None, workers: int = 0):
+                 labels: torch.Tensor | None = None, budget_s: float | None = None, workers: int = 0,
+                 compile: bool = False):
         super().__init__()
         self.method, self.modality = method, modality
         self.images, self.labels, self.batch_size, self.epochs = images, labels, batch_size, epochs
@@ -169,6 +172,11 @@ class PretrainModule(L.LightningModule):
             method.to(memory_format=torch.channels_last)
             method.backbone.register_forward_pre_hook(
                 lambda _, args: (args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
+        if compile:  # in place: parameters and state-dict keys stay the eager module's (ssrl.compiled)
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime" on CPUs
+            for module in (method.backbone, getattr(method, "head", None)):
+                if isinstance(module, nn.Module):
+                    module.compile()
 
     def train_dataloader(self) -> DataLoader:
         world = self.trainer.world_size

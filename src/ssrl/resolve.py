@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ssrl.config import UNTIL_BUDGET, RunConfig, override, until_budget
+from ssrl.compiled import choose_compile
+from ssrl.config import UNTIL_BUDGET, RunConfig, override, parse_budget, until_budget
 from ssrl.errors import SsrlError
 from ssrl.modality import Modality, SourceRows, get_modality, modality_of
 from ssrl.notices import notice
@@ -68,12 +69,22 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     precision, why = choose_precision(cfg.precision, cfg.accelerator, method.name, method.bf16_checked)
     if cfg.precision == AUTO:
         notice(f"precision: {precision} ({why})")
+    compiled, why = choose_compile(cfg.compile, cfg.accelerator, method.name, method.compile_checked,
+                                   _planned_steps(cfg, len(source.rows)),
+                                   parse_budget(cfg.budget).total_seconds() if cfg.budget else None)
+    if cfg.compile is None:
+        notice(f"compile: {'on' if compiled else 'off'} ({why})")
     backbone = cfg.backbone or method.default_backbone or modality.default_backbone
-    cfg = replace(cfg, backbone=backbone, precision=precision,
+    cfg = replace(cfg, backbone=backbone, precision=precision, compile=compiled,
                   channels_last=modality.channels_last_for(backbone) if cfg.channels_last is None else cfg.channels_last,
                   params=asdict(params), views=asdict(views), optimizer=optimizer.name, lr=optimizer.lr,
                   weight_decay=optimizer.weight_decay, warmup_epochs=optimizer.warmup_epochs)
     return ResolvedRun(cfg, method, params, views, optimizer, modality, source)
+
+
+def _planned_steps(cfg: RunConfig, n: int) -> int:
+    steps = n // max(1, cfg.batch_size) * cfg.epochs
+    return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
 
 
 def method_name(given: RunConfig) -> str:

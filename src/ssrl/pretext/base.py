@@ -84,6 +84,8 @@ class Pretext(nn.Module):
     # True once its accuracy under bf16-mixed, over seeds, lost nothing beyond the seed spread
     # against float32: ``--precision auto`` then chooses bf16 on devices that have it (ssrl.precision)
     bf16_checked: ClassVar[bool] = False
+    # True once its step measured faster under torch.compile with the same loss (ssrl.compiled)
+    compile_checked: ClassVar[bool] = False
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
         self.check_backbone(backbone)

@@ -34,6 +34,7 @@ class SimCLR(Pretext):
     large_image_views = IMAGENET_VIEWS
     small_image_params = {"temperature": 0.5}  # the paper's CIFAR-10 τ; best on 8 px digits (same section)
     bf16_checked = True  # B6 fm1k and digits, 3 seeds, fp32 against bf16 (BENCHMARKS.md, issue 21)
+    compile_checked = True  # model + loss step faster compiled at fp32 and bf16 (BENCHMARKS.md, issue 21)
 
     @classmethod
     def default_views(cls) -> ViewConfig:
