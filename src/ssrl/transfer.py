@@ -7,7 +7,7 @@ protocols for any backbone and labeled pair; ``labeled`` reads D_t encoded as th
 run's ``Modality`` object (``ssrl.modality``). ``ssrl.api`` re-exports all of them.
 """
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from ssrl.config import RunConfig
 from ssrl.data.objects import as_spec
 from ssrl.data.split import keep_label_fraction
 from ssrl.errors import SsrlError
-from ssrl.evaluation import PROTOCOLS, extract_features
+from ssrl.evaluation import PROTOCOLS, extract_features, feature_cache
 from ssrl.evaluation.features import FLOAT32, Extraction
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
 from ssrl.evaluation.finetune import finetune_predict
@@ -114,10 +114,13 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, limit=limit,
                                      **options)
         how = extraction(cfg, features or Path(run) / FEATURES)
+        floor_how = how if features else replace(how, cache=feature_cache.shared_floors())  # shared by runs
         scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
-                                temperature, seed, progress and who, budget, modality.finetune_views(budget.augment), how)
-                  for prefix, who, backbone in (("", "pretrained", load_backbone(run)),
-                                                ("random_init_", "random init", init_backbone(cfg)))}
+                                temperature, seed, progress and who, budget, modality.finetune_views(budget.augment),
+                                extracted)
+                  for prefix, who, backbone, extracted in (("", "pretrained", load_backbone(run), how),
+                                                           ("random_init_", "random init", init_backbone(cfg),
+                                                            floor_how))}
         result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
                   **({"floor": floor_name(cfg)} if cfg.init != "random" else {}),
                   "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
