@@ -95,3 +95,11 @@ def test_a_damaged_cache_file_is_computed_again(run_and_data, caplog):
     with caplog.at_level(logging.INFO, logger="ssrl"):
         again = ssrl.evaluate(run, data, "linear", save=False)
     assert again == first and not _from_cache(caplog)
+
+
+def test_a_folder_that_cannot_be_written_costs_no_result(tmp_path, caplog):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the folder should be")
+    with caplog.at_level(logging.INFO, logger="ssrl"):
+        feature_cache.store(blocked / "floors", "a", torch.zeros(3, 2))
+    assert any("features not kept" in r.getMessage() for r in caplog.records)

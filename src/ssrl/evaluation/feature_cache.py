@@ -69,8 +69,11 @@ def load(folder: Path, key: str, n: int) -> torch.Tensor | None:
 
 def store(folder: Path, key: str, features: torch.Tensor) -> None:
     """Save ``features`` under ``key``, then delete the folder's least recently used files beyond ``KEEP``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    save_atomic(folder / f"{key}.npy", lambda f: np.save(f, features.numpy()))
-    files = sorted(folder.glob("*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[KEEP:]:
-        old.unlink(missing_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_atomic(folder / f"{key}.npy", lambda f: np.save(f, features.numpy()))
+        files = sorted(folder.glob("*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError as e:  # a read-only or full disk costs the next evaluation time, never this one's result
+        notice(f"features not kept in {folder} ({e.strerror or e})")
