@@ -9,7 +9,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "ssrl"
 
 LAYERS = [  # lowest first; the top-level module or package of src/ssrl
-    {"errors", "files", "notices", "ranges", "precision", "compiled", "config", "seeding", "distributed", "hashing"},
+    {"errors", "files", "notices", "ranges", "precision", "compiled", "config", "seeding", "distributed", "hashing",
+     "finite"},
     {"data", "views", "losses", "backbones", "heads", "collapse", "divergence", "components"},
     {"evaluation"},
     {"modality"},

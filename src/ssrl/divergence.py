@@ -16,7 +16,7 @@ and at each epoch's end, before the checkpoint is written, that the weights are 
 runs: overflowing gradients are its business (it skips the step and lowers the scale), and the
 loss it hands over is scaled, so there only a NaN loss stops the run.
 
-``ssrl.runs`` refuses to save, or load, a backbone holding inf or NaN (``non_finite``), whatever
+``ssrl.runs`` refuses to save, or load, a backbone holding inf or NaN (``ssrl.finite``), whatever
 else let it through.
 
 The three figures come back from the device together, one synchronisation a step (the progress
@@ -32,7 +32,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from ssrl.config import UNTIL_BUDGET
-from ssrl.errors import SsrlError
+from ssrl.errors import DivergedError
 
 # Healthy runs move the global weight norm by a small factor, a learning rate far too high by
 # orders of magnitude within steps (the growths measured: BENCHMARKS.md, issue 22).
@@ -41,18 +41,9 @@ EXPLODED_NORM = 1e6     # absolute: an RMS weight of 1 over 1e12 parameters; cat
                         # that had already blown up before its start was measured
 
 
-class DivergedError(SsrlError):
-    """Training produced a non-finite loss, gradient or weight."""
-
-
 def total_norm(tensors) -> torch.Tensor:
     """The L2 norm of all ``tensors`` together (one fused pass; 0 for none)."""
     return torch.nn.utils.get_total_norm([t.detach() for t in tensors])
-
-
-def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
-    """The names of the floating-point tensors of ``state`` holding inf or NaN."""
-    return [name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
 
 
 class DivergenceGuard(Callback):

@@ -7,3 +7,7 @@ class SsrlError(Exception):
 
 class DataError(SsrlError):
     """A data source that cannot be read: the message names the file and the problem."""
+
+
+class DivergedError(SsrlError):
+    """Training produced a non-finite loss, gradient or weight (``ssrl.divergence``)."""

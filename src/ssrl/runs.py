@@ -18,8 +18,8 @@ from torch import nn
 
 from ssrl.backbones import build_backbone
 from ssrl.config import RunConfig
-from ssrl.divergence import DivergedError, non_finite
-from ssrl.errors import SsrlError
+from ssrl.errors import DivergedError, SsrlError
+from ssrl.finite import non_finite
 from ssrl.files import write_atomic
 from ssrl.modality import get_modality
 from ssrl.seeding import seeded

@@ -12,9 +12,10 @@ How each family gives its maps, none by hooking a layer found by its type:
 Any other backbone is refused with the error ``MapsUnavailable`` (which names the method to add).
 """
 
+import sys
+
 import torch
 from torch import nn
-from torchvision.models import ResNet
 
 from ssrl.errors import SsrlError
 
@@ -23,21 +24,26 @@ class MapsUnavailable(SsrlError):
     """The backbone declares no feature maps."""
 
 
+def _is_resnet(backbone: nn.Module) -> bool:
+    resnet = sys.modules.get("torchvision.models.resnet")  # not imported: no ResNet was built
+    return resnet is not None and isinstance(backbone, resnet.ResNet)
+
+
 def has_maps(backbone: nn.Module) -> bool:
-    return hasattr(backbone, "forward_maps") or isinstance(backbone, ResNet)
+    return hasattr(backbone, "forward_maps") or _is_resnet(backbone)
 
 
 def features_and_maps(backbone: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """(h (B, dim), [maps (B, C_s, H_s, W_s), finest first]) of images x (B, C, H, W)."""
     if hasattr(backbone, "forward_maps"):
         return backbone.forward_maps(x)
-    if isinstance(backbone, ResNet):
+    if _is_resnet(backbone):
         return _resnet_maps(backbone, x)
     raise MapsUnavailable(f"backbone {type(backbone).__name__} exposes no feature maps: give it a method "
                           "forward_maps(x) -> (features, [maps finest first]), or use convnet-small or a ResNet")
 
 
-def _resnet_maps(net: ResNet, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _resnet_maps(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     y = net.maxpool(net.relu(net.bn1(net.conv1(x))))
     maps = []
     for stage in (net.layer1, net.layer2, net.layer3, net.layer4):

@@ -9,14 +9,13 @@ and no max-pool.
 """
 
 from torch import nn
-from torchvision import models
 
 from ssrl.backbones.registry import register_backbone
 
 SMALL_IMAGE_MAX = 64
 
 
-def adapt_stem(net: models.ResNet, in_channels: int, small_stem: bool) -> models.ResNet:
+def adapt_stem(net: nn.Module, in_channels: int, small_stem: bool) -> nn.Module:
     """Replace the first conv for ``in_channels`` and, for small images, the stem."""
     if small_stem:
         net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
@@ -26,12 +25,14 @@ def adapt_stem(net: models.ResNet, in_channels: int, small_stem: bool) -> models
     return net
 
 
-def _resnet(factory, in_channels: int, image_size: int) -> models.ResNet:
-    net = factory(weights=None)
+def _resnet(name: str, in_channels: int, image_size: int) -> nn.Module:
+    from torchvision import models  # here, not at import: torchvision takes seconds to import
+
+    net = getattr(models, name)(weights=None)
     net.dim, net.kind = net.fc.in_features, "cnn"
     net.fc = nn.Identity()
     return adapt_stem(net, in_channels, small_stem=image_size <= SMALL_IMAGE_MAX)
 
 
-for _name, _factory in [("resnet18", models.resnet18), ("resnet34", models.resnet34), ("resnet50", models.resnet50)]:
-    register_backbone(_name)(lambda in_channels, image_size, f=_factory: _resnet(f, in_channels, image_size))
+for _name in ("resnet18", "resnet34", "resnet50"):
+    register_backbone(_name)(lambda in_channels, image_size, n=_name: _resnet(n, in_channels, image_size))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from ssrl.errors import DataError
 
@@ -80,6 +79,8 @@ def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     """
     if images.shape[-2:] == (size, size):
         return images
+    from torchvision.transforms.v2 import functional as TF  # here: torchvision takes seconds to import
+
     images = TF.resize(images, size, antialias=True)
     return TF.center_crop(images, size).contiguous()
 
