@@ -184,3 +184,23 @@ def test_clip_order_head_sees_every_pair_of_clips():
     head = method.head
     assert len(head.first) == 6 and head.out.out_features == 24        # 4 clips: 6 pairs, 24 orders
     assert head(torch.rand(5, 4, method.backbone.dim)).shape == (5, 24)
+
+
+@pytest.mark.parametrize("name", VIDEO_METHODS)
+def test_the_run_saves_sample_questions_with_the_true_answer_and_the_models(name, tmp_path):
+    import json
+
+    from PIL import Image
+
+    method = _method(name)
+    sample = (_numbered(5) * 255).round().byte()
+    torch.manual_seed(0)
+    method.save_artifacts(tmp_path, sample)
+    captions = json.loads((tmp_path / "tuples.json").read_text())["rows"]
+    assert len(captions) == 5 and all("; the model: " in c and c[-1] in "✓✗" for c in captions)
+    torch.manual_seed(0)  # the same draw again: each caption's first half is the true pseudolabel
+    inputs, z = method.pseudolabels(sample.float() / 255)
+    for caption, t in zip(captions, z):
+        assert caption.split(": ", 1)[1].startswith(method.describe(int(t)) + ";")
+    side, k = 8, inputs.shape[1]
+    assert Image.open(tmp_path / "tuples.png").size == (k * (side + 2) - 2, 5 * (side + 2) - 2)

@@ -25,7 +25,7 @@ from torch import nn
 from ssrl.backbones.frames import clip_dim, clip_features
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts
+from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts, save_tuples
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 
@@ -64,6 +64,15 @@ class ArrowOfTime(Pretext):
         shown = random_starts(b, x.shape[1], span, x.device)[:, None] + order
         return frame_views(self.views, gather_frames(x, shown)), z           # (B, K, C, S, S), (B,)
 
+    def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
+        return self.head(clip_features(self.backbone, inputs))             # (B, K·D) or (B, D) -> (B, 2)
+
     def loss(self, inputs, z):                                                       # L
-        logits = self.head(clip_features(self.backbone, inputs))           # (B, K·D) or (B, D) -> (B, 2)
+        logits = self.logits(inputs)
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}
+
+    def describe(self, z: int) -> str:
+        return "forward" if z == 1 else "reversed"
+
+    def save_artifacts(self, run_dir, sample):
+        save_tuples(self, run_dir, sample)

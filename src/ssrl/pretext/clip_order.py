@@ -27,7 +27,7 @@ from torch import nn
 
 from ssrl.backbones.frames import pooled
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts
+from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts, save_tuples
 from ssrl.pretext.permutations import all_permutations
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -86,9 +86,18 @@ class ClipOrder(Pretext):
         frames = shown[:, :, None] + torch.arange(cfg.clip_frames, device=device)  # (B, N, L)
         return frame_views(self.views, gather_frames(x, frames.flatten(1))), z     # (B, N·L, C, S, S), (B,)
 
-    def loss(self, inputs, z):                                                       # L
+    def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
         cfg = self.cfg
         clips = inputs.unflatten(1, (cfg.clips, cfg.clip_frames))                # (B, N, L, C, S, S)
         h = pooled(self.backbone, clips.flatten(0, 1)).unflatten(0, clips.shape[:2])  # (B, N, D)
-        logits = self.head(h)
+        return self.head(h)
+
+    def loss(self, inputs, z):                                                       # L
+        logits = self.logits(inputs)
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}
+
+    def describe(self, z: int) -> str:
+        return "clips in order " + "-".join(str(int(i) + 1) for i in self.orders[z])
+
+    def save_artifacts(self, run_dir, sample):
+        save_tuples(self, run_dir, sample)

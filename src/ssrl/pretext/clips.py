@@ -7,9 +7,13 @@ jitter independently, after the frames are put in the order the pseudolabel says
 are the same random draw whatever that order is.
 """
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
+from ssrl.components.image_grid import save_image_rows
+from ssrl.data.source import to_unit
 from ssrl.errors import SsrlError
 from ssrl.views import ViewConfig, Views
 
@@ -55,3 +59,22 @@ def motion_weighted_starts(x: torch.Tensor, span: int, eps: float = 1e-6) -> tor
 def gather_frames(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Frames ``index`` (B, K) of each clip of x (B, T, C, H, W) -> (B, K, C, H, W)."""
     return x[torch.arange(len(x), device=x.device)[:, None], index]
+
+
+@torch.no_grad()
+def save_tuples(method, run_dir: Path, sample: torch.Tensor, n: int = 8) -> Path:
+    """``RUN/tuples.png``: what a temporal-order method shows k_γ and what it answers. Row i is
+    the frames of one pretext question drawn by P from video i of ``sample`` (N, T, C, H, W)
+    uint8, in the order shown; its caption (the JSON beside the picture) gives the true pseudolabel
+    and the trained model's verdict in words (``method.describe``). BN in eval mode."""
+    was_training = method.training
+    method.eval()
+    try:
+        device = next(method.parameters()).device
+        inputs, z = method.pseudolabels(to_unit(sample[:n].to(device)))   # (n, K, C, S, S), (n,)
+        verdicts = method.logits(inputs).argmax(1)
+    finally:
+        method.train(was_training)
+    rows = {f"{i + 1}: {method.describe(int(t))}; the model: {method.describe(int(v))}"
+            + (" ✓" if t == v else " ✗"): frames for i, (frames, t, v) in enumerate(zip(inputs, z, verdicts))}
+    return save_image_rows(Path(run_dir) / "tuples.png", rows, max_images=inputs.shape[1])

@@ -35,7 +35,7 @@ from torch import nn
 from ssrl.backbones.frames import clip_dim, clip_features
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts
+from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts, save_tuples
 from ssrl.pretext.permutations import all_permutations
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -95,9 +95,18 @@ class OddOneOut(Pretext):
         shown = starts + order * cfg.stride                                 # (B, N, L) frame indices
         return frame_views(self.views, gather_frames(x, shown.flatten(1))), z  # (B, N·L, C, S, S), (B,)
 
-    def loss(self, inputs, z):                                                       # L
+    def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
         cfg = self.cfg
         subsequences = inputs.unflatten(1, (cfg.questions, cfg.frames))    # (B, N, L, C, S, S)
         h = clip_features(self.backbone, subsequences.flatten(0, 1)).unflatten(0, subsequences.shape[:2])
-        logits = self.head(h)                                               # h: (B, N, L·D) or (B, N, D)
+        return self.head(h)                                                 # h: (B, N, L·D) or (B, N, D)
+
+    def loss(self, inputs, z):                                                       # L
+        logits = self.logits(inputs)
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}
+
+    def describe(self, z: int) -> str:
+        return f"sequence {z + 1} of {self.cfg.questions} shuffled"
+
+    def save_artifacts(self, run_dir, sample):
+        save_tuples(self, run_dir, sample)

@@ -33,7 +33,8 @@ from ssrl.backbones.frames import per_frame
 from ssrl.errors import SsrlError
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, motion_weighted_starts
+from ssrl.pretext.clips import (check_frames, frame_jitter, frame_views, gather_frames, motion_weighted_starts,
+                               save_tuples)
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 
@@ -89,6 +90,15 @@ class ShuffleAndLearn(Pretext):
         shown = torch.where(reverse[:, None], shown.flip(1), shown)
         return frame_views(self.views, gather_frames(x, shown)), z           # (B, 3, C, S, S), (B,)
 
+    def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
+        return self.head(per_frame(self.backbone, inputs).flatten(1))     # (B, 3·D) -> (B, 2)
+
     def loss(self, inputs, z):                                                       # L
-        logits = self.head(per_frame(self.backbone, inputs).flatten(1))     # (B, 3·D) -> (B, 2)
+        logits = self.logits(inputs)
         return F.cross_entropy(logits, z), {"pretext_acc": (logits.argmax(1) == z).float().mean()}
+
+    def describe(self, z: int) -> str:
+        return "in order" if z == 1 else "middle frame from outside"
+
+    def save_artifacts(self, run_dir, sample):
+        save_tuples(self, run_dir, sample)
