@@ -18,7 +18,7 @@ LAYERS = [  # lowest first; the top-level module or package of src/ssrl
     {"resolve", "runs"},
     {"engine", "run_files"},
     {"report", "word_vectors", "export"},
-    {"api", "transfer"},
+    {"api", "transfer", "propagate_eval"},
     {"bench", "demo"},
     {"cli", "cli_output", "__main__", "__init__"},
 ]

@@ -148,7 +148,8 @@ def _numbers(text: Optional[str], kind: type, flag: str) -> Optional[list]:
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory."),
     data: str = typer.Option(..., "--data", help="Labeled data (D_t)."),
-    protocol: str = typer.Option("knn", "--protocol", help="knn, linear, finetune or fewshot."),
+    protocol: str = typer.Option("knn", "--protocol", help="knn, linear, finetune, fewshot, or propagate (videos "
+                                  "with masks in DAVIS's layout: J and F of label propagation)."),
     test_data: Optional[str] = typer.Option(None, "--test-data", help="Labeled test set, if DATA has no split."),
     label_fraction: Optional[float] = typer.Option(None, "--label-fraction", help="Use this fraction of the labels."),
     label_fractions: Optional[str] = typer.Option(
@@ -171,7 +172,8 @@ def evaluate(
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean of the token features (default), or first "
                                        "(the [CLS] token)."),
     skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Images: leave out unreadable files, counting them."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's); "
+                                             "propagate: the frames' shorter side (96)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N rows of each split."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):

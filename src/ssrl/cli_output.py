@@ -51,6 +51,18 @@ def _evaluation_table(result: dict, protocol: str) -> str:
     return table(["backbone", *[name for name, _ in columns]], rows) + note
 
 
+def _propagation_table(result: dict) -> str:
+    """J, F and J&F of label propagation for the pretrained backbone, its floor and the pixel baseline."""
+    rows = [[who] + [result[prefix + key] for key in ("J", "F", "J&F")]
+            for who, prefix in (("pretrained", ""), (result.get("floor", "random init"), "random_init_"),
+                                ("pixel colours", "pixel_"))]
+    s = result["settings"]
+    return (table(["features", "J (region)", "F (contour)", "J&F"], rows)
+            + f"\n{result['n_objects']} objects in {result['n_videos']} videos; features: {result['features']}; "
+              f"context: the first frame and the last {s['context']}; top-{s['topk']} within {s['radius']:g} of the "
+              f"shorter side; temperature {s['temperature']:g}")
+
+
 def _setting(point: dict) -> str:
     return f"{point['fraction']:g} of labels" if point["fraction"] is not None else f"{point['per_class']} per class"
 
@@ -73,6 +85,8 @@ def print_evaluation(result: dict, protocol: str, draws: int) -> None:
                      for p in result["points"]]))
         if "plot" in result:
             print(f"label-efficiency plot: {result['plot']}")
+    elif protocol == "propagate":
+        print(_propagation_table(result))
     else:
         print(_evaluation_table(result, protocol))
     for warning in result.get("warnings", []) + [w for p in result.get("points", []) for w in p["warnings"]]:

@@ -28,6 +28,7 @@ from ssrl.evaluation.protocols import FROZEN, frozen_scores, num_classes
 from ssrl.evaluation.records import evaluation_path, save_evaluation
 from ssrl.files import save_atomic
 from ssrl.modality import MODALITIES, Modality, Rows, get_modality
+from ssrl.propagate_eval import propagate_evaluation
 from ssrl.report import write_report
 from ssrl.report.verdict import verdict
 from ssrl.runs import init_backbone, load_backbone, run_config
@@ -86,7 +87,9 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
     ..., "protocol", "split", "unbalanced", "warnings", "verdict", "beats_floor", "causes"}``
     (fractions; see ``score``; kNN's ``k`` is adapted to the bank unless given); for finetune the
     random-init row is a supervised model trained from scratch with the same protocol. The
-    verdict compares balanced accuracy (``ssrl.report.verdict``). fewshot: see ``fewshot``. With
+    verdict compares balanced accuracy (``ssrl.report.verdict``). fewshot: see ``fewshot``. propagate
+    (``data`` a DAVIS-layout folder of videos with masks): J, F and J&F of label propagation beside
+    random init and the pixel baseline (``ssrl.propagate_eval``; ``image_size``: the frames' side). With
     ``save`` the result is also written to ``RUN/evaluations/<protocol>-<data name>.json`` (its path
     in ``"saved"``), and ``RUN/report.html`` is rebuilt to show it.
     """
@@ -98,7 +101,7 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
     cfg = run_config(run)
     modality = get_modality(cfg.modality)
     _check_protocol(run, modality, protocol)
-    options = modality.check_options(data_options)
+    options = {} if protocol == "propagate" else modality.check_options(data_options)
     if protocol == "fewshot":
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
@@ -108,6 +111,8 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
             "_finetune" if classifier == "finetune" else "")  # both classifiers' results are kept
         if cfg.init != "random":
             result["floor"] = floor_name(cfg)
+    elif protocol == "propagate":  # videos with masks, not labeled rows, and options of its own
+        result, name = propagate_evaluation(run, data, limit=limit, progress=progress, **data_options), protocol
     else:
         budget = budget or TrainBudget()
         fraction = 1.0 if label_fraction is None else label_fraction

@@ -38,7 +38,7 @@ class ImageModality(PixelModality):
     default_backbone = "convnet-small"
     default_method = "simclr"
     channels_last = True
-    protocols = ("knn", "linear", "finetune", "fewshot")
+    protocols = ("knn", "linear", "finetune", "fewshot", "propagate")  # propagate: h_θ per frame
     unit = "images"
     input_name = "images"
     run_options = ("image_size", "in_channels", "channels_last", "stream", "memory_budget", "decode_on_device",

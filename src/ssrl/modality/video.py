@@ -31,7 +31,7 @@ class VideoModality(PixelModality):
     default_backbone = "convnet-small"
     default_method = "arrow_of_time"
     channels_last = True    # h_θ sees frames (B·T, C, H, W), as an image CNN does
-    protocols = ("knn", "linear")
+    protocols = ("knn", "linear", "propagate")
     unit = "videos"
     input_name = "videos"
     run_options = ("image_size", "in_channels", "channels_last", "clip_frames", "frame_stride")

@@ -17,7 +17,8 @@ from ssrl.errors import SsrlError
 from ssrl.files import read_text
 from ssrl.report.page import Missing, esc, image, missing, table
 
-BASELINES = (("random_init_", "random init"), ("scratch_", "supervised from scratch"))
+BASELINES = (("random_init_", "random init"), ("scratch_", "supervised from scratch"),
+             ("pixel_", "pixel colours"))  # label propagation's no-learning baseline (ssrl.propagate_eval)
 
 
 def evaluations_html(folder: Path) -> str:
