@@ -72,7 +72,7 @@ def resolve(given: RunConfig, run_dir: Path | None = None) -> ResolvedRun:
     compiled, why = choose_compile(cfg.compile, cfg.accelerator, method.name, method.compile_checked,
                                    _planned_steps(cfg, len(source.rows)),
                                    parse_budget(cfg.budget).total_seconds() if cfg.budget else None)
-    if cfg.compile is None:
+    if cfg.compile is None and (compiled or method.compile_checked):  # unchecked methods: silent, as before
         notice(f"compile: {'on' if compiled else 'off'} ({why})")
     backbone = cfg.backbone or method.default_backbone or modality.default_backbone
     cfg = replace(cfg, backbone=backbone, precision=precision, compile=compiled,

@@ -215,3 +215,28 @@ def local_nce_reference(source: torch.Tensor, target: torch.Tensor, clip: float,
             nce = nce - torch.log(positive / (positive + negatives))
         squares = squares + sum(phi(i, j, m) ** 2 for j in range(b) for m in range(n_loc))
     return nce / (b * n_loc) + penalty * squares / (b * b * n_loc)
+
+
+def random_walk_reference(nodes: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Jabri et al. 2020, eq. 1-3, entry by entry: A_t[i, j] = e^{q_t,i·q_t+1,j/τ} / Σ_l e^{q_t,i·q_t+1,l/τ},
+    Ā_t the same from t+1 to t; for each walk length k the return probability of node i along
+    0 → k → 0 is the sum over every path of the product of its steps; the loss is
+    Σ_k mean over videos and nodes of −log that probability."""
+    b, k_frames, n, _ = nodes.shape
+
+    def step(a, c, i, j):
+        scores = [torch.dot(a[i], c[m]) / temperature for m in range(n)]
+        return torch.exp(scores[j]) / sum(torch.exp(s) for s in scores)
+
+    total = 0.0
+    for v in range(b):
+        q = nodes[v]
+        for k in range(1, k_frames):
+            for i in range(n):
+                # distribution over nodes after each step: forward to frame k, then back to frame 0
+                p = [1.0 if j == i else 0.0 for j in range(n)]
+                path = [(t, t + 1) for t in range(k)] + [(t + 1, t) for t in reversed(range(k))]
+                for src, dst in path:
+                    p = [sum(p[m] * step(q[src], q[dst], m, j) for m in range(n)) for j in range(n)]
+                total = total - torch.log(p[i]) / (b * n)
+    return total
