@@ -101,7 +101,8 @@ def _video(video: SegmentedVideo, backbones: dict, channels: int,
 
 def _scored(feats: torch.Tensor, video: SegmentedVideo, ids: list[int], radius: float,
             settings: PropagationConfig, true: np.ndarray, annotated: np.ndarray) -> list[tuple[float, float]]:
-    pred = propagate_masks(feats, video.masks[0], ids, radius, settings)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    pred = propagate_masks(feats.to(device), video.masks[0], ids, radius, settings)
     return list(video_scores(pred, true, annotated, video.objects).values())
 
 

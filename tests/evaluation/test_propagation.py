@@ -12,6 +12,7 @@ import ssrl
 from ssrl.backbones import build_backbone
 from ssrl.cli_output import print_evaluation
 from ssrl.errors import SsrlError
+from ssrl.evaluation import propagation
 from ssrl.evaluation.davis_metrics import video_scores
 from ssrl.evaluation.propagation import (backbone_maps, choose_map, first_labels, pixel_features, propagate,
                                          propagate_masks, rgb_to_lab)
@@ -72,13 +73,16 @@ def reference_propagate(features, first, context, radius, topk, temperature):
 
 
 @pytest.mark.parametrize("context,radius,topk,temperature", [(2, 1.5, 3, 0.07), (5, 10.0, 10, 0.5), (1, 0.0, 4, 1.0)])
-def test_propagation_matches_a_reference_written_from_the_protocol(context, radius, topk, temperature):
+def test_propagation_matches_a_reference_written_from_the_protocol(context, radius, topk, temperature, monkeypatch):
     g = torch.Generator().manual_seed(0)
     features = torch.randn(5, 6, 4, 5, generator=g)
     first = torch.softmax(torch.randn(3, 4, 5, generator=g), 0)
     fast = propagate(features, first, context=context, radius=radius, topk=topk, temperature=temperature)
     slow = reference_propagate(features, first, context, radius, topk, temperature)
     assert torch.allclose(fast, slow, atol=1e-5)
+    monkeypatch.setattr(propagation, "AFFINITY_ELEMENTS", 7)  # a few target positions at a time
+    chunked = propagate(features, first, context=context, radius=radius, topk=topk, temperature=temperature)
+    assert torch.allclose(chunked, fast, atol=1e-6)
 
 
 def test_a_match_beyond_the_radius_is_not_used():

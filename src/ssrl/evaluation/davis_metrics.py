@@ -53,10 +53,19 @@ def contour_accuracy(pred: np.ndarray, true: np.ndarray, void: np.ndarray | None
     if n_pred == 0 or n_true == 0:
         return 0.0
     radius = max(1, math.ceil(tolerance * math.hypot(*pred.shape)))
-    near = disk(radius)
-    precision = np.logical_and(pred_b, ndimage.binary_dilation(true_b, near)).sum() / n_pred
-    recall = np.logical_and(true_b, ndimage.binary_dilation(pred_b, near)).sum() / n_true
+    rows, cols = np.nonzero(pred_b | true_b)  # only the boxes round the boundaries are measured
+    box = (slice(max(rows.min() - radius, 0), rows.max() + radius + 1),
+           slice(max(cols.min() - radius, 0), cols.max() + radius + 1))
+    pred_b, true_b = pred_b[box], true_b[box]
+    precision = np.logical_and(pred_b, within(true_b, radius)).sum() / n_pred
+    recall = np.logical_and(true_b, within(pred_b, radius)).sum() / n_true
     return 0.0 if precision + recall == 0 else float(2 * precision * recall / (precision + recall))
+
+
+def within(points: np.ndarray, radius: int) -> np.ndarray:
+    """(H, W) bool: pixels within ``radius`` (Euclidean) of a True pixel of ``points``: the
+    dilation by ``disk(radius)``, through the distance transform (far faster for DAVIS's 8 px)."""
+    return ndimage.distance_transform_edt(~points) <= radius
 
 
 def _cleared(mask: np.ndarray, void: np.ndarray | None) -> np.ndarray:

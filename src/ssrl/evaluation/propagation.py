@@ -29,6 +29,7 @@ from ssrl.backbones.maps import features_and_maps
 from ssrl.data.source import to_unit
 
 MAX_STRIDE = 8  # the papers read features at stride 8 (CRW: a ResNet-18 with res4's stride removed)
+AFFINITY_ELEMENTS = 2 ** 24  # affinities held at once (64 MiB): DAVIS at 480 px has 6,420 positions a frame
 
 
 @dataclass(frozen=True)
@@ -42,22 +43,50 @@ class PropagationConfig:
 def propagate(features: torch.Tensor, first: torch.Tensor, *, context: int = 20, radius: float = 12.0,
               topk: int = 10, temperature: float = 0.07) -> torch.Tensor:
     """Label distributions (T, K, h, w) of every frame of features (T, C, h, w), given the first
-    frame's (K, h, w). ``radius`` is in cells of the feature map (Euclidean). Frame 0 keeps ``first``."""
+    frame's (K, h, w). ``radius`` is in cells of the feature map (Euclidean). Frame 0 keeps ``first``.
+    Computed on the features' device, at most ``AFFINITY_ELEMENTS`` affinities at once; returned on the CPU."""
     t_all, _, h, w = features.shape
     feats = F.normalize(features.flatten(2).float(), dim=1)                      # (T, C, N)
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    pos = torch.stack([ys.flatten(), xs.flatten()], 1).float()                   # (N, 2)
-    near = torch.cdist(pos, pos) <= radius                                       # (N, N): target, context
-    labels = [first.flatten(1).float()]                                          # each (K, N)
+    reach = _within(h, w, radius).to(feats.device)                               # (N, P): positions in reach
+    labels = [first.flatten(1).float().to(feats.device)]                         # each (K, N)
     for t in range(1, t_all):
         ctx = [0] + list(range(max(1, t - context), t))
-        affinity = torch.einsum("cn,mcq->nmq", feats[t], feats[ctx])             # (N, M, N)
-        affinity = affinity.masked_fill(~near[:, None, :], float("-inf")).flatten(1)
-        top, index = affinity.topk(min(topk, affinity.shape[1]), dim=1)          # (N, k)
-        weights = torch.softmax(top / temperature, dim=1)                        # -inf (out of radius): 0
-        ctx_labels = torch.stack([labels[i] for i in ctx], 1).flatten(1)         # (K, M·N)
-        labels.append((ctx_labels[:, index] * weights).sum(-1))                  # (K, N)
-    return torch.stack(labels).unflatten(2, (h, w))
+        keys = F.pad(feats[ctx], (0, 1))                                         # (M, C, N + 1): a zero key ...
+        ctx_labels = F.pad(torch.stack([labels[i] for i in ctx], 1), (0, 1))     # (K, M, N + 1)
+        rows = max(1, AFFINITY_ELEMENTS // (len(ctx) * (h * w + 1)))             # target positions at a time
+        labels.append(torch.cat([_attend(feats[t][:, part], keys, reach[part], ctx_labels, topk, temperature)
+                                 for part in torch.arange(h * w, device=feats.device).split(rows)], 1))
+    return torch.stack(labels).unflatten(2, (h, w)).cpu()
+
+
+def _within(h: int, w: int, radius: float) -> torch.Tensor:
+    """(N, P) indices of the positions within ``radius`` of each of the h·w positions, padded with
+    N (the index of no position) where the frame's edge cuts the disk off."""
+    r = int(radius)
+    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy * dy + dx * dx <= radius ** 2]
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    ys, xs = ys.flatten()[:, None], xs.flatten()[:, None]
+    dy, dx = (torch.tensor([o[i] for o in offsets])[None] for i in (0, 1))
+    y, x = ys + dy, xs + dx
+    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    return torch.where(inside, y * w + x, h * w)
+
+
+def _attend(target: torch.Tensor, keys: torch.Tensor, reach: torch.Tensor, ctx_labels: torch.Tensor,
+            topk: int, temperature: float) -> torch.Tensor:
+    """Label distributions (K, n) of n target positions (C, n) from the context frames' keys
+    (M, C, N + 1) and labels (K, M, N + 1); ``reach`` (n, P): the context positions within the
+    radius (N: none, whose affinity is -inf)."""
+    m, n = keys.shape[0], target.shape[1]
+    affinity = torch.einsum("cn,mcq->nmq", target, keys)                         # (n, M, N + 1)
+    affinity[..., -1] = float("-inf")
+    near = affinity.gather(2, reach[:, None, :].expand(n, m, -1)).flatten(1)     # (n, M·P)
+    top, index = near.topk(min(topk, near.shape[1]), dim=1)                      # (n, k)
+    weights = torch.softmax(top / temperature, dim=1)                            # -inf (out of reach): 0
+    where = reach[:, None, :].expand(n, m, -1).flatten(1).gather(1, index)       # (n, k): context position
+    frame = index // reach.shape[1]                                              # (n, k): context frame
+    return (ctx_labels[:, frame, where] * weights).sum(-1)                       # (K, n)
 
 
 def first_labels(mask: torch.Tensor, ids: list[int], size: tuple[int, int]) -> torch.Tensor:
