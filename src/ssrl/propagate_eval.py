@@ -23,6 +23,8 @@ from ssrl.errors import SsrlError
 from ssrl.evaluation.davis_metrics import video_scores
 from ssrl.evaluation.propagation import (PropagationConfig, as_channels, backbone_maps, pixel_features,
                                          propagate_masks)
+from ssrl.evaluation.propagation_plot import plot_propagation
+from ssrl.evaluation.records import evaluation_path
 from ssrl.notices import interactive
 from ssrl.ranges import check_count
 from ssrl.report.verdict import verdict
@@ -34,11 +36,13 @@ WHO = (("", "pretrained"), ("random_init_", "random init"), (PIXEL, "pixel colou
 
 def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None, progress: bool = False,
                          image_size: int | None = None, settings: PropagationConfig = PropagationConfig(),
-                         **options) -> dict:
+                         save: bool = False, **options) -> dict:
     """J, F and J&F of label propagation on the DAVIS-layout folder ``data`` (its first ``limit``
     videos if given; frames at a shorter side of ``image_size``, default ``WORKING_SIDE``) for the
     run's backbone (keys ``J``, ...), its random init (``random_init_J``, ...) and the pixel
-    baseline (``pixel_J``, ...), with one record per video in ``per_video`` and the verdict."""
+    baseline (``pixel_J``, ...), with one record per video in ``per_video`` and the verdict. With
+    ``save``, the masks of the first video are drawn into ``RUN/evaluations/propagate-DATA.png``
+    (its path in ``"plot"``; ``transfer.evaluate`` saves the JSON beside it)."""
     from ssrl.transfer import floor_name  # the same layer, which imports this module
 
     given = sorted(k for k, v in options.items() if v is not None)
@@ -54,14 +58,15 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
     if not has_maps(backbones[""]):
         raise MapsUnavailable(f"{run}: the propagate protocol reads h_θ's spatial feature maps, and the run's "
                               f"{cfg.backbone} backbone declares none (convnet-small and the ResNets do)")
-    per_video, scores, what = [], {prefix: [] for prefix, _ in WHO}, ""
+    per_video, scores, what, sample = [], {prefix: [] for prefix, _ in WHO}, "", None
     for name in tqdm(names, desc="propagating", disable=not (progress and interactive())):
         video = read_video(folder, name, side)
         if not video.objects:
             per_video.append({"video": name, "frames": len(video.frames), "objects": 0})
             continue
         record = {"video": name, "frames": len(video.frames), "objects": len(video.objects)}
-        by_backbone, what = _video(video, backbones, cfg.in_channels, settings)
+        by_backbone, what, predicted = _video(video, backbones, cfg.in_channels, settings)
+        sample = sample or (video, predicted)
         for prefix, per_object in by_backbone.items():
             scores[prefix] += per_object
             record.update(_figures(per_object, prefix))
@@ -78,6 +83,8 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
               **{k: v for prefix, _ in WHO for k, v in _figures(scores[prefix], prefix).items()},
               "settings": asdict(settings), "per_video": per_video}
     result.update(verdict(run, result, "J&F"))
+    if save:
+        result["plot"] = str(_plot(run, data, *sample))
     beats = result["J&F"] > result[PIXEL + "J&F"]
     result["verdict"] += (f"; {'above' if beats else 'NOT above'} the pixel baseline's J&F "
                           f"{result[PIXEL + 'J&F']:.3f}")
@@ -85,25 +92,30 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
 
 
 def _video(video: SegmentedVideo, backbones: dict, channels: int,
-           settings: PropagationConfig) -> tuple[dict[str, list], str]:
-    """({prefix: [(J, F) per object]} of one video, which map of h_θ was read). The pixel
-    baseline's cells are as large as the map's (its stride)."""
+           settings: PropagationConfig) -> tuple[dict[str, list], str, dict[str, np.ndarray]]:
+    """({prefix: [(J, F) per object]} of one video, which map of h_θ was read, {prefix: the
+    predicted ids (T, H, W)}). The pixel baseline's cells are as large as the map's (its stride)."""
     ids, true = [0, *video.objects], video.masks.numpy()
     annotated, short = video.annotated.numpy(), min(video.frames.shape[-2:])
-    out, stride = {}, None
-    for prefix, backbone in backbones.items():
-        feats, stride, what = backbone_maps(backbone, as_channels(video.frames, channels))
-        out[prefix] = _scored(feats, video, ids, settings.radius * short / stride, settings, true, annotated)
-    pixels = pixel_features(video.frames, stride)
-    out[PIXEL] = _scored(pixels, video, ids, settings.radius * short / stride, settings, true, annotated)
-    return out, what
-
-
-def _scored(feats: torch.Tensor, video: SegmentedVideo, ids: list[int], radius: float,
-            settings: PropagationConfig, true: np.ndarray, annotated: np.ndarray) -> list[tuple[float, float]]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    pred = propagate_masks(feats.to(device), video.masks[0], ids, radius, settings)
-    return list(video_scores(pred, true, annotated, video.objects).values())
+    features, stride, what = {}, None, ""
+    for prefix, backbone in backbones.items():
+        features[prefix], stride, what = backbone_maps(backbone, as_channels(video.frames, channels))
+    features[PIXEL] = pixel_features(video.frames, stride)
+    scores, predicted = {}, {}
+    for prefix, feats in features.items():
+        predicted[prefix] = propagate_masks(feats.to(device), video.masks[0], ids, settings.radius * short / stride,
+                                            settings)
+        scores[prefix] = list(video_scores(predicted[prefix], true, annotated, video.objects).values())
+    return scores, what, predicted
+
+
+def _plot(run: str | Path, data: str, video: SegmentedVideo, predicted: dict[str, np.ndarray]) -> Path:
+    """The propagated masks of ``video`` beside its true ones, as ``plot_propagation`` draws them."""
+    path = evaluation_path(run, "propagate", data, ".png")
+    path.parent.mkdir(exist_ok=True)
+    rows = {"true": video.masks.numpy(), **{who: predicted[prefix] for prefix, who in WHO}}
+    return plot_propagation(video.frames, rows, path, f"{video.name}: masks propagated from frame 0")
 
 
 def _figures(per_object: list[tuple[float, float]], prefix: str) -> dict:

@@ -112,7 +112,8 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         if cfg.init != "random":
             result["floor"] = floor_name(cfg)
     elif protocol == "propagate":  # videos with masks, not labeled rows, and options of its own
-        result, name = propagate_evaluation(run, data, limit=limit, progress=progress, **data_options), protocol
+        result = propagate_evaluation(run, data, limit=limit, progress=progress, save=save, **data_options)
+        name = protocol
     else:
         budget = budget or TrainBudget()
         fraction = 1.0 if label_fraction is None else label_fraction

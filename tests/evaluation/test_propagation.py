@@ -3,6 +3,7 @@ translated square, the affinity rule against a slow reference written from its d
 pixel baseline, and ``ssrl.evaluate(run, DAVIS_FOLDER, "propagate")`` end to end."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,6 +168,7 @@ def test_evaluate_propagate_end_to_end(run, davis, capsys):
     out = capsys.readouterr().out
     assert "J (region)" in out and "pixel colours" in out and "random init" in out
     assert "pixel colours" in (run / "report.html").read_text()
+    assert result["plot"].endswith("propagate-DAVIS.png") and Path(result["plot"]).stat().st_size > 1000
 
 
 def test_propagate_options_and_limit(run, davis):
@@ -174,3 +176,20 @@ def test_propagate_options_and_limit(run, davis):
     assert result["n_videos"] == 1 and "(--limit)" in result["split"] and "16 px" in result["split"]
     with pytest.raises(SsrlError, match="--label-column: not an option of the propagate protocol"):
         ssrl.evaluate(run, davis, "propagate", label_column="digit", save=False)
+
+
+def test_a_gray_image_run_is_evaluated_frame_by_frame(davis, tmp_path):
+    """An image run's h_θ reads each frame as an image; a gray run reads the frames' luma."""
+    images = np.random.default_rng(1).integers(0, 256, (32, 1, 16, 16), dtype=np.uint8)
+    run = ssrl.pretrain(images, "rotation", out=tmp_path / "image-run", max_steps=2, batch_size=16, progress=False)
+    result = ssrl.evaluate(run, davis, "propagate", save=False)
+    assert result["n_objects"] == 2 and 0 <= result["J"] <= 1 and 0 <= result["random_init_F"] <= 1
+
+
+def test_a_backbone_without_maps_is_refused(davis, tmp_path):
+    path = tmp_path / "clips.npz"
+    np.savez(path, x=np.random.default_rng(2).integers(0, 256, (8, 8, 3, 16, 16), dtype=np.uint8))
+    run = ssrl.pretrain(str(path), "arrow_of_time", backbone="r2plus1d-mini", out=tmp_path / "clip-run",
+                        max_steps=1, batch_size=8, progress=False)
+    with pytest.raises(SsrlError, match="r2plus1d-mini backbone declares none"):
+        ssrl.evaluate(run, davis, "propagate", save=False)
