@@ -9,7 +9,10 @@ report. Works on a copy of the run: evaluating writes RUN/evaluations/ and rebui
 ``--precisions``: the phases are timed under each (``run``: the run's own); another precision
 than the run's shows what its features would change (kNN top-1 beside the run's).
 ``--before-src``: the end-to-end command is also timed with that ``src`` first on the path (an
-older ssrl), alternating with this one round by round, so both see the same machine load. The
+older ssrl), alternating with this one round by round, so both see the same machine load. Every
+end-to-end round starts with no features cached anywhere, and is followed by one whose shared
+folder holds the random-init floor's features (``after_floor_shared``: the evaluation of another
+run from the same init, as ``SSRL_CACHE_DIR`` keeps them). The
 load average (``/proc/loadavg``) is recorded before and after. Writes
 benchmarks/results/eval_speed[_TAG].json.
 """
@@ -33,10 +36,12 @@ def load_average() -> list[float]:
     return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
 
 
-def end_to_end(run: Path, data: str, src: str | None) -> dict:
-    """One ``ssrl evaluate RUN --data DATA --protocol knn --json`` in a fresh process: wall
+def end_to_end(run: Path, data: str, src: str | None, cache: Path) -> dict:
+    """One ``ssrl evaluate RUN --data DATA --protocol knn --json`` in a fresh process, with the
+    run's own feature cache emptied and ``cache`` as the shared one (``SSRL_CACHE_DIR``): wall
     seconds and the top-1s it printed."""
-    env = dict(os.environ)
+    shutil.rmtree(run / "features", ignore_errors=True)
+    env = dict(os.environ, SSRL_CACHE_DIR=str(cache))
     if src:
         env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     cmd = [sys.executable, "-m", "ssrl", "evaluate", str(run), "--data", data, "--protocol", "knn", "--json"]
@@ -115,10 +120,13 @@ def main() -> None:
         result = {"benchmark": "eval_speed", "run": str(a.run), "data": a.data, "load_before": load_average()}
         result["startup_s"] = startup_s()
         versions = {"before": a.before_src, "after": None} if a.before_src else {"after": None}
-        runs = {name: [] for name in versions}
-        for _ in range(a.rounds):  # alternating: drift in the machine's load hits both alike
-            for name, src in versions.items():
-                runs[name].append(end_to_end(run, a.data, src))
+        runs = {name: [] for name in [*versions, "after_floor_shared"]}
+        for r in range(a.rounds):  # alternating: drift in the machine's load hits both alike
+            for name, src in versions.items():  # cold: nothing cached anywhere
+                runs[name].append(end_to_end(run, a.data, src, Path(tmp) / f"cold-{name}-{r}"))
+            # another run of the same backbone and seed evaluated after this one: the random-init
+            # floor's features are in the shared folder (filled by the cold round just before)
+            runs["after_floor_shared"].append(end_to_end(run, a.data, None, Path(tmp) / f"cold-after-{r}"))
         for name, rounds in runs.items():
             result[f"{name}_end_to_end"] = {"median_s": statistics.median(r["s"] for r in rounds), "rounds": rounds}
         result["phases"] = {precision: phases(run, a.data, None if precision == "run" else precision)
