@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ssrl.backbones.maps import MapsUnavailable, has_maps
 from ssrl.data.davis import WORKING_SIDE, SegmentedVideo, davis_folder, read_video
 from ssrl.errors import SsrlError
-from ssrl.evaluation.davis_metrics import video_scores
+from ssrl.evaluation.davis_metrics import scored_frames, video_scores
 from ssrl.evaluation.propagation import (PropagationConfig, as_channels, backbone_maps, pixel_features,
                                          propagate_masks)
 from ssrl.evaluation.propagation_plot import plot_propagation
@@ -61,10 +61,12 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
     per_video, scores, what, sample = [], {prefix: [] for prefix, _ in WHO}, "", None
     for name in tqdm(names, desc="propagating", disable=not (progress and interactive())):
         video = read_video(folder, name, side)
-        if not video.objects:
-            per_video.append({"video": name, "frames": len(video.frames), "objects": 0})
+        if not video.objects or not scored_frames(video.annotated.numpy()):  # nothing to propagate or to score
+            per_video.append({"video": name, "frames": len(video.frames), "objects": len(video.objects),
+                              "scored_frames": len(scored_frames(video.annotated.numpy()))})
             continue
-        record = {"video": name, "frames": len(video.frames), "objects": len(video.objects)}
+        record = {"video": name, "frames": len(video.frames), "objects": len(video.objects),
+                  "scored_frames": len(scored_frames(video.annotated.numpy()))}
         by_backbone, what, predicted = _video(video, backbones, cfg.in_channels, settings)
         sample = sample or (video, predicted)
         for prefix, per_object in by_backbone.items():
@@ -72,13 +74,14 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
             record.update(_figures(per_object, prefix))
         per_video.append(record)
     if not scores[""]:
-        raise SsrlError(f"{data}: no object in any first-frame mask of {len(names)} video(s): nothing to propagate")
+        raise SsrlError(f"{data}: none of its {len(names)} video(s) has both an object in its first frame's mask and "
+                        "annotated frames to score (DAVIS scores the annotated frames but the first and the last)")
     result = {"run": str(run), "data": data, "protocol": "propagate",
               **({"floor": floor_name(cfg)} if cfg.init != "random" else {}),
               "split": f"{folder.describe()}{f'; the first {len(names):,} (--limit)' if limit else ''}; frames at a "
                        f"shorter side of at most {side} px; J and F at the masks' own size on the annotated frames "
                        "but the first (given) and the last, as DAVIS scores them",
-              "n_videos": sum(1 for r in per_video if r["objects"]), "n_objects": len(scores[""]),
+              "n_videos": sum(1 for r in per_video if "J" in r), "n_objects": len(scores[""]),
               "features": what, "pixel_features": "Lab values of each cell's pixels, minus the video's mean",
               **{k: v for prefix, _ in WHO for k, v in _figures(scores[prefix], prefix).items()},
               "settings": asdict(settings), "per_video": per_video}

@@ -178,6 +178,18 @@ def test_propagate_options_and_limit(run, davis):
         ssrl.evaluate(run, davis, "propagate", label_column="digit", save=False)
 
 
+def test_videos_with_nothing_to_score_are_listed_not_scored(run, tmp_path):
+    frames, masks, _ = translated_square(frames=4, side=SIDE)
+    empty = np.zeros_like(masks)
+    root = write_davis(tmp_path / "D", {"a": (frames, masks), "b": (frames, empty), "c": (frames, masks)},
+                       unannotated={"c": (1, 2, 3)})
+    result = ssrl.evaluate(run, root, "propagate", save=False)
+    assert result["n_videos"] == 1 and [r.get("scored_frames") for r in result["per_video"]] == [2, 2, 0]
+    nothing = write_davis(tmp_path / "E", {"b": (frames, empty), "c": (frames, masks)}, unannotated={"c": (1, 2, 3)})
+    with pytest.raises(SsrlError, match="none of its 2 video"):
+        ssrl.evaluate(run, nothing, "propagate", save=False)
+
+
 def test_a_gray_image_run_is_evaluated_frame_by_frame(davis, tmp_path):
     """An image run's h_θ reads each frame as an image; a gray run reads the frames' luma."""
     images = np.random.default_rng(1).integers(0, 256, (32, 1, 16, 16), dtype=np.uint8)
