@@ -50,7 +50,7 @@ class DavisFolder:
 
     def describe(self) -> str:
         where = f"listed in {self.listed_by.relative_to(self.root)}" if self.listed_by else "every video folder"
-        return f"{len(self.videos):,} videos of {self.root} ({where})"
+        return f"{len(self.videos):,} video{'s' if len(self.videos) != 1 else ''} of {self.root} ({where})"
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,12 @@ def propagate(features: torch.Tensor, first: torch.Tensor, *, context: int = 20,
     Computed on the features' device, at most ``AFFINITY_ELEMENTS`` affinities at once; returned on the CPU."""
     t_all, _, h, w = features.shape
     feats = F.normalize(features.flatten(2).float(), dim=1)                      # (T, C, N)
-    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     reach = _within(h, w, radius).to(feats.device)                               # (N, P): positions in reach
     labels = [first.flatten(1).float().to(feats.device)]                         # each (K, N)
     for t in range(1, t_all):
         ctx = [0] + list(range(max(1, t - context), t))
-        keys = F.pad(feats[ctx], (0, 1))                                         # (M, C, N + 1): a zero key ...
-        ctx_labels = F.pad(torch.stack([labels[i] for i in ctx], 1), (0, 1))     # (K, M, N + 1)
+        keys = F.pad(feats[ctx], (0, 1))                                         # (M, C, N + 1): index N is
+        ctx_labels = F.pad(torch.stack([labels[i] for i in ctx], 1), (0, 1))     # (K, M, N + 1)  no position
         rows = max(1, AFFINITY_ELEMENTS // (len(ctx) * (h * w + 1)))             # target positions at a time
         labels.append(torch.cat([_attend(feats[t][:, part], keys, reach[part], ctx_labels, topk, temperature)
                                  for part in torch.arange(h * w, device=feats.device).split(rows)], 1))
