@@ -39,6 +39,8 @@ def test_frames_are_resized_aspect_kept_and_masks_stay_at_their_size(tmp_path):
     root = write_davis(tmp_path / "d", {"wide": (frames, masks)}, level=None)  # no 480p/ level
     video = read_video(davis_folder(root), "wide", side=20, max_frames=2)
     assert video.frames.shape == (2, 3, 20, 50) and video.masks.shape == (2, 40, 100)
+    full = write_davis(tmp_path / "full", {"wide": (frames, masks)}, level="Full-Resolution")
+    assert davis_folder(full).frames == full / "JPEGImages" / "Full-Resolution"  # the only level
 
 
 def test_image_sets_choose_the_videos(folder):

@@ -135,6 +135,9 @@ def test_the_map_read_is_the_coarsest_at_stride_8_or_finer():
     net = build_backbone("convnet-small", 3, 32)
     feats, stride, what = backbone_maps(net, torch.zeros(3, 3, 40, 56, dtype=torch.uint8), batch=2)
     assert feats.shape == (3, 128, 10, 14) and stride == 4 and "stride 4, 128 channels" in what
+    resnet = build_backbone("resnet18", 3, 64)  # small images' stem (no max-pool): layer4 is at stride 8
+    feats, stride, what = backbone_maps(resnet, torch.zeros(2, 3, 64, 96, dtype=torch.uint8))
+    assert feats.shape == (2, 512, 8, 12) and stride == 8 and what.startswith("h_θ's map 4 of 4")
 
 
 @pytest.fixture(scope="module")

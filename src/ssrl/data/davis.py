@@ -6,7 +6,7 @@ label propagation protocol (``ssrl.evaluation.propagation``)::
     ROOT/ImageSets/2017/val.txt                          optional: the videos to read, one a line
 
 The ``480p/`` level is optional (``JPEGImages/VIDEO/...`` works too); when present it is used
-(DAVIS also ships ``Full-Resolution/``). A mask is an index PNG: in a palette (mode "P") or
+(DAVIS also ships ``Full-Resolution/``, read when it is the only level). A mask is an index PNG: in a palette (mode "P") or
 grayscale image the pixel value is the object id, 0 the background, 255 "void" (left out of the
 metrics, as DAVIS does); a grayscale mask of only 0 and 255 is DAVIS 2016's binary form, one
 object. The first frame must be annotated (its mask is what is propagated); later frames without
@@ -74,8 +74,14 @@ def is_davis(spec) -> bool:
 
 
 def _level(top: Path) -> Path:
-    """``top/480p`` when it exists, else ``top``."""
-    return top / RESOLUTION if (top / RESOLUTION).is_dir() else top
+    """``top/480p`` when it exists, else ``top`` when it holds frame folders, else its only
+    subfolder (DAVIS's ``Full-Resolution/`` alone)."""
+    if (top / RESOLUTION).is_dir():
+        return top / RESOLUTION
+    levels = [d for d in top.iterdir() if d.is_dir() and not d.name.startswith(".")] if top.is_dir() else []
+    if not _video_folders(top) and len(levels) == 1 and _video_folders(levels[0]):
+        return levels[0]
+    return top
 
 
 def _video_folders(top: Path) -> list[str]:
