@@ -112,7 +112,8 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         if cfg.init != "random":
             result["floor"] = floor_name(cfg)
     elif protocol == "propagate":  # videos with masks, not labeled rows, and options of its own
-        result = propagate_evaluation(run, data, limit=limit, progress=progress, save=save, **data_options)
+        result = propagate_evaluation(run, data, limit=limit, progress=progress, save=save, test_data=test_data,
+                                      **data_options)
         name = protocol
     else:
         budget = budget or TrainBudget()

@@ -179,6 +179,8 @@ def test_propagate_options_and_limit(run, davis):
     assert result["n_videos"] == 1 and "(--limit)" in result["split"] and "16 px" in result["split"]
     with pytest.raises(SsrlError, match="--label-column: not an option of the propagate protocol"):
         ssrl.evaluate(run, davis, "propagate", label_column="digit", save=False)
+    with pytest.raises(SsrlError, match="--test-data: not an option of the propagate protocol"):
+        ssrl.evaluate(run, davis, "propagate", test_data=davis, save=False)
 
 
 def test_videos_with_nothing_to_score_are_listed_not_scored(run, tmp_path):
