@@ -1,5 +1,6 @@
 """Video sources, as uint8 clips (N, T, C, H, W) in memory: ``.npy``/``.npz`` arrays of clips, the
-``moving-digits`` set, and folders of video files or of frame folders (``ssrl.data.video_files``).
+``moving-digits`` and ``moving-textures`` (unlabeled) sets, and folders of video files or of frame
+folders (``ssrl.data.video_files``).
 
 Which arrays are videos (``is_video``; only the header is read, never the data):
 
@@ -28,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssrl.data import arrays, folder, moving_digits, video_files
+from ssrl.data import arrays, folder, moving_digits, moving_textures, video_files
 from ssrl.data.source import check_image_size, resize_square
 from ssrl.data.split import stratified_split
 from ssrl.errors import DataError
 from ssrl.notices import notice
 
 CHANNELS = (1, 3)
-NAMES = (moving_digits.NAME,)
+NAMES = (moving_digits.NAME, moving_textures.NAME)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,17 @@ def _moving_digits(split: str, label: str | None) -> Videos:
     return Videos(torch.from_numpy(videos), torch.from_numpy(labels), moving_digits.NAME)
 
 
+def _moving_textures(split: str, label: str | None) -> Videos:
+    if split != "train":
+        raise DataError(f"{moving_textures.NAME}: no {split!r} split (its held-out videos are a DAVIS folder: "
+                        "python -m ssrl.data.moving_textures FOLDER)")
+    if label is not None:
+        raise DataError(f"{moving_textures.NAME}: unlabeled videos (no {label!r} labels); its masks are for "
+                        "--protocol propagate on the DAVIS folder python -m ssrl.data.moving_textures FOLDER writes")
+    videos, _ = moving_textures.generate(moving_textures.VIDEOS)
+    return Videos(torch.from_numpy(videos), None, moving_textures.NAME)
+
+
 def load_videos(spec: str, split: str = "train", *, label: str | None = None, image_size: int | None = None,
                 clip_frames: int | None = None, frame_stride: int | None = None, skip_bad: bool = False) -> Videos:
     """One split of video data ``spec``; ``label``: which labels where it has several
@@ -109,7 +121,8 @@ def load_videos(spec: str, split: str = "train", *, label: str | None = None, im
     resized to that side (shorter side, then centre crop); ``clip_frames``, ``frame_stride``: the
     clip cut from each video; ``skip_bad``: folders leave out unreadable or short videos, counted."""
     if str(spec).lower() in NAMES:
-        videos = _moving_digits(split, label)
+        named = _moving_digits if str(spec).lower() == moving_digits.NAME else _moving_textures
+        videos = named(split, label)
     elif video_files.is_video_folder(spec):
         if label is not None:
             raise DataError(f"{spec}: a folder of videos has one set of labels, its class folders "
