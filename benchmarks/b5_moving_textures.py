@@ -12,7 +12,7 @@ DAVIS-layout folder, ``benchmarks/.cache/b5/moving-textures-davis``, and ``ssrl 
 init and the pixel-colour baseline.
 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/b5_moving_textures.py \\
-        --methods cycle_consistency,video_colorization,tracking --seeds 0,1,2 --max-steps 300
+        --methods cycle_consistency,video_colorization,tracking --seeds 0,1,2 --budget 10m
 
 What it cannot show: the textures all come from two photographs, so held-out videos show regions
 the training videos also showed (in other places, sizes and paths); and the objects are pasted
@@ -64,8 +64,8 @@ def main() -> None:
     p.add_argument("--methods", default="cycle_consistency")
     p.add_argument("--backbone", default="convnet-small")
     p.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
-    p.add_argument("--max-steps", type=int, default=300)
-    p.add_argument("--budget", default=None, help="wall-clock limit of each pretraining (10m), beside --max-steps")
+    p.add_argument("--max-steps", type=int, default=None, help="steps of each pretraining (300 unless --budget)")
+    p.add_argument("--budget", default=None, help="instead, a wall-clock limit of each pretraining (10m)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--train-videos", type=int, default=None,
                    help=f"the first N training videos (default: all {moving_textures.VIDEOS})")
@@ -73,6 +73,8 @@ def main() -> None:
     p.add_argument("--runs", default=str(CACHE / "textures-runs"))
     p.add_argument("--tag", default="")
     args = p.parse_args()
+    if args.max_steps is None and args.budget is None:
+        args.max_steps = 300
     folder = write_davis(args.videos)
     rows = []
     for method in args.methods.split(","):
