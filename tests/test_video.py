@@ -77,3 +77,29 @@ def test_each_labelling_of_the_same_videos_is_saved_apart(run, tmp_path):
     second = ssrl.evaluate(run, str(path), "knn", label_column="other")
     assert first["saved"] != second["saved"] and second["saved"].endswith("knn-two.npz-other.json")
     assert (run / "evaluations" / "knn-two.npz.json").is_file()
+
+
+def test_embed_per_clip_cuts_every_video_into_the_runs_clips(run, tmp_path):
+    import csv
+
+    import torch
+
+    longer = tmp_path / "long.npy"  # 3 videos of 20 frames: 2 clips of the run's 8 frames each, 4 left over
+    x = np.random.default_rng(1).integers(0, 256, (3, 20, SIDE, SIDE), dtype=np.uint8)
+    np.save(longer, x)
+    features = ssrl.embed(run, str(longer), tmp_path / "clips.npy", per_clip=True)
+    assert features.shape == (6, 128)
+    rows = list(csv.DictReader(open(tmp_path / "clips.clips.csv")))  # OUT.clips.csv beside OUT.npy
+    assert [(r["video"], r["first_frame"]) for r in rows] == [(v, s) for v in "012" for s in ("0", "8")]
+    second = tmp_path / "second.npy"  # video 1's second clip alone, embedded as a video of its own
+    np.save(second, x[1:2, 8:16])
+    alone = ssrl.embed(run, str(second))
+    torch.testing.assert_close(torch.from_numpy(features[3]), torch.from_numpy(alone[0]), rtol=1e-4, atol=1e-5)
+
+
+def test_per_clip_is_for_video_runs(tmp_path):
+    path = tmp_path / "images.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 256, (32, 12, 12), dtype=np.uint8))
+    image_run = ssrl.pretrain(str(path), "rotation", out=tmp_path / "r", max_steps=1, batch_size=16, progress=False)
+    with pytest.raises(SsrlError, match="--per-clip"):
+        ssrl.embed(image_run, str(path), per_clip=True)

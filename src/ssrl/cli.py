@@ -252,11 +252,14 @@ def embed(
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean (default) or first."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Embed only the first N rows."),
+    per_clip: bool = typer.Option(False, "--per-clip", help="Videos: one row per clip (every clip of every "
+                                  "video, as the run cuts them), listed in OUT.clips.csv."),
 ):
-    """Write the backbone's features of every image (or document) to a .npy file."""
+    """Write the backbone's features of every image (or document, or video) to a .npy file."""
     from ssrl.api import embed as run_embed
 
-    features = run_embed(run, data, out, limit=limit, text_column=text_column, pool=pool, image_size=image_size)
+    features = run_embed(run, data, out, limit=limit, per_clip=per_clip, text_column=text_column, pool=pool,
+                         image_size=image_size)
     print(f"wrote {out}: {features.shape[0]} × {features.shape[1]} features")
 
 

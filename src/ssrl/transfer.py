@@ -7,6 +7,8 @@ protocols for any backbone and labeled pair; ``labeled`` reads D_t encoded as th
 run's ``Modality`` object (``ssrl.modality``). ``ssrl.api`` re-exports all of them.
 """
 
+import csv
+import io
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from ssrl.evaluation.metrics import classification_metrics, few_classes_warning,
 from ssrl.evaluation.options import check_evaluation_options
 from ssrl.evaluation.protocols import FROZEN, frozen_scores, num_classes
 from ssrl.evaluation.records import evaluation_path, save_evaluation
-from ssrl.files import save_atomic
+from ssrl.files import save_atomic, write_atomic
 from ssrl.modality import MODALITIES, Modality, Rows, get_modality
 from ssrl.propagate_eval import propagate_evaluation
 from ssrl.report import write_report
@@ -256,12 +258,15 @@ def _check_fits(cfg: RunConfig, modality: Modality, backbone: torch.nn.Module, r
 
 
 def embed(run: str | Path, data, out: str | Path | None = None, limit: int | None = None,
-          **data_options) -> np.ndarray:
+          per_clip: bool = False, **data_options) -> np.ndarray:
     """Features (N, dim) of every row of ``data`` (the first ``limit`` if given; images, at the
     run's size or ``image_size``; text runs pool the token features, see ``ssrl.modality.text``)
     under the run's backbone; saved to ``out`` (.npy) if given. Where
     ``out`` names a format of the modality's own (text: .txt or .vec, the vocabulary's vectors in
-    word2vec's format) that is written instead, and ``data`` is not needed."""
+    word2vec's format) that is written instead, and ``data`` is not needed. ``per_clip`` (video
+    runs): one row per clip, every clip of every video cut as the run cuts its clips
+    (``ssrl.data.video.every_clip``), and with ``out`` a table ``OUT.clips.csv`` of each row's
+    video and first frame."""
     cfg = run_config(run)
     modality = get_modality(cfg.modality)
     options = modality.check_options(data_options)
@@ -273,11 +278,21 @@ def embed(run: str | Path, data, out: str | Path | None = None, limit: int | Non
         raise SsrlError("embed needs --data")
     data = as_spec(data)
     check_evaluation_options(limit=limit)
-    rows = modality.embed_rows(Path(run), cfg, data, **options)
+    if per_clip:
+        if not hasattr(modality, "embed_clips"):
+            raise SsrlError(f"--per-clip embeds every clip of every video; {run} is a {cfg.modality} run")
+        rows, clips = modality.embed_clips(cfg, data, **options)
+    else:
+        rows = modality.embed_rows(Path(run), cfg, data, **options)
     rows = rows.narrow(0, 0, min(limit, len(rows))) if limit else rows  # encoded images stay encoded
     _check_fits(cfg, modality, backbone, rows, data)
     backbone = modality.feature_backbone(backbone, **options)
     features = extract_features(backbone, rows, progress="embedding", how=extraction(cfg)).numpy()
     if out is not None:
         save_atomic(out, lambda f: np.save(f, features))
+        if per_clip:  # which video and frames each row is
+            table = io.StringIO()
+            csv.writer(table, lineterminator="\n").writerows(
+                [("row", "video", "first_frame"), *((i, v, start) for i, (v, start) in enumerate(clips[:len(features)]))])
+            write_atomic(Path(out).with_suffix(".clips.csv"), table.getvalue())
     return features

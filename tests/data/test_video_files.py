@@ -4,6 +4,7 @@ and counted under skip_bad. Ends with a run on a video folder: pretrain, evaluat
 
 import logging
 import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -136,3 +137,19 @@ def test_a_run_on_a_video_folder_pretrains_evaluates_and_embeds(files, tmp_path)
     assert (result["n_train"], result["n_test"]) == (6, 2) and 0 <= result["top1"] <= 1
     features = ssrl.embed(run, str(files), tmp_path / "f.npy")
     assert features.shape == (8, 128) and np.isfinite(features).all()
+
+
+def test_every_clip_of_frame_folders_whatever_their_lengths(tmp_path):
+    from ssrl.data.video import every_clip
+
+    for name, count in (("long", 9), ("short", 5), ("tiny", 3)):
+        video = tmp_path / name
+        video.mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((H, H), 20 * i, np.uint8)).save(video / f"{i:02d}.png")
+    with pytest.raises(DataError, match="tiny.*3 frames, too short"):
+        every_clip(f"frames:{tmp_path}", clip_frames=4)
+    clips, index = every_clip(f"frames:{tmp_path}", clip_frames=4, skip_bad=True)
+    assert [(Path(v).name, s) for v, s in index] == [("long", 0), ("long", 4), ("short", 0)]
+    assert clips.shape == (3, 4, 1, H, H)
+    assert _frame_levels(clips[1:2]) == [20 * i for i in range(4, 8)]

@@ -155,6 +155,40 @@ def cut_clips(videos: Videos, clip_frames: int | None, frame_stride: int | None)
     return replace(videos, videos=videos.videos[:, :span:stride].contiguous())
 
 
+def every_clip(spec: str, *, image_size: int | None = None, clip_frames: int | None = None,
+               frame_stride: int | None = None, skip_bad: bool = False) -> tuple[torch.Tensor, list[tuple[str, int]]]:
+    """Every clip of every video of ``spec`` (its training split), for per-clip embedding: clip k
+    of a video is its frames k·span … (k+1)·span − 1, ``frame_stride`` apart (span as
+    ``video_files.clip_span``); a video's tail shorter than a clip is left out. Returns (clips
+    (M, T, C, S, S) uint8, [(the video: its file or index, the clip's first frame)] in the same
+    order). ``clip_frames``: the run's (16 for folders when None; arrays: all their frames)."""
+    stride = frame_stride or 1
+    if video_files.is_video_folder(spec):
+        read, where, skipped = video_files.load_whole_videos(spec, image_size=image_size, skip_bad=skip_bad)
+        frames = clip_frames or video_files.DEFAULT_CLIP_FRAMES
+        if skipped:
+            notice(f"{where}: {len(skipped):,} unreadable videos left out (--skip-bad); first: {skipped[0]}")
+        videos = [(str(path), v) for path, v in read]
+    else:
+        whole = load_videos(spec, image_size=image_size)
+        frames = clip_frames or len(range(0, whole.videos.shape[1], stride))
+        videos = [(str(i), v) for i, v in enumerate(whole.videos)]
+    span = video_files.clip_span(frames, stride)
+    clips, index = [], []
+    for name, v in videos:
+        if len(v) < span:
+            message = f"{name}: {len(v)} frames, too short for one clip of {frames} frames {stride} apart (span {span})"
+            if not skip_bad:
+                raise DataError(message + "; --skip-bad leaves such videos out")
+            continue
+        for start in range(0, len(v) - span + 1, span):
+            clips.append(v[start:start + span:stride])
+            index.append((name, start))
+    if not clips:
+        raise DataError(f"{spec}: no video is long enough for one clip of {frames} frames {stride} apart")
+    return torch.stack(clips), index
+
+
 def at_size(videos: Videos, image_size: int | None) -> Videos:
     """``videos`` with every frame resized to image_size × image_size, where asked and different."""
     check_image_size(image_size)

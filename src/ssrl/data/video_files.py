@@ -45,6 +45,7 @@ FRAME_EXTENSIONS = {".png", ".jpg", ".jpeg"}
 PREFIXES = {"video:": "files", "frames:": "frames"}
 MAX_SIDE = 64               # px; the largest working size chosen without --image-size
 DEFAULT_CLIP_FRAMES = 16    # frames per clip when the run does not say (--clip-frames)
+MAX_FRAMES = 1024           # frames read of a whole video (per-clip embedding), at most
 GRAY_SPREAD = 4             # levels: the most a gray video's channels differ after lossy coding
 
 
@@ -147,8 +148,8 @@ def _read_file(path: Path, span: int, stride: int) -> tuple[list[np.ndarray], in
 class _Reader:
     """Clips of one kind of source: each video's size from its header, its frames decoded."""
 
-    def __init__(self, kind: str, span: int, stride: int):
-        self.kind, self.span, self.stride = kind, span, stride
+    def __init__(self, kind: str, span: int, stride: int, whole: bool = False):
+        self.kind, self.span, self.stride, self.whole = kind, span, stride, whole  # whole: up to span frames
 
     def size(self, video: Path) -> tuple[int, int]:
         if self.kind == "files":
@@ -162,7 +163,7 @@ class _Reader:
         else:
             files = _frame_files(video)
             frames, seen = files[:self.span:self.stride], len(files)
-        if seen < self.span:
+        if seen < self.span and not self.whole:
             needed = len(range(0, self.span, self.stride))
             raise DataError(f"{video}: too short for a clip: {seen} frames, and a clip spans {self.span} "
                             f"({needed} frames {self.stride} apart; --clip-frames and --frame-stride choose)")
@@ -197,11 +198,34 @@ def load_video_folder(spec: str, split: str = "train", *, image_size: int | None
 
     ``split`` "train" is the whole folder when it has no ``train/``/``test/``. ``skipped`` lists
     the messages of the videos left out under ``skip_bad``."""
+    clip_frames, frame_stride = clip_frames or DEFAULT_CLIP_FRAMES, frame_stride or 1
+    span = clip_span(clip_frames, frame_stride)
+    read, where, skipped = _read_split(spec, split, image_size, skip_bad, span, frame_stride)
+    x = torch.stack([clip for _, clip, _ in read])
+    if is_gray(x):
+        x = x[:, :, :1].contiguous()
+    labels = None if read[0][2] is None else torch.tensor([label for _, _, label in read])
+    return x, labels, where, skipped
+
+
+def load_whole_videos(spec: str, *, image_size: int | None = None, skip_bad: bool = False,
+                      max_frames: int = MAX_FRAMES) -> tuple[list[tuple[Path, torch.Tensor]], str, list[str]]:
+    """Every video of a folder (its "train" split) whole, up to ``max_frames`` frames each: (
+    [(path, frames (T, C, S, S) uint8)], where, skipped), C 1 where every video is gray."""
+    read, where, skipped = _read_split(spec, "train", image_size, skip_bad, max_frames, 1, whole=True)
+    videos = [(path, frames) for path, frames, _ in read]
+    if all(is_gray(frames[None]) for _, frames in videos):
+        videos = [(path, frames[:, :1].contiguous()) for path, frames in videos]
+    return videos, where, skipped
+
+
+def _read_split(spec: str, split: str, image_size: int | None, skip_bad: bool, span: int, stride: int,
+                whole: bool = False) -> tuple[list[tuple[Path, torch.Tensor, int | None]], str, list[str]]:
+    """The videos of one split, each as (path, frames, label or None), decoded at one working side."""
     kind, root = split_prefix(spec)
     kind = kind or "files"
     if not root.is_dir():
         raise DataError(f"{root}: not a folder (video data is a folder of video files, or frames:FOLDER of frame folders)")
-    clip_frames, frame_stride = clip_frames or DEFAULT_CLIP_FRAMES, frame_stride or 1
     layout = folder._layout(root, VIDEO_EXTENSIONS) if kind == "files" else _frame_layout(root)
     key = split if folder.has_own_split(root) else "all" if split == "train" else None
     if key not in layout.files:
@@ -213,7 +237,7 @@ def load_video_folder(spec: str, split: str = "train", *, image_size: int | None
 
     if kind == "files":
         _av()  # missing PyAV is not a bad file
-    reader, skipped = _Reader(kind, clip_span(clip_frames, frame_stride), frame_stride), []
+    reader, skipped = _Reader(kind, span, stride, whole), []
     sizes: dict[Path, tuple[int, int]] = {}
     for part, videos in layout.files.items():  # every split: train and test get one size
         for video in videos:
@@ -223,21 +247,16 @@ def load_video_folder(spec: str, split: str = "train", *, image_size: int | None
                 if part == key:
                     _bad(video, exc, skip_bad, skipped)
     side = working_side(root, Counter(sizes.values()), image_size)
-    clips, labels = [], []
+    read = []
     videos = [(i, v) for i, v in enumerate(layout.files[key]) if v in sizes]
     for i, video in tqdm(videos, desc="decoding videos", disable=len(videos) < 50 or not interactive()):
         try:
-            clips.append(reader.clip(video, side))
+            read.append((video, reader.clip(video, side), None if layout.labels is None else layout.labels[key][i]))
         except Exception as exc:
             _bad(video, exc, skip_bad, skipped)
-            continue
-        labels.append(None if layout.labels is None else layout.labels[key][i])
-    if not clips:
+    if not read:
         raise DataError(f"no readable {what} in {where}" + (f"; first: {skipped[0]}" if skipped else ""))
-    x = torch.stack(clips)
-    if is_gray(x):
-        x = x[:, :, :1].contiguous()
-    return x, None if layout.labels is None else torch.tensor(labels), str(where), skipped
+    return read, str(where), skipped
 
 
 def _bad(video: Path, exc: Exception, skip: bool, skipped: list[str]) -> None:

@@ -19,7 +19,7 @@ from torch import nn
 
 from ssrl.backbones.frames import CLIP_BACKBONES, FramePooled
 from ssrl.config import RunConfig
-from ssrl.data.video import is_video, load_videos, load_videos_labeled
+from ssrl.data.video import every_clip, is_video, load_videos, load_videos_labeled
 from ssrl.errors import SsrlError
 from ssrl.modality.base import PixelModality, Rows, SourceRows
 
@@ -69,6 +69,12 @@ class VideoModality(PixelModality):
     def embed_rows(self, run_dir: Path, cfg: RunConfig, data: str, **options) -> torch.Tensor:
         self.check_options(options)
         return load_videos(data, image_size=cfg.image_size, **_clips(cfg)).videos
+
+    def embed_clips(self, cfg: RunConfig, data: str, **options) -> tuple[torch.Tensor, list[tuple[str, int]]]:
+        """Every clip of every video of ``data``, cut as the run cuts its clips, and which video and
+        first frame each is (``ssrl.data.video.every_clip``)."""
+        self.check_options(options)
+        return every_clip(data, image_size=cfg.image_size, **_clips(cfg))
 
     def feature_backbone(self, backbone: nn.Module, **options) -> nn.Module:
         return FramePooled(backbone)
