@@ -179,7 +179,7 @@ def evaluate(
 ):
     """Evaluate a run's backbone on labeled data, beside its random-init floor (and, for few-shot,
     a supervised model trained from scratch); the result is saved in RUN/evaluations/."""
-    from ssrl.api import evaluate as run_evaluate
+    from ssrl.transfer import evaluate as run_evaluate  # not via ssrl.api: no Lightning to import
     from ssrl.evaluation.fewshot import TrainBudget
 
     given = dict(epochs=epochs, lr_backbone=lr_backbone, lr_head=lr_head, batch_size=batch_size)
@@ -256,7 +256,7 @@ def embed(
                                   "video, as the run cuts them), listed in OUT.clips.csv."),
 ):
     """Write the backbone's features of every image (or document, or video) to a .npy file."""
-    from ssrl.api import embed as run_embed
+    from ssrl.transfer import embed as run_embed  # not via ssrl.api: no Lightning to import
 
     features = run_embed(run, data, out, limit=limit, per_clip=per_clip, text_column=text_column, pool=pool,
                          image_size=image_size)
