@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ssrl.backbones.maps import features_and_maps, has_maps, map_channels
-from ssrl.errors import SsrlError
+from ssrl.backbones.maps import features_and_maps, map_channels
 from ssrl.losses.mutual_information import local_nce
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
@@ -64,12 +63,6 @@ def embedded_maps(backbone: nn.Module, inputs: torch.Tensor, scales: int
     return h[:, :, None, None], maps[::-1][:scales]
 
 
-def require_maps(name: str, backbone: nn.Module) -> None:
-    if not has_maps(backbone):
-        raise SsrlError(f"{name} needs a backbone that exposes its feature maps (convnet-small or a ResNet, or "
-                        f"one with a forward_maps method), not {type(backbone).__name__}")
-
-
 def both_ways(pair, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean of a pair's (nce, penalty) from view 1 to view 2 and from view 2 to view 1; ``a`` and
     ``b`` hold both views, view 1's B rows first."""
@@ -84,15 +77,11 @@ class AMDIM(Pretext):
     Config = AMDIMConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)  # SimCLR's; the paper uses Adam 2e-4 at batch 200
     backbone_kinds = ("cnn",)
+    needs_maps = True
 
     @classmethod
     def default_views(cls) -> ViewConfig:
         return ViewConfig(grayscale=0.25)
-
-    @classmethod
-    def check_backbone(cls, backbone: nn.Module) -> None:
-        super().check_backbone(backbone)
-        require_maps(cls.name, backbone)
 
     def __init__(self, backbone: nn.Module, cfg: AMDIMConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)

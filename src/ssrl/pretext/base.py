@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ssrl.backbones.maps import has_maps
 from ssrl.errors import SsrlError
 from ssrl.views import ViewConfig
 
@@ -73,6 +74,7 @@ class Pretext(nn.Module):
     small_image_params: ClassVar[dict] = {}
     default_backbone: ClassVar[str | None] = None  # None: the modality's default backbone
     backbone_kinds: ClassVar[tuple[str, ...]] = ()  # the ``kind``s of h_θ it can train; (): any
+    needs_maps: ClassVar[bool] = False  # True: L reads h_θ's feature maps (``ssrl.backbones.maps``)
     needs_channels: ClassVar[int | None] = None   # 3: refuses grayscale data
     run_defaults: ClassVar[dict] = {}  # RunConfig fields it needs set otherwise than by default (a tokenizer)
     patch_inputs: ClassVar[bool] = False  # True: h_θ sees only patches; its BN statistics are redone on whole images
@@ -101,7 +103,8 @@ class Pretext(nn.Module):
 
     @classmethod
     def check_backbone(cls, backbone: nn.Module) -> None:
-        """Refuse an h_θ whose ``kind`` this method cannot train, naming the backbone to use."""
+        """Refuse an h_θ whose ``kind`` this method cannot train, or without feature maps where the
+        method needs them, naming the backbone to use."""
         kind = getattr(backbone, "kind", None)
         if kind == "clip" and cls.modality != "video":
             raise SsrlError(f"{cls.name} is a method for {cls.modality}; {type(backbone).__name__} is a clip "
@@ -112,6 +115,9 @@ class Pretext(nn.Module):
                             f"{' or '.join(cls.backbone_kinds)} backbone "
                             f"{f' (--backbone {cls.default_backbone})' if cls.default_backbone else ''}, "
                             f"not {type(backbone).__name__}{f' ({kind})' if kind else ''}")
+        if cls.needs_maps and not has_maps(backbone):
+            raise SsrlError(f"{cls.name} needs a backbone that exposes its feature maps (convnet-small or a ResNet, "
+                            f"or one with a forward_maps method), not {type(backbone).__name__}")
 
     @classmethod
     def wrap_backbone(cls, backbone: nn.Module) -> nn.Module:

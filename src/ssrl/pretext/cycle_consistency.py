@@ -25,7 +25,6 @@ from torch import nn
 
 from ssrl.backbones.maps import features_and_maps, map_channels
 from ssrl.losses.random_walk import random_walk_loss
-from ssrl.pretext.amdim import require_maps
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, motion_weighted_starts
 from ssrl.pretext.registry import register
@@ -47,15 +46,11 @@ class CycleConsistency(Pretext):
     Config = CycleConsistencyConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-4)
     backbone_kinds = ("cnn",)
+    needs_maps = True
 
     @classmethod
     def default_views(cls) -> ViewConfig:
         return frame_jitter()
-
-    @classmethod
-    def check_backbone(cls, backbone: nn.Module) -> None:
-        super().check_backbone(backbone)
-        require_maps(cls.name, backbone)
 
     def __init__(self, backbone: nn.Module, cfg: CycleConsistencyConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)

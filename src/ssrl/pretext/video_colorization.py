@@ -29,7 +29,6 @@ from torch import nn
 
 from ssrl.backbones.maps import features_and_maps, map_channels
 from ssrl.components.kmeans import kmeans, nearest_centroid
-from ssrl.pretext.amdim import require_maps
 from ssrl.pretext.backbone_input import input_channels, tie_input_channels
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.clips import check_frames, gather_frames, random_starts
@@ -71,12 +70,8 @@ class VideoColorization(Pretext):
     Config = VideoColorizationConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-4)
     backbone_kinds = ("cnn",)
+    needs_maps = True
     needs_channels = 3  # colour is what is copied
-
-    @classmethod
-    def check_backbone(cls, backbone: nn.Module) -> None:
-        super().check_backbone(backbone)
-        require_maps(cls.name, backbone)
 
     @classmethod
     def wrap_backbone(cls, backbone: nn.Module) -> nn.Module:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ssrl.backbones.maps import map_channels
 from ssrl.losses.mutual_information import local_nce
-from ssrl.pretext.amdim import ResidualEmbedding, both_ways, embedded_maps, random_location, require_maps
+from ssrl.pretext.amdim import ResidualEmbedding, both_ways, embedded_maps, random_location
 from ssrl.pretext.base import OptimizerDefaults, Pretext
 from ssrl.pretext.pairs import two_views
 from ssrl.pretext.registry import register
@@ -40,15 +40,11 @@ class YADIM(Pretext):
     Config = YADIMConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)  # as AMDIM's
     backbone_kinds = ("cnn",)
+    needs_maps = True
 
     @classmethod
     def default_views(cls) -> ViewConfig:
         return ViewConfig(blur=0.5)
-
-    @classmethod
-    def check_backbone(cls, backbone: nn.Module) -> None:
-        super().check_backbone(backbone)
-        require_maps(cls.name, backbone)
 
     def __init__(self, backbone: nn.Module, cfg: YADIMConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
