@@ -47,7 +47,10 @@ def cut_patches(frames: torch.Tensor, centres: torch.Tensor, side: int) -> torch
     h, w = frames.shape[-2:]
     x0 = (centres[:, 0].round().long() - side // 2).clamp(0, w - side)
     y0 = (centres[:, 1].round().long() - side // 2).clamp(0, h - side)
-    return torch.stack([f[:, y:y + side, x:x + side] for f, x, y in zip(frames, x0.tolist(), y0.tolist())])
+    step = torch.arange(side, device=frames.device)
+    rows, cols = (y0[:, None] + step)[:, :, None], (x0[:, None] + step)[:, None, :]  # (B, side, 1), (B, 1, side)
+    b = torch.arange(len(frames), device=frames.device)[:, None, None]
+    return frames.permute(0, 2, 3, 1)[b, rows, cols].permute(0, 3, 1, 2)  # one gather, no loop over the batch
 
 
 def ranking_loss(anchor: torch.Tensor, positive: torch.Tensor, candidates: torch.Tensor, margin: float,
