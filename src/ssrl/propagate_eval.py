@@ -61,18 +61,16 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
     per_video, scores, what, sample = [], {prefix: [] for prefix, _ in WHO}, "", None
     for name in tqdm(names, desc="propagating", disable=not (progress and interactive())):
         video = read_video(folder, name, side)
-        if not video.objects or not scored_frames(video.annotated.numpy()):  # nothing to propagate or to score
-            per_video.append({"video": name, "frames": len(video.frames), "objects": len(video.objects),
-                              "scored_frames": len(scored_frames(video.annotated.numpy()))})
+        scored = len(scored_frames(video.annotated.numpy()))
+        record = {"video": name, "frames": len(video.frames), "objects": len(video.objects), "scored_frames": scored}
+        per_video.append(record)
+        if not video.objects or not scored:  # nothing to propagate or to score: listed, not scored
             continue
-        record = {"video": name, "frames": len(video.frames), "objects": len(video.objects),
-                  "scored_frames": len(scored_frames(video.annotated.numpy()))}
         by_backbone, what, predicted = _video(video, backbones, cfg.in_channels, settings)
         sample = sample or (video, predicted)
         for prefix, per_object in by_backbone.items():
             scores[prefix] += per_object
             record.update(_figures(per_object, prefix))
-        per_video.append(record)
     if not scores[""]:
         raise SsrlError(f"{data}: none of its {len(names)} video(s) has both an object in its first frame's mask and "
                         "annotated frames to score (DAVIS scores the annotated frames but the first and the last)")
