@@ -14,7 +14,7 @@ from ssrl.components.adversarial import adversarial_terms
 from ssrl.data.synthetic_scenes import ProceduralScenes
 from ssrl.errors import DataError, SsrlError
 from ssrl.pretext import method_config
-from ssrl.pretext.dense_losses import balanced_contour_loss, cosine_normal_loss, scale_invariant_log_loss
+from ssrl.losses.dense import balanced_contour_loss, cosine_normal_loss, scale_invariant_log_loss
 from ssrl.pretext.synthetic_multitask import SyntheticMultitask
 from ssrl.views import ViewConfig, Views
 from tests.data.test_render_folder import _scene

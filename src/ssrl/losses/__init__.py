@@ -19,6 +19,11 @@ Bootstrapping: ``bootstrap``: ``simsiam_loss`` (Chen & He 2021), ``byol_loss`` (
 ``distillation``: ``dino_loss`` and its centre ``update_center`` (Caron et al. 2021)
 
 Clustering: ``swapped``: ``swav_loss`` and its codes ``sinkhorn`` (Caron et al. 2020)
+
+Local and dense: ``mutual_information``: ``local_nce`` (AMDIM, Bachman et al. 2019);
+``random_walk``: ``random_walk_loss`` (Jabri et al. 2020); ``dense``: depth, normal and contour
+losses of synthetic geometry (``scale_invariant_log_loss``, ``cosine_normal_loss``,
+``balanced_contour_loss``)
 """
 
 from ssrl.losses.bootstrap import byol_loss, simsiam_loss

@@ -13,7 +13,7 @@ full-resolution map, as a U-Net skip, with ``decoder_skip``) of the synthetic ha
 output channels are the three tasks' maps — log depth (1), surface normals (3), contour logits
 (1) — and a domain discriminator D on the last feature map of both halves (``ssrl.components.adversarial.feature_discriminator``). L =
 λ_d L_d + λ_n L_n + λ_e L_e + λ_adv · (−log D(h_syn)) + L_D, with L_d the scale-invariant log
-loss or L1, L_n 1 − cos, L_e HED's class-balanced cross-entropy (``ssrl.pretext.dense_losses``),
+loss or L1, L_n 1 − cos, L_e HED's class-balanced cross-entropy (``ssrl.losses.dense``),
 and L_D = −log D(h_real) − log(1 − D(h_syn)) D's own objective: D learns to tell real features
 from synthetic ones, h_θ learns to make its synthetic features pass for real, so that what the
 geometry tasks teach it carries over to the real domain.
@@ -55,7 +55,7 @@ from ssrl.data.synthetic_scenes import ProceduralScenes, SyntheticBatch
 from ssrl.errors import SsrlError
 from ssrl.pretext.backbone_input import image_channels
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.dense_losses import DEPTH_LOSSES, balanced_contour_loss, cosine_normal_loss
+from ssrl.losses.dense import DEPTH_LOSSES, balanced_contour_loss, cosine_normal_loss
 from ssrl.pretext.pixel_head import PixelDecoder, eval_mode, feature_maps, full_resolution_channels
 from ssrl.pretext.registry import register
 

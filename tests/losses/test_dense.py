@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssrl.pretext.dense_losses import balanced_contour_loss, cosine_normal_loss, log_l1_loss, scale_invariant_log_loss
+from ssrl.losses.dense import balanced_contour_loss, cosine_normal_loss, log_l1_loss, scale_invariant_log_loss
 
 
 def _maps(seed, b=3, h=5, w=4):
