@@ -123,7 +123,7 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         train, test, split = labeled(run, data, test_data=test_data, label_fraction=fraction, seed=seed, limit=limit,
                                      **options)
         how = extraction(cfg, features or Path(run) / FEATURES)
-        floor_how = how if features else replace(how, cache=feature_cache.shared_floors())  # shared by runs
+        floor_how = how if features else replace(how, cache=feature_cache.shared_floors() or how.cache)  # runs share it
         scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
                                 temperature, seed, progress and who, budget, modality.finetune_views(budget.augment),
                                 extracted)

@@ -103,3 +103,12 @@ def test_a_folder_that_cannot_be_written_costs_no_result(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="ssrl"):
         feature_cache.store(blocked / "floors", "a", torch.zeros(3, 2))
     assert any("features not kept" in r.getMessage() for r in caplog.records)
+
+
+def test_with_the_shared_folder_off_the_floor_is_kept_in_the_run(run_and_data, monkeypatch):
+    run, data = run_and_data
+    monkeypatch.setenv("SSRL_CACHE_DIR", "off")
+    for path in (run / "features").glob("*.npy"):
+        path.unlink()
+    ssrl.evaluate(run, data, "knn", save=False)
+    assert len(list((run / "features").glob("*.npy"))) == 4  # train and test rows, pretrained and random init

@@ -34,7 +34,7 @@ OFF = "off"     # SSRL_CACHE_DIR=off: no folder shared between runs
 
 def shared_floors() -> Path | None:
     """The random-init floors' folder shared by every run: ``$SSRL_CACHE_DIR/floors`` (default
-    ``~/.cache/ssrl/floors``); None with ``SSRL_CACHE_DIR=off``."""
+    ``~/.cache/ssrl/floors``); None with ``SSRL_CACHE_DIR=off`` (each run then keeps its own floor)."""
     base = os.environ.get("SSRL_CACHE_DIR") or "~/.cache/ssrl"
     return None if base == OFF else Path(base).expanduser() / "floors"
 
