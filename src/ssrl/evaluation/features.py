@@ -8,7 +8,7 @@ dominates an evaluation's time: BENCHMARKS.md, issue 21): under ``torch.inferenc
 under the run's autocast (``ssrl.precision.autocast_for``: bfloat16 for a ``bf16-mixed`` run,
 none for ``32-true``), in the run's memory format (channels_last for CNNs, as they trained),
 with each eval-mode batch norm folded into the convolution before it (one pass over every
-activation fewer; exact up to float rounding), and on a CPU in batches of about two million
+activation fewer; exact up to float rounding) and 2 × 2 max-pools computed without indices, and on a CPU in batches of about two million
 pixels. The features come back float32 whatever the autocast, so kNN and the linear probe
 always compute in float32. Images that stay encoded (a streamed folder or shards) are decoded
 batch by batch in DataLoader workers while the backbone runs.
@@ -29,6 +29,7 @@ from ssrl.data.source import to_unit
 from ssrl.data.tokenize import token_lengths
 from ssrl.errors import DataError
 from ssrl.evaluation import feature_cache
+from ssrl.evaluation.inference_graph import fast_pooling
 from ssrl.notices import interactive
 from ssrl.precision import autocast_for
 
@@ -107,16 +108,17 @@ def _batches(rows, chunks: tuple[torch.Tensor, ...]):
 def for_inference(backbone: nn.Module, device: torch.device, channels_last: bool = False) -> nn.Module:
     """The module that extracts features: an eval-mode copy of ``backbone`` on ``device`` with
     each batch norm that follows a convolution or linear layer folded into it (``torch.fx``'s
-    ``fuse``; a backbone it cannot trace stays unfolded), NHWC if asked. A backbone with hooks is
+    ``fuse``; a backbone it cannot trace stays unfolded), its 2 × 2 max-pools made cheaper
+    (``ssrl.evaluation.inference_graph``), NHWC if asked. A backbone with hooks is
     not copied, since its hooks may close over the original (the training engine's NHWC hook
     does not, a benchmark's feature taps do): it extracts itself, in eval mode, on ``device``."""
     if any(m._forward_hooks or m._forward_pre_hooks for m in backbone.modules()):
         return backbone.eval().to(device)
     net = copy.deepcopy(backbone).to(device).eval()
-    has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-    traced = traced_or_none(net) if has_batch_norm else None
+    rewritable = any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.MaxPool2d)) for m in net.modules())
+    traced = traced_or_none(net) if rewritable else None
     if traced is not None:
-        net = fuse(traced, inplace=True, no_trace=True)
+        net = fast_pooling(fuse(traced, inplace=True, no_trace=True))
     return net.to(memory_format=torch.channels_last) if channels_last else net
 
 
