@@ -8,7 +8,8 @@ Each (method, precision) runs ``ssrl pretrain --data fashion-mnist --max-steps S
 256`` in its own process (so its peak RSS is its own), on its default backbone (B1's
 ``convnet-small`` where it declares none): the end-to-end step is the median gap between training
 step starts after ``fashion_mnist.WARMUP_STEPS`` (data pipeline and views included), the model +
-loss step the median of ``fashion_mnist.model_and_loss_step_s`` on views made once. A method whose
+loss step the median of ``fashion_mnist.model_and_loss_step_s`` on views made once. The ``auto``
+row is left out where ``auto`` resolves to float32 (it would repeat the float32 row). A method whose
 end-to-end figure is under ``PIPELINE_FLAG`` of its model + loss figure is flagged: its input
 pipeline costs it. The machine's load average is recorded before and after each row: figures
 taken while something else runs are not figures. Result: benchmarks/results/throughput_all{TAG}.json.
@@ -30,6 +31,16 @@ PRECISIONS = ("32-true", "auto")
 
 def load_average() -> list[float]:
     return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def precisions_to_time(method: str) -> tuple[str, ...]:
+    """``PRECISIONS``, less ``auto`` where it resolves to float32 on this machine (an unchecked
+    method, or no native bfloat16): that row would repeat the float32 one."""
+    from ssrl.precision import choose_precision
+    from ssrl.pretext import get_method
+
+    chosen, _ = choose_precision("auto", "cpu", method, get_method(method).bf16_checked)
+    return PRECISIONS if chosen != "32-true" else PRECISIONS[:1]
 
 
 def worker(method: str, precision: str, steps: int, batch: int) -> dict:
@@ -72,7 +83,7 @@ def main() -> None:
                else args.methods.split(","))
     rows = []
     for method in methods:
-        for precision in PRECISIONS:
+        for precision in precisions_to_time(method):
             before = load_average()
             out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--batch-size",
                                   str(args.batch_size), "--worker", f"{method}:{precision}"],
