@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ssrl.backbones import build_backbone, list_backbones
-from ssrl.backbones.vit import SIZES, patch_size_for
+from ssrl.backbones.vit import SIZES, attention, patch_size_for
 
 
 def _vit(channels=1, size=28):
@@ -123,3 +123,17 @@ def test_bad_sizes_raise_value_errors_naming_them():
         net.num_patches(30)
     with pytest.raises(ValueError, match="keep"):
         net.tokens(torch.rand(2, 1, 28, 28), torch.arange(5))
+
+
+def test_attention_under_cpu_bf16_autocast_runs_in_float32_and_returns_bfloat16():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 9, 8).bfloat16() for _ in range(3))
+    allowed = torch.rand(2, 1, 9, 9) > 0.3
+    allowed[..., 0] = True  # every query may attend to something
+    with torch.autocast("cpu", torch.bfloat16):
+        y = attention(q, k, v, allowed)
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=allowed).bfloat16()
+    assert y.dtype == torch.bfloat16 and torch.equal(y, expected)
+    q32 = q.float()
+    torch.testing.assert_close(attention(q32, k.float(), v.float(), None),
+                               F.scaled_dot_product_attention(q32, k.float(), v.float()), rtol=0, atol=0)

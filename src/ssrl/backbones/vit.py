@@ -59,8 +59,18 @@ class Attention(nn.Module):
         """x (B, N, dim); allowed: None (all pairs) or (B, 1, N, N) bool, True where query n may attend to key m."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 × (B, h, N, d/h)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, h, N, d/h)
+        y = attention(q, k, v, allowed)  # (B, h, N, d/h)
         return self.proj(y.transpose(1, 2).reshape(b, n, d))
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    """``F.scaled_dot_product_attention``, in float32 where q is bfloat16 on a CPU (bf16 autocast):
+    PyTorch's CPU kernel for bfloat16 is several times slower than its float32 one, backward above
+    all (BENCHMARKS.md, issue 21), and the softmax keeps float32's precision. The result has q's dtype."""
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16:
+        with torch.autocast("cpu", enabled=False):  # autocast would cast it back to bfloat16
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=allowed).to(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
 
 
 class Block(nn.Module):
