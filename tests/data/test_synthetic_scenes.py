@@ -143,6 +143,16 @@ def test_every_ray_meets_a_surface_facing_it_and_objects_are_in_view():
     assert objects.float().mean() > 0.8  # objects are placed inside the view
 
 
+def test_crops_of_another_texture_bank_lie_inside_it():
+    scenes = sample_scenes(64, SceneConfig(), torch.Generator().manual_seed(0), bank=(5, 28, 20))
+    left, top, side = scenes.crop.unbind(-1)
+    assert (left >= 0).all() and (top >= 0).all() and (side > 0).all()
+    assert (left + side <= 18).all() and (top + side <= 26).all() and (scenes.texture < 5).all()
+    bank = torch.rand(5, 1, 28, 20)
+    out = ProceduralScenes().sample(4, (12, 12), 1, generator=torch.Generator().manual_seed(0), textures=bank)
+    assert out.image.shape == (4, 1, 12, 12) and 0 <= out.image.min() and out.image.max() <= 1
+
+
 def test_grey_renders_are_the_luma_of_the_colour_ones():
     source = ProceduralScenes()
     rgb = source.sample(3, (12, 12), 3, generator=torch.Generator().manual_seed(2)).image

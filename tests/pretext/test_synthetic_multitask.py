@@ -107,6 +107,19 @@ def test_a_render_folder_replaces_the_renderer_and_a_bad_one_is_named(tmp_path):
         _method(synthetic=str(tmp_path / "renders"))
 
 
+def test_textures_real_paints_the_same_scenes_with_the_real_batch():
+    method = _method(textures="real")
+    for fill in (0.0, 1.0):
+        torch.manual_seed(3)
+        (syn, _), z = method.pseudolabels(torch.full((4, 1, 16, 16), fill))
+        assert (syn == 0).all() if fill == 0 else (syn > 0).all()  # black pictures paint black scenes
+    torch.manual_seed(3)
+    photos = ProceduralScenes().sample(4, (16, 16), 1)
+    assert torch.equal(z.depth, photos.depth) and torch.equal(z.ids, photos.ids)  # the geometry is the renderer's
+    with pytest.raises(SsrlError, match="unknown textures 'mine'; choose one of: photos, real"):
+        _method(textures="mine")
+
+
 def test_an_unknown_depth_loss_is_refused():
     with pytest.raises(SsrlError, match="unknown depth_loss 'l2'; choose one of: scale_invariant, l1"):
         _method(depth_loss="l2")

@@ -5,9 +5,10 @@ scenes whose geometry comes free with the image): a room (floor, ceiling, back a
 seen from a pinhole camera at a random height, yaw, pitch and field of view, with spheres, boxes
 and cylinders at random places, sizes and orientations (resting on the floor, or floating and
 tilted). Every surface is textured with a random crop of a real photograph (the two that
-scikit-learn ships, ``sklearn.datasets.load_sample_images``: no files of ours, no download),
-tiled at a random scale and tinted, and shaded Lambertian under a random directional light plus
-ambient light (no shadows, no interreflection).
+scikit-learn ships, ``sklearn.datasets.load_sample_images``: no files of ours, no download; or
+of any bank of pictures passed as ``textures``, as ``synthetic_multitask``'s ``textures=real``
+passes the user's own real batch), tiled at a random scale and tinted, and shaded Lambertian
+under a random directional light plus ambient light (no shadows, no interreflection).
 
 The picture is ray cast (``ssrl.data.ray_casting``), one ray through each pixel's centre, in
 batches on whatever device the scenes are on, so the truths are exact per pixel, not estimated:
@@ -31,6 +32,7 @@ from ssrl.data.ray_casting import (BOX, CYLINDER, PLANE, SPHERE, hit_boxes, hit_
                                    local_normals_and_uv, pixel_rays)
 
 GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights: a 1-channel render of the RGB one
+PHOTO_HEIGHT = 213            # photo_textures' height: the crop sides below are drawn in its pixels
 WALLS = 5                     # floor, ceiling, back wall, left wall, right wall: instance ids 0..4
 
 
@@ -161,8 +163,11 @@ def _objects(cfg: SceneConfig, gen, b: int, room: dict, yaw: torch.Tensor, half_
 
 
 @torch.autocast("cpu", enabled=False)  # geometry in float32 under any autocast
-def sample_scenes(batch: int, cfg: SceneConfig = SceneConfig(), generator: torch.Generator | None = None) -> Scenes:
-    """B random scenes on the CPU, drawn from ``generator`` (a fresh seed from the global RNG if None)."""
+def sample_scenes(batch: int, cfg: SceneConfig = SceneConfig(), generator: torch.Generator | None = None,
+                  bank: tuple[int, int, int] | None = None) -> Scenes:
+    """B random scenes on the CPU, drawn from ``generator`` (a fresh seed from the global RNG if None),
+    textured from a bank of ``bank`` = (count, height, width) pictures (``photo_textures``' if None):
+    each crop's side is drawn as for the photographs and scaled by the bank's height over theirs."""
     gen = generator or torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,))))
     b = batch
     rad = math.pi / 180
@@ -184,13 +189,14 @@ def sample_scenes(batch: int, cfg: SceneConfig = SceneConfig(), generator: torch
     rot = cam @ torch.cat([_WALL_AXES.expand(b, -1, -1, -1), rots], 1)
     size = torch.cat([torch.ones(b, WALLS, 3), sizes], 1)
     active = torch.cat([torch.ones(b, WALLS, dtype=torch.bool), torch.rand((b, p - WALLS), generator=gen) < cfg.fill], 1)
-    side = _uniform(gen, (b, p), (24.0, 96.0))
-    crop = torch.stack([torch.rand((b, p), generator=gen) * (318 - side), torch.rand((b, p), generator=gen) * (211 - side),
-                        side], -1)
+    count, bank_h, bank_w = bank or (len(photo_textures()), *photo_textures().shape[-2:])
+    side = _uniform(gen, (b, p), (24.0, 96.0)) * (min(bank_h, bank_w) / PHOTO_HEIGHT)
+    crop = torch.stack([torch.rand((b, p), generator=gen) * (bank_w - 2 - side),
+                        torch.rand((b, p), generator=gen) * (bank_h - 2 - side), side], -1)
     tile = torch.where(kind == PLANE, _uniform(gen, (b, p), (1.0, 3.0)), _uniform(gen, (b, p), (0.4, 1.5)))
     light = torch.stack([_uniform(gen, (b,), (-1, 1)), _uniform(gen, (b,), (-1.5, -0.3)), _uniform(gen, (b,), (-1.0, 0.2))], -1)
     return Scenes(focal=0.5 / half_fov.tan(), kind=kind, center=center, rotation=rot, size=size, active=active,
-                  texture=torch.randint(0, len(photo_textures()), (b, p), generator=gen), crop=crop, tile=tile,
+                  texture=torch.randint(0, count, (b, p), generator=gen), crop=crop, tile=tile,
                   tint=_uniform(gen, (b, p, 3), (0.6, 1.2)), light=light / light.norm(dim=-1, keepdim=True),
                   ambient=_uniform(gen, (b,), cfg.ambient))
 
@@ -267,15 +273,20 @@ def render(scenes: Scenes, height: int, width: int, channels: int = 3,
 
 class ProceduralScenes:
     """The built-in synthetic source: ``sample(B, (H, W), C, device)`` renders B fresh random
-    scenes on ``device`` (parameters drawn from ``generator``, else from the global RNG)."""
+    scenes on ``device`` (parameters drawn from ``generator``, else from the global RNG),
+    textured with the photographs, or with ``textures`` (T, C, h, w) in [0, 1] if given (grey
+    ones repeated to RGB; h, w ≥ 8)."""
 
     def __init__(self, cfg: SceneConfig = SceneConfig()):
         self.cfg = cfg
 
     def sample(self, batch: int, size: tuple[int, int], channels: int = 3, device=None,
-               generator: torch.Generator | None = None) -> SyntheticBatch:
-        scenes = sample_scenes(batch, self.cfg, generator).to(device or "cpu")
-        return render(scenes, *size, channels=channels)
+               generator: torch.Generator | None = None, textures: torch.Tensor | None = None) -> SyntheticBatch:
+        if textures is not None:
+            textures = textures.detach().float().expand(-1, 3, -1, -1) if textures.shape[1] == 1 else textures.detach().float()
+        bank = None if textures is None else (len(textures), *textures.shape[-2:])
+        scenes = sample_scenes(batch, self.cfg, generator, bank).to(device or "cpu")
+        return render(scenes, *size, channels=channels, textures=textures)
 
 
 __all__ = ["ProceduralScenes", "SceneConfig", "Scenes", "SyntheticBatch", "cast", "instance_contours", "photo_textures",

@@ -35,7 +35,9 @@ share the decoder's layers up to its output convolution (a third of three decode
 CPU; each task's own layers would be ``decoder_width``-wide copies). Depth by default
 in log space with Eigen et al.'s λ = 0.5 (our renderer's units are arbitrary metres; a render
 folder's are the user's); ``depth_loss=l1`` gives L1 on log depth. Scenes are simple rooms of
-primitives textured with two photographs, not SUNCG interiors. AdamW lr 1e-3 per 256 images.
+primitives textured with two photographs, not SUNCG interiors; ``textures=real`` textures them
+with crops of the step's own real images instead (a renderer closer to D_s's pictures, not the
+paper's; the default stays photos: BENCHMARKS.md has the comparison). AdamW lr 1e-3 per 256 images.
 
 Figures: BENCHMARKS.md, "Issue 27: learning from synthetic imagery" (on B1 both this method and
 its ablation stay under the random-init floors, the ablation less far).
@@ -74,6 +76,7 @@ class SyntheticMultitaskConfig:
     decoder_width: int = 32            # channels of the decoder the three tasks share
     decoder_skip: bool = True          # heads also read h_θ's full-resolution map (a U-Net skip; none for ViTs)
     disc_width: int = 64               # channels of D's convolutions
+    textures: str = "photos"           # the renderer's textures: photos (sklearn's two) | real (crops of the batch's real images)
 
 
 def predictions_to_picture(depth: torch.Tensor, normals: torch.Tensor, contours: torch.Tensor,
@@ -98,6 +101,10 @@ class SyntheticMultitask(Pretext):
     def __init__(self, backbone: nn.Module, cfg: SyntheticMultitaskConfig, views: nn.Module):
         if cfg.depth_loss not in DEPTH_LOSSES:
             raise SsrlError(f"{self.name}: unknown depth_loss {cfg.depth_loss!r}; choose one of: {', '.join(DEPTH_LOSSES)}")
+        if cfg.textures not in ("photos", "real"):
+            raise SsrlError(f"{self.name}: unknown textures {cfg.textures!r}; choose one of: photos, real")
+        if cfg.textures == "real" and cfg.synthetic != "procedural":
+            raise SsrlError(f"{self.name}: textures=real textures the built-in renderer's scenes; a render folder brings its own")
         super().__init__(backbone, cfg, views)
         self.source = ProceduralScenes() if cfg.synthetic == "procedural" else RenderFolder(cfg.synthetic)
         channels = image_channels(backbone, self.name)
@@ -108,8 +115,10 @@ class SyntheticMultitask(Pretext):
         self.head = nn.ModuleDict(heads)                 # k_γ
 
     def synthetic(self, like: torch.Tensor, generator: torch.Generator | None = None) -> SyntheticBatch:
-        """A synthetic batch the size, shape and device of real images ``like`` (B, C, H, W)."""
-        return self.source.sample(len(like), like.shape[-2:], like.shape[1], device=like.device, generator=generator)
+        """A synthetic batch the size, shape and device of real images ``like`` (B, C, H, W), textured
+        with crops of ``like`` itself under ``textures=real``."""
+        extra = {"textures": like} if self.cfg.textures == "real" else {}
+        return self.source.sample(len(like), like.shape[-2:], like.shape[1], device=like.device, generator=generator, **extra)
 
     def pseudolabels(self, x, index=None):              # P
         real = self.views(x)
