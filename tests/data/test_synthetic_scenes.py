@@ -153,6 +153,16 @@ def test_crops_of_another_texture_bank_lie_inside_it():
     assert out.image.shape == (4, 1, 12, 12) and 0 <= out.image.min() and out.image.max() <= 1
 
 
+def test_without_the_room_the_objects_stand_on_black_and_the_rest_has_no_truth():
+    out = ProceduralScenes(SceneConfig(room=False)).sample(32, (24, 24), generator=torch.Generator().manual_seed(0))
+    room = ProceduralScenes().sample(32, (24, 24), generator=torch.Generator().manual_seed(0))
+    miss = out.ids < 0
+    assert miss.any() and (out.ids >= 0).any() and torch.equal(out.valid, ~miss)
+    assert (out.image * miss == 0).all() and (out.depth[miss] == 1).all() and (out.normals * miss == 0).all()
+    objects = room.ids >= 5  # the same draws: where the room shows an object, so does the empty scene
+    assert torch.equal(out.ids[objects], room.ids[objects]) and torch.equal(out.image * objects, room.image * objects)
+
+
 def test_grey_renders_are_the_luma_of_the_colour_ones():
     source = ProceduralScenes()
     rgb = source.sample(3, (12, 12), 3, generator=torch.Generator().manual_seed(2)).image

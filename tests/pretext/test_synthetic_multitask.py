@@ -118,6 +118,9 @@ def test_textures_real_paints_the_same_scenes_with_the_real_batch():
     assert torch.equal(z.depth, photos.depth) and torch.equal(z.ids, photos.ids)  # the geometry is the renderer's
     with pytest.raises(SsrlError, match="unknown textures 'mine'; choose one of: photos, real"):
         _method(textures="mine")
+    with pytest.raises(SsrlError, match="unknown scene 'street'; choose one of: room, objects"):
+        _method(scene="street")
+    assert not _method(scene="objects").pseudolabels(torch.rand(4, 1, 16, 16))[1].valid.all()  # black around the objects
 
 
 def test_an_unknown_depth_loss_is_refused():

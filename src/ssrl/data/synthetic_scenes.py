@@ -4,7 +4,7 @@ The built-in synthetic source of ``synthetic_multitask`` (Ren & Lee 2018 learn f
 scenes whose geometry comes free with the image): a room (floor, ceiling, back and side walls)
 seen from a pinhole camera at a random height, yaw, pitch and field of view, with spheres, boxes
 and cylinders at random places, sizes and orientations (resting on the floor, or floating and
-tilted). Every surface is textured with a random crop of a real photograph (the two that
+tilted); with ``SceneConfig.room`` false, the objects alone on black. Every surface is textured with a random crop of a real photograph (the two that
 scikit-learn ships, ``sklearn.datasets.load_sample_images``: no files of ours, no download; or
 of any bank of pictures passed as ``textures``, as ``synthetic_multitask``'s ``textures=real``
 passes the user's own real batch), tiled at a random scale and tinted, and shaded Lambertian
@@ -92,6 +92,7 @@ class SceneConfig:
     camera_height: tuple = (1.0, 1.8)
     floating: float = 0.3                  # probability that an object floats, tilted, instead of resting on the floor
     ambient: tuple = (0.15, 0.45)
+    room: bool = True                      # False: no walls, the objects alone on black (missed rays: no truth)
 
 
 @dataclass
@@ -188,7 +189,7 @@ def sample_scenes(batch: int, cfg: SceneConfig = SceneConfig(), generator: torch
     center = (cam @ torch.cat([walls, centers], 1)[..., None])[..., 0]
     rot = cam @ torch.cat([_WALL_AXES.expand(b, -1, -1, -1), rots], 1)
     size = torch.cat([torch.ones(b, WALLS, 3), sizes], 1)
-    active = torch.cat([torch.ones(b, WALLS, dtype=torch.bool), torch.rand((b, p - WALLS), generator=gen) < cfg.fill], 1)
+    active = torch.cat([torch.full((b, WALLS), cfg.room), torch.rand((b, p - WALLS), generator=gen) < cfg.fill], 1)
     count, bank_h, bank_w = bank or (len(photo_textures()), *photo_textures().shape[-2:])
     side = _uniform(gen, (b, p), (24.0, 96.0)) * (min(bank_h, bank_w) / PHOTO_HEIGHT)
     crop = torch.stack([torch.rand((b, p), generator=gen) * (bank_w - 2 - side),
@@ -266,9 +267,11 @@ def render(scenes: Scenes, height: int, width: int, channels: int = 3,
         ambient = scenes.ambient[:, None, None]
         image = (albedo * (ambient + (1 - ambient) * lambert)).clamp(0, 1)
         grid = lambda x: x.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-        image, ids = grid(image), grid(hit)
-        return SyntheticBatch(image=to_grey(image) if channels == 1 else image, depth=grid(depth), normals=grid(normal),
-                              ids=ids, contours=instance_contours(ids), valid=ids >= 0)
+        image, ids, depth, normal = grid(image), grid(hit), grid(depth), grid(normal)
+        valid = ids >= 0  # all pixels in a room; a ray that misses every object sees black, depth 1, no normal
+        image, depth, normal = image * valid, torch.where(valid, depth, 1.0), normal * valid
+        return SyntheticBatch(image=to_grey(image) if channels == 1 else image, depth=depth, normals=normal,
+                              ids=ids, contours=instance_contours(ids), valid=valid)
 
 
 class ProceduralScenes:

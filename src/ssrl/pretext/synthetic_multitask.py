@@ -37,7 +37,8 @@ in log space with Eigen et al.'s λ = 0.5 (our renderer's units are arbitrary me
 folder's are the user's); ``depth_loss=l1`` gives L1 on log depth. Scenes are simple rooms of
 primitives textured with two photographs, not SUNCG interiors; ``textures=real`` textures them
 with crops of the step's own real images instead (a renderer closer to D_s's pictures, not the
-paper's; the default stays photos: BENCHMARKS.md has the comparison). AdamW lr 1e-3 per 256 images.
+paper's), and ``scene=objects`` renders the primitives alone on black, without the room; the
+defaults stay room and photos (BENCHMARKS.md has the comparison). AdamW lr 1e-3 per 256 images.
 
 Figures: BENCHMARKS.md, "Issue 27: learning from synthetic imagery" (on B1 both this method and
 its ablation stay under the random-init floors, the ablation less far).
@@ -53,7 +54,7 @@ from ssrl.components.adversarial import adversarial_terms, feature_discriminator
 from ssrl.components.image_grid import save_image_rows
 from ssrl.data.render_folder import RenderFolder
 from ssrl.data.source import to_unit
-from ssrl.data.synthetic_scenes import ProceduralScenes, SyntheticBatch
+from ssrl.data.synthetic_scenes import ProceduralScenes, SceneConfig, SyntheticBatch
 from ssrl.errors import SsrlError
 from ssrl.pretext.backbone_input import image_channels
 from ssrl.pretext.base import OptimizerDefaults, Pretext
@@ -76,6 +77,7 @@ class SyntheticMultitaskConfig:
     decoder_width: int = 32            # channels of the decoder the three tasks share
     decoder_skip: bool = True          # heads also read h_θ's full-resolution map (a U-Net skip; none for ViTs)
     disc_width: int = 64               # channels of D's convolutions
+    scene: str = "room"                # room (the paper's indoor scenes) | objects (the primitives alone on black)
     textures: str = "photos"           # the renderer's textures: photos (sklearn's two) | real (crops of the batch's real images)
 
 
@@ -103,10 +105,12 @@ class SyntheticMultitask(Pretext):
             raise SsrlError(f"{self.name}: unknown depth_loss {cfg.depth_loss!r}; choose one of: {', '.join(DEPTH_LOSSES)}")
         if cfg.textures not in ("photos", "real"):
             raise SsrlError(f"{self.name}: unknown textures {cfg.textures!r}; choose one of: photos, real")
+        if cfg.scene not in ("room", "objects"):
+            raise SsrlError(f"{self.name}: unknown scene {cfg.scene!r}; choose one of: room, objects")
         if cfg.textures == "real" and cfg.synthetic != "procedural":
             raise SsrlError(f"{self.name}: textures=real textures the built-in renderer's scenes; a render folder brings its own")
         super().__init__(backbone, cfg, views)
-        self.source = ProceduralScenes() if cfg.synthetic == "procedural" else RenderFolder(cfg.synthetic)
+        self.source = ProceduralScenes(SceneConfig(room=cfg.scene == "room")) if cfg.synthetic == "procedural" else RenderFolder(cfg.synthetic)
         channels = image_channels(backbone, self.name)
         skip = full_resolution_channels(backbone, channels) if cfg.decoder_skip else 0
         heads = {"decoder": PixelDecoder(backbone.dim, sum(TASKS.values()), cfg.decoder_width, skip)}
