@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 
@@ -106,12 +107,16 @@ def test_demo_pretrained_row_is_clearly_better(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_ddp_run_on_cpu(labeled_npz, tmp_path):
+@pytest.mark.parametrize("compiled", ["--no-compile", "--compile"])
+def test_two_process_ddp_run_on_cpu(labeled_npz, tmp_path, compiled):
     run = tmp_path / "ddp"
     result = ssrl("pretrain", "--data", labeled_npz, "--method", "simclr", "--epochs", "1", "--batch-size", "32",
-                  "--devices", "2", "--accelerator", "cpu", "--out", str(run), cwd=tmp_path)
+                  "--devices", "2", "--accelerator", "cpu", compiled, "--out", str(run), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (run / "backbone.safetensors").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    if compiled == "--compile":  # the eager module's keys, whatever compiling wrapped
+        ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+        assert not any("_orig_mod" in k for k in ckpt["state_dict"])
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) > 1 and "loss_epoch" in rows[0]
 

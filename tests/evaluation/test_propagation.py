@@ -128,16 +128,19 @@ def test_the_pixel_baseline_tracks_a_coloured_square():
         assert j >= least and f >= least, (stride, j, f)
 
 
-def test_the_map_read_is_the_coarsest_at_stride_8_or_finer():
-    assert choose_map(32, [32, 16, 8]) == 2                 # convnet-small: stride 4, before the global pool
-    assert choose_map(64, [16, 8, 4, 2]) == 1               # a ResNet: layer2, stride 8
-    assert choose_map(64, [4, 2]) == 0                      # all coarser: the finest
+def test_the_map_read_has_about_the_papers_60_cells_across():
+    assert choose_map([60, 30, 15]) == 0                    # 480-px frames' stride 8 in the papers
+    assert choose_map([96, 48, 24]) == 1                    # convnet-small at 96 px: stride 2
+    assert choose_map([64, 32, 16]) == 0                    # ... at 64 px: stride 1
+    assert choose_map([480, 240, 120]) == 2                 # ... at 480 px: stride 4
+    assert choose_map([80, 40]) == 0                        # a tie (20 cells either way): the finer
+    assert choose_map([4, 2]) == 0                          # all coarser: the finest
     net = build_backbone("convnet-small", 3, 32)
-    feats, stride, what = backbone_maps(net, torch.zeros(3, 3, 40, 56, dtype=torch.uint8), batch=2)
-    assert feats.shape == (3, 128, 10, 14) and stride == 4 and "stride 4, 128 channels" in what
-    resnet = build_backbone("resnet18", 3, 64)  # small images' stem (no max-pool): layer4 is at stride 8
-    feats, stride, what = backbone_maps(resnet, torch.zeros(2, 3, 64, 96, dtype=torch.uint8))
-    assert feats.shape == (2, 512, 8, 12) and stride == 8 and what.startswith("h_θ's map 4 of 4")
+    feats, stride, what = backbone_maps(net, torch.zeros(3, 3, 200, 280, dtype=torch.uint8), batch=2)
+    assert feats.shape == (3, 128, 50, 70) and stride == 4 and "stride 4, 128 channels" in what
+    resnet = build_backbone("resnet18", 3, 64)  # small images' stem (no max-pool): layer3 is at stride 4
+    feats, stride, what = backbone_maps(resnet, torch.zeros(1, 3, 240, 320, dtype=torch.uint8))
+    assert feats.shape == (1, 256, 60, 80) and stride == 4 and what.startswith("h_θ's map 3 of 4")
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +166,8 @@ def test_evaluate_propagate_end_to_end(run, davis, capsys):
     for prefix in ("", "random_init_", "pixel_"):
         j, f = result[prefix + "J"], result[prefix + "F"]
         assert 0 <= j <= 1 and 0 <= f <= 1 and result[prefix + "J&F"] == pytest.approx((j + f) / 2)
-    assert result["pixel_J"] > 0.5  # a red square on blue, but 8 px seen through 4-px cells
-    assert "stride 4" in result["features"] and "J&F" in result["verdict"] and "pixel baseline" in result["verdict"]
+    assert result["pixel_J"] > 0.5  # a red square on blue
+    assert "stride 1" in result["features"]  # 32-px frames: the finest map is nearest 60 cells and "J&F" in result["verdict"] and "pixel baseline" in result["verdict"]
     saved = json.loads((run / "evaluations" / "propagate-DAVIS.json").read_text())
     assert saved["J&F"] == result["J&F"] and saved["per_video"][0]["video"] == "a"
     print_evaluation(result, "propagate", 3)

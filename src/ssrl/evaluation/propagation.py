@@ -13,8 +13,8 @@ weighted sum of theirs. Distributions are upsampled (bilinear) to the masks' siz
 is the predicted object.
 
 ``propagate`` works on any feature maps, so that it can be tested with hand-made ones. Features
-come from h_θ's spatial map (``backbone_maps``: the coarsest map at stride ≤ 8 that the backbone
-declares through ``ssrl.backbones.maps``) or, for the baseline that needs no learning, from the
+come from h_θ's spatial map (``backbone_maps``: of the maps the backbone declares through
+``ssrl.backbones.maps``, the one nearest the papers' resolution, 60 cells across) or, for the baseline that needs no learning, from the
 pixels (``pixel_features``: each cell's Lab colour values).
 """
 
@@ -28,7 +28,7 @@ from torch import nn
 from ssrl.backbones.maps import features_and_maps
 from ssrl.data.source import to_unit
 
-MAX_STRIDE = 8  # the papers read features at stride 8 (CRW: a ResNet-18 with res4's stride removed)
+PAPERS_CELLS = 60  # cells across a frame's shorter side in the papers: 480-px DAVIS frames at stride 8
 AFFINITY_ELEMENTS = 2 ** 24  # affinities held at once (64 MiB): DAVIS at 480 px has 6,420 positions a frame
 
 
@@ -147,11 +147,12 @@ def as_channels(frames: torch.Tensor, channels: int) -> torch.Tensor:
     return frames.expand(-1, channels, -1, -1).contiguous()
 
 
-def choose_map(side: int, map_sides: list[int]) -> int:
-    """The index of the coarsest map (finest first) of stride ≤ MAX_STRIDE for an input of ``side``
-    px; the finest when every map is coarser."""
-    fine = [i for i, s in enumerate(map_sides) if s * MAX_STRIDE >= side]
-    return fine[-1] if fine else 0
+def choose_map(map_sides: list[int]) -> int:
+    """The index of the map (finest first) whose shorter side, in cells, is nearest
+    ``PAPERS_CELLS``: the papers' resolution relative to the frame (a ResNet at stride 8 on 480-px
+    frames), whatever the frames' size. (A fixed stride would leave 16 cells across a 64-px frame
+    at stride 4, too coarse for any features: BENCHMARKS.md, B5.) Ties go to the finer map."""
+    return min(range(len(map_sides)), key=lambda i: (abs(map_sides[i] - PAPERS_CELLS), -map_sides[i]))
 
 
 @torch.inference_mode()
@@ -165,7 +166,7 @@ def backbone_maps(backbone: nn.Module, frames: torch.Tensor, batch: int = 16,
     for chunk in frames.split(batch):
         _, maps = features_and_maps(backbone, to_unit(chunk.to(device)))
         if chosen is None:
-            chosen = choose_map(frames.shape[-2], [m.shape[-2] for m in maps])
+            chosen = choose_map([min(m.shape[-2:]) for m in maps])
             which, side = maps[chosen], frames.shape[-2]
             stride = max(1, round(side / which.shape[-2]))
             what = (f"h_θ's map {chosen + 1} of {len(maps)} (finest first): stride {stride}, "
