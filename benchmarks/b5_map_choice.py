@@ -15,22 +15,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import save  # noqa: E402
 
-from ssrl.backbones.maps import features_and_maps  # noqa: E402
 from ssrl.data.davis import davis_folder, read_video  # noqa: E402
-from ssrl.data.source import to_unit  # noqa: E402
 from ssrl.evaluation.davis_metrics import video_scores  # noqa: E402
-from ssrl.evaluation.propagation import PropagationConfig, as_channels, pixel_features, propagate_masks  # noqa: E402
+from ssrl.evaluation.propagation import (PropagationConfig, as_channels, backbone_maps, pixel_features,  # noqa: E402
+                                         propagate_masks)
 from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
-
-
-@torch.inference_mode()
-def maps_at(net: torch.nn.Module, frames: torch.Tensor, index: int) -> torch.Tensor:
-    return torch.cat([features_and_maps(net, to_unit(chunk))[1][index] for chunk in frames.split(16)]).float()
 
 
 def main() -> None:
@@ -50,14 +43,14 @@ def main() -> None:
     for name in folder.videos[:args.videos]:
         video = read_video(folder, name, 96)
         ids, true, annotated = [0, *video.objects], video.masks.numpy(), video.annotated.numpy()
-        frames = as_channels(video.frames, cfg.in_channels)
+        frames, short = as_channels(video.frames, cfg.in_channels), min(video.frames.shape[-2:])
         for i in indices:
-            feats = {who: maps_at(net, frames, i) for who, net in nets.items()}
-            cells = feats["pretrained"].shape[-2]
-            strides[i] = max(1, round(video.frames.shape[-2] / cells))
+            feats = {}
+            for who, net in nets.items():
+                feats[who], strides[i], _ = backbone_maps(net, frames, index=i)
             feats["pixel"] = pixel_features(video.frames, strides[i])
             for who, f in feats.items():
-                pred = propagate_masks(f, video.masks[0], ids, settings.radius * f.shape[-2], settings)
+                pred = propagate_masks(f, video.masks[0], ids, settings.radius * short / strides[i], settings)
                 scores[i][who] += list(video_scores(pred, true, annotated, video.objects).values())
     rows = [{"map": i, "stride": strides[i],
              **{f"{who}_J&F": round(float(np.mean([(j + f) / 2 for j, f in pairs])), 4) for who, pairs in s.items()}}

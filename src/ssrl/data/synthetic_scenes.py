@@ -4,8 +4,8 @@ The built-in synthetic source of ``synthetic_multitask`` (Ren & Lee 2018 learn f
 scenes whose geometry comes free with the image): a room (floor, ceiling, back and side walls)
 seen from a pinhole camera at a random height, yaw, pitch and field of view, with spheres, boxes
 and cylinders at random places, sizes and orientations (resting on the floor, or floating and
-tilted); with ``SceneConfig.room`` false, the objects alone on black. Every surface is textured with a random crop of a real photograph (the two that
-scikit-learn ships, ``sklearn.datasets.load_sample_images``: no files of ours, no download; or
+tilted); with ``SceneConfig.room`` false, the objects alone on black. Every surface is textured
+with a random crop of a real photograph (the two that scikit-learn ships, ``sklearn.datasets.load_sample_images``: no files of ours, no download; or
 of any bank of pictures passed as ``textures``, as ``synthetic_multitask``'s ``textures=real``
 passes the user's own real batch), tiled at a random scale and tinted, and shaded Lambertian
 under a random directional light plus ambient light (no shadows, no interreflection).
@@ -32,7 +32,6 @@ from ssrl.data.ray_casting import (BOX, CYLINDER, PLANE, SPHERE, hit_boxes, hit_
                                    local_normals_and_uv, pixel_rays)
 
 GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights: a 1-channel render of the RGB one
-PHOTO_HEIGHT = 213            # photo_textures' height: the crop sides below are drawn in its pixels
 WALLS = 5                     # floor, ceiling, back wall, left wall, right wall: instance ids 0..4
 
 
@@ -168,7 +167,7 @@ def sample_scenes(batch: int, cfg: SceneConfig = SceneConfig(), generator: torch
                   bank: tuple[int, int, int] | None = None) -> Scenes:
     """B random scenes on the CPU, drawn from ``generator`` (a fresh seed from the global RNG if None),
     textured from a bank of ``bank`` = (count, height, width) pictures (``photo_textures``' if None):
-    each crop's side is drawn as for the photographs and scaled by the bank's height over theirs."""
+    each crop's side is drawn as for the photographs and scaled by the bank's shorter side over theirs."""
     gen = generator or torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,))))
     b = batch
     rad = math.pi / 180
@@ -190,8 +189,9 @@ def sample_scenes(batch: int, cfg: SceneConfig = SceneConfig(), generator: torch
     rot = cam @ torch.cat([_WALL_AXES.expand(b, -1, -1, -1), rots], 1)
     size = torch.cat([torch.ones(b, WALLS, 3), sizes], 1)
     active = torch.cat([torch.full((b, WALLS), cfg.room), torch.rand((b, p - WALLS), generator=gen) < cfg.fill], 1)
-    count, bank_h, bank_w = bank or (len(photo_textures()), *photo_textures().shape[-2:])
-    side = _uniform(gen, (b, p), (24.0, 96.0)) * (min(bank_h, bank_w) / PHOTO_HEIGHT)
+    photos = photo_textures()  # the crop sides below are drawn in its pixels
+    count, bank_h, bank_w = bank or (len(photos), *photos.shape[-2:])
+    side = _uniform(gen, (b, p), (24.0, 96.0)) * (min(bank_h, bank_w) / min(photos.shape[-2:]))
     crop = torch.stack([torch.rand((b, p), generator=gen) * (bank_w - 2 - side),
                         torch.rand((b, p), generator=gen) * (bank_h - 2 - side), side], -1)
     tile = torch.where(kind == PLANE, _uniform(gen, (b, p), (1.0, 3.0)), _uniform(gen, (b, p), (0.4, 1.5)))

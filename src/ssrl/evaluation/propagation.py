@@ -14,8 +14,8 @@ is the predicted object.
 
 ``propagate`` works on any feature maps, so that it can be tested with hand-made ones. Features
 come from h_θ's spatial map (``backbone_maps``: of the maps the backbone declares through
-``ssrl.backbones.maps``, the one nearest the papers' resolution, 60 cells across) or, for the baseline that needs no learning, from the
-pixels (``pixel_features``: each cell's Lab colour values).
+``ssrl.backbones.maps``, the one nearest the papers' resolution, 60 cells across) or, for the
+baseline that needs no learning, from the pixels (``pixel_features``: each cell's Lab colour values).
 """
 
 from dataclasses import dataclass
@@ -157,16 +157,17 @@ def choose_map(map_sides: list[int]) -> int:
 
 @torch.inference_mode()
 def backbone_maps(backbone: nn.Module, frames: torch.Tensor, batch: int = 16,
-                  device: torch.device | None = None) -> tuple[torch.Tensor, int, str]:
+                  device: torch.device | None = None, index: int | None = None) -> tuple[torch.Tensor, int, str]:
     """(features (T, C, h, w) float32 on the CPU, the map's stride in px, which map it is) of uint8
-    frames (T, C, H, W) through h_θ in eval mode: the map ``choose_map`` picks."""
+    frames (T, C, H, W) through h_θ in eval mode: the map ``choose_map`` picks, or map ``index``
+    (finest first) if given."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backbone = backbone.eval().to(device)
     chosen, out = None, []
     for chunk in frames.split(batch):
         _, maps = features_and_maps(backbone, to_unit(chunk.to(device)))
         if chosen is None:
-            chosen = choose_map([min(m.shape[-2:]) for m in maps])
+            chosen = choose_map([min(m.shape[-2:]) for m in maps]) if index is None else index
             which, side = maps[chosen], frames.shape[-2]
             stride = max(1, round(side / which.shape[-2]))
             what = (f"h_θ's map {chosen + 1} of {len(maps)} (finest first): stride {stride}, "
