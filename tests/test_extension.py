@@ -119,7 +119,7 @@ def test_a_toy_modality_and_method_run_through_pretrain_evaluate_and_embed(toy, 
 
 def test_a_toy_run_refuses_what_its_modality_does_not_take(toy, tmp_path):
     run = ssrl.pretrain(toy, "denoise_points", out=tmp_path / "run", epochs=1, batch_size=100, progress=False)
-    with pytest.raises(SsrlError, match="fewshot protocol takes image runs, this is a points run"):
+    with pytest.raises(SsrlError, match="fewshot protocol takes image or video runs, this is a points run"):
         ssrl.evaluate(run, toy, "fewshot")
     with pytest.raises(SsrlError, match="--pool: not an option for points data"):
         ssrl.evaluate(run, toy, "knn", pool="mean")

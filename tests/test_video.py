@@ -1,5 +1,6 @@
-"""Video runs end to end: pretraining on a tiny video array, then kNN, a linear probe and
-``embed`` through the video modality (one vector per video)."""
+"""Video runs end to end: pretraining on a tiny video array, then kNN, a linear probe, fine-tuning,
+few-shot (beside training from scratch) and ``embed`` through the video modality (one vector per
+video: the frames' mean and trend, twice the frame backbone's width)."""
 
 import numpy as np
 import pytest
@@ -44,17 +45,32 @@ def test_evaluate_scores_one_vector_per_video(run, videos, protocol):
     assert 0 <= result["top1"] <= 1 and 0 <= result["random_init_top1"] <= 1
 
 
+def test_finetune_trains_the_frame_backbone_through_its_video_vectors(run, videos):
+    from ssrl.evaluation.fewshot import TrainBudget
+
+    result = ssrl.evaluate(run, videos, "finetune", save=False, budget=TrainBudget(epochs=1))
+    assert (result["n_train"], result["n_test"]) == (18, 6)
+    assert 0 <= result["top1"] <= 1 and 0 <= result["random_init_top1"] <= 1
+
+
+def test_fewshot_on_videos_runs_beside_training_from_scratch(run, videos):
+    from ssrl.evaluation.fewshot import TrainBudget
+
+    result = ssrl.evaluate(run, videos, "fewshot", save=False, per_class=[2], draws=1,
+                           budget=TrainBudget(epochs=1))
+    assert {"top1_mean", "random_init_top1_mean", "scratch_top1_mean"} <= result.keys()
+    assert 0 <= result["scratch_top1_mean"] <= 1
+
+
 def test_embed_writes_one_vector_per_video(run, videos, tmp_path):
     features = ssrl.embed(run, videos, tmp_path / "f.npy", limit=10)
-    assert features.shape == (10, 128) and np.isfinite(features).all()
-    assert np.load(tmp_path / "f.npy").shape == (10, 128)
+    assert features.shape == (10, 2 * 128) and np.isfinite(features).all()
+    assert np.load(tmp_path / "f.npy").shape == (10, 2 * 128)
 
 
-def test_image_methods_and_protocols_it_lacks_are_refused(run, videos, tmp_path):
+def test_image_methods_are_refused(videos, tmp_path):
     with pytest.raises(SsrlError, match="video data, but rotation is a method for image"):
         ssrl.pretrain(videos, "rotation", out=tmp_path / "r", max_steps=1, batch_size=8, progress=False)
-    with pytest.raises(SsrlError, match="this is a video run"):
-        ssrl.evaluate(run, videos, "fewshot", save=False)
 
 
 def test_the_frame_backbone_is_evaluated_on_still_images(run, tmp_path):
@@ -88,7 +104,7 @@ def test_embed_per_clip_cuts_every_video_into_the_runs_clips(run, tmp_path):
     x = np.random.default_rng(1).integers(0, 256, (3, 20, SIDE, SIDE), dtype=np.uint8)
     np.save(longer, x)
     features = ssrl.embed(run, str(longer), tmp_path / "clips.npy", per_clip=True)
-    assert features.shape == (6, 128)
+    assert features.shape == (6, 2 * 128)
     rows = list(csv.DictReader(open(tmp_path / "clips.clips.csv")))  # OUT.clips.csv beside OUT.npy
     assert [(r["video"], r["first_frame"]) for r in rows] == [(v, s) for v in "012" for s in ("0", "8")]
     second = tmp_path / "second.npy"  # video 1's second clip alone, embedded as a video of its own

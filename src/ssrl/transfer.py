@@ -208,7 +208,8 @@ def fewshot(run: str | Path, data: str, *, test_data: str | None = None, label_f
     modality = get_modality(cfg.modality)
     _check_protocol(run, modality, "fewshot")
     train, test, split = labeled(run, data, test_data=test_data, seed=seed, limit=limit, **data_options)
-    pretrained, random_init = load_backbone(run), init_backbone(cfg)
+    pretrained, random_init = (modality.feature_backbone(b, **data_options) for b in (load_backbone(run),
+                                                                                  init_backbone(cfg)))
     augment = modality.finetune_views((budget or TrainBudget()).augment)
     points = [fewshot_point(pretrained, random_init, train.rows, train.labels, test.rows, test.labels, s,
                             draws=draws, seed=seed, classifier=classifier, budget=budget, augment=augment,

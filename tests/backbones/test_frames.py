@@ -1,15 +1,15 @@
 """Backbones on video: an image backbone's per-frame features in one batch equal the frames' one
-by one; the clip backbone (r2plus1d-mini) takes clips whole and sees their order."""
+by one, and a video's vector is their mean beside their trend; the clip backbone (r2plus1d-mini) takes clips whole and sees their order."""
 
 import pytest
 import torch
 
 from ssrl.backbones import build_backbone
-from ssrl.backbones.frames import FramePooled, clip_dim, clip_features, per_frame
+from ssrl.backbones.frames import FramePooled, clip_dim, clip_features, mean_and_trend, per_frame
 from ssrl.pretext import METHODS
 
 
-def test_per_frame_features_are_each_frames_and_pooling_is_their_mean():
+def test_per_frame_features_are_each_frames_and_a_video_is_their_mean_and_trend():
     backbone = build_backbone("convnet-small", 3, 8, seed=0).eval()
     x = torch.rand(2, 5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -18,8 +18,18 @@ def test_per_frame_features_are_each_frames_and_pooling_is_their_mean():
         pooled = FramePooled(backbone)(x)
     assert h.shape == (2, 5, backbone.dim)
     torch.testing.assert_close(h, one_by_one)
-    torch.testing.assert_close(pooled, one_by_one.mean(1))
-    assert FramePooled(backbone).dim == backbone.dim
+    mean = one_by_one.mean(1)
+    slope = sum((t - 2) * one_by_one[:, t] for t in range(5)) / 10     # least squares: Σ(t - t̄)h_t / Σ(t - t̄)²
+    torch.testing.assert_close(pooled, torch.cat([mean, 4 * slope], 1))
+    assert FramePooled(backbone).dim == 2 * backbone.dim == pooled.shape[1]
+
+
+def test_the_trend_reads_a_linear_change_exactly_and_is_zero_for_still_frames():
+    h = torch.stack([torch.tensor([1.0, 5.0]) + t * torch.tensor([0.5, -2.0]) for t in range(4)])[None]  # (1, 4, 2)
+    torch.testing.assert_close(mean_and_trend(h), torch.tensor([[1.75, 2.0, 1.5, -6.0]]))
+    torch.testing.assert_close(mean_and_trend(h.flip(1))[:, 2:], -mean_and_trend(h)[:, 2:])
+    still = torch.ones(3, 1, 2)
+    torch.testing.assert_close(mean_and_trend(still), torch.tensor([[1.0, 1.0, 0.0, 0.0]]).expand(3, 4))
 
 
 def test_the_clip_backbone_sees_time_and_takes_clips_of_any_length():

@@ -75,7 +75,7 @@ def test_bad_protocol_and_both_kinds_of_setting_are_refused(run_and_data):
 
 def test_fewshot_refuses_a_text_run(tmp_path):
     RunConfig(data="glosses.tsv", modality="text").to_yaml(tmp_path / "config.yaml")
-    with pytest.raises(SsrlError, match="image runs"):
+    with pytest.raises(SsrlError, match="takes image or video runs, this is a text run"):
         ssrl.evaluate(tmp_path, "glosses.tsv", "fewshot")
 
 

@@ -5,8 +5,9 @@ timm's), to which a clip (B, T, C, H, W) is T images, or a clip backbone (``kind
 ``r2plus1d-mini``), which takes the clip whole. Methods get per-frame features with ``per_frame``
 (B, T, dim; a clip backbone sees each frame as a one-frame clip) and clip features with
 ``clip_features`` (in time order, as their paper combines them); the frozen-feature protocols
-and ``embed`` read one vector per video through ``FramePooled``: the mean of its frames' features,
-or the clip backbone's feature of the whole video.
+and ``embed`` read one vector per video through ``FramePooled``: an image backbone's frame
+features summarised by their mean and their linear trend over time (``mean_and_trend``), or the
+clip backbone's feature of the whole video.
 """
 
 import torch
@@ -38,19 +39,39 @@ def pooled(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return backbone(x) if is_clip_backbone(backbone) else per_frame(backbone, x).mean(1)
 
 
+def mean_and_trend(h: torch.Tensor) -> torch.Tensor:
+    """Frame features h (B, T, D) -> (B, 2·D): their mean over time beside their trend, the
+    least-squares slope of each feature against the frame index times T - 1 (the fitted change
+    from the first frame to the last; zero for one frame).
+
+    The mean alone forgets the frames' order, so what moves, and which way, is invisible to a probe
+    of it. The slope's weights are proportional to 2t - T - 1 (t = 1..T), the approximate rank
+    pooling of Bilen et al. 2016 ("Dynamic Image Networks for Action Recognition"), here applied
+    to features rather than pixels and scaled to read as a change, comparable with the mean."""
+    t = h.shape[1]
+    mean = h.mean(1)
+    if t < 2:
+        return torch.cat([mean, torch.zeros_like(mean)], 1)
+    centred = torch.arange(t, dtype=h.dtype, device=h.device) - (t - 1) / 2            # (T,)
+    slope = torch.einsum("t,btd->bd", centred, h) / centred.square().sum()
+    return torch.cat([mean, slope * (t - 1)], 1)
+
+
 def clip_dim(backbone: nn.Module, frames: int) -> int:
     """The width of ``clip_features`` for clips of ``frames`` frames."""
     return backbone.dim if is_clip_backbone(backbone) else frames * backbone.dim
 
 
 class FramePooled(nn.Module):
-    """A video's features (B, T, C, H, W) -> (B, dim): the mean over its frames of an image
-    backbone's, or a clip backbone's feature of the whole video."""
+    """A video's features (B, T, C, H, W) -> (B, dim): an image backbone's frame features as
+    ``mean_and_trend`` (dim = 2 × the backbone's), or a clip backbone's feature of the whole video."""
 
     def __init__(self, backbone: nn.Module):
         super().__init__()
         self.backbone = backbone
-        self.dim = backbone.dim
+        self.dim = backbone.dim if is_clip_backbone(backbone) else 2 * backbone.dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return pooled(self.backbone, x)
+        if is_clip_backbone(self.backbone):
+            return self.backbone(x)
+        return mean_and_trend(per_frame(self.backbone, x))

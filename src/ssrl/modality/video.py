@@ -4,8 +4,9 @@ arrays and ``moving-digits``); the backbone takes float (B, T, C, H, W) in [0, 1
 h_θ is an image backbone applied to every frame, or a clip backbone (``r2plus1d-mini``) that takes
 the clip whole (``ssrl.backbones.frames``): built, trained and saved as for images
 (``backbone_dims`` are the frames' channels and side), with the methods combining per-frame or
-clip features, and the frozen-feature protocols and ``embed`` reading one vector per video
-(``FramePooled``, ``feature_backbone``).
+clip features, and every protocol but ``propagate`` and ``embed`` reading one vector per video
+(``FramePooled``, ``feature_backbone``): fine-tuning and training from scratch train h_θ through
+it, without augmentation (a crop or flip would have to be the same for every frame of a clip).
 Labeled videos are split as images are: the data's own train/test, else a stratified hold-out.
 Labeled still images are read as one-frame videos, so a run's h_θ can be evaluated on them.
 ``label_column`` picks the labels of data that carries several (moving-digits: ``digit``, the
@@ -31,7 +32,7 @@ class VideoModality(PixelModality):
     default_backbone = "convnet-small"
     default_method = "arrow_of_time"
     channels_last = True    # h_θ sees frames (B·T, C, H, W), as an image CNN does
-    protocols = ("knn", "linear", "propagate")
+    protocols = ("knn", "linear", "finetune", "fewshot", "propagate")
     unit = "videos"
     input_name = "videos"
     run_options = ("image_size", "in_channels", "channels_last", "clip_frames", "frame_stride")
@@ -89,9 +90,10 @@ class VideoModality(PixelModality):
 
     def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
         return {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
-                "dim": backbone.dim, "per_frame": True,
+                "dim": backbone.dim, "video_dim": FramePooled(backbone).dim, "per_frame": True,
                 "input": "float32 videos (B, T, C, H, W) in [0, 1]; the weights are an image backbone's, applied "
-                         "to every frame (B·T, C, H, W), and a video's features are the mean of its frames'"}
+                         "to every frame (B·T, C, H, W); a video's features (video_dim) are its frames' mean "
+                         "beside their linear trend over time (ssrl.backbones.frames.mean_and_trend)"}
 
 
 def _clips(cfg: RunConfig) -> dict:
