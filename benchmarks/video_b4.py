@@ -14,6 +14,7 @@ last epoch beside chance, steps, clips/s, peak RSS.
     python benchmarks/video_b4.py --methods arrow_of_time,clip_order,shuffle_and_learn,odd_one_out \\
         --backbones convnet-small,r2plus1d-mini --seeds 0,1,2 --budget 10m
     python benchmarks/video_b4.py --methods arrow_of_time --seeds 0 --max-steps 5 --tag _smoke
+    python benchmarks/video_b4.py --merge _core0,_core1 --tag _all   # runs made side by side, one a core
 
 Not measured here: training from scratch on the labels (ssrl's ``finetune`` protocol is not yet
 offered for video), and the pretext accuracy on static videos, which the unit tests bound by
@@ -135,6 +136,17 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def merge(paths: list[Path], out: Path) -> None:
+    """One result of several invocations' files: their rows, invocations and pixel baseline."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    result = {"benchmark": "B4", "merged_from": [p.name for p in paths], "pixel_pca": parts[0]["pixel_pca"],
+              "invocations": [i for part in parts for i in part["invocations"]],
+              "rows": [r for part in parts for r in part["rows"]]}
+    result["summary"] = summarise(result["rows"])
+    out.write_text(json.dumps(result, indent=1))
+    print(f"saved {out}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", default="arrow_of_time,clip_order,shuffle_and_learn,odd_one_out")
@@ -147,7 +159,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs", default=str(CACHE / "runs"))
     p.add_argument("--tag", default="")
+    p.add_argument("--merge", default=None,
+                   help="comma-separated tags of runs made side by side (one process a core): their rows and "
+                        "summary saved under --tag, nothing trained")
     args = p.parse_args()
+    if args.merge:
+        merge([RESULTS / f"video_b4{t}.json" for t in args.merge.split(",")], RESULTS / f"video_b4{args.tag}.json")
+        return
     if (args.budget is None) == (args.max_steps is None):
         sys.exit("give one of --budget and --max-steps")
     torch.set_num_threads(args.threads)
