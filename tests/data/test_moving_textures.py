@@ -69,6 +69,25 @@ def test_masks_are_exactly_where_each_object_was_pasted_in_order(made):
     assert crossed > 0, "the fixture should hold a crossing"
 
 
+def test_over_real_frames_the_objects_and_masks_are_the_same_and_the_rest_is_the_clip(made):
+    """Backgrounds from (here: made-up) video frames: every window within its part of a clip,
+    grey clips repeated to RGB, and the same objects and masks as over the photograph."""
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (40, 3, mt.FRAME, mt.FRAME), dtype=np.uint8),
+             rng.integers(0, 256, (30, 1, mt.FRAME, mt.FRAME), dtype=np.uint8)]
+    grounds = mt.clip_grounds(clips, N, mt.SEED, part=(0.0, 0.9))
+    for ground in grounds:  # 24 consecutive frames of one clip, ending within its first 90 %
+        k = next(k for k, c in enumerate(clips) for s in range(len(c) - mt.FRAMES + 1)
+                 if np.array_equal(np.broadcast_to(c[s:s + mt.FRAMES], ground.shape), ground) and s + mt.FRAMES <= 0.9 * len(c))
+        assert k in (0, 1)
+    videos, masks = mt.generate(N, mt.SEED, grounds)
+    assert np.array_equal(masks, made[1])
+    assert np.array_equal(videos.transpose(0, 1, 3, 4, 2)[masks > 0], made[0].transpose(0, 1, 3, 4, 2)[made[1] > 0])
+    assert np.array_equal(videos.transpose(0, 1, 3, 4, 2)[masks == 0], grounds.transpose(0, 1, 3, 4, 2)[masks == 0])
+    with pytest.raises(DataError, match="no real video has 24 frames within 50%–100%"):
+        mt.clip_grounds(clips[1:], 1, mt.SEED, part=(0.5, 1.0))
+
+
 def test_an_unscaled_object_shows_the_photographs_own_pixels():
     """A box as large as its window, at whole pixels: every pasted pixel is the reduced photograph's
     pixel at the same offset, and the mask is the blob, nothing else."""

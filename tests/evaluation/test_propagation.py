@@ -86,6 +86,19 @@ def test_propagation_matches_a_reference_written_from_the_protocol(context, radi
     assert torch.allclose(chunked, fast, atol=1e-6)
 
 
+@pytest.mark.parametrize("radius", [1.0, 2.5, 20.0])
+def test_targets_taken_a_tile_at_a_time_give_the_reference(radius, monkeypatch):
+    """A map of several tiles (3 × 3 positions each, edges cut off): each tile's affinities to the
+    context it can reach only give every position's labels as the protocol defines them."""
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(4, 5, 8, 7, generator=g)
+    first = torch.softmax(torch.randn(2, 8, 7, generator=g), 0)
+    monkeypatch.setattr(propagation, "TILE", 3)
+    tiled = propagate(features, first, context=2, radius=radius, topk=4, temperature=0.1)
+    slow = reference_propagate(features, first, 2, radius, 4, 0.1)
+    assert torch.allclose(tiled, slow, atol=1e-5)
+
+
 def test_a_match_beyond_the_radius_is_not_used():
     """One row of cells: frame 1's cell 5 matches frame 0's cell 0 exactly, 5 cells away; within a
     radius of 2 it takes the label of its best neighbour in reach instead."""

@@ -25,6 +25,8 @@ of ``generate(m > n)`` and the held-out videos (``HELDOUT_SEED``) are none of th
 The rest is float64 arithmetic on the decoded photographs (Pillow's libjpeg), so the bytes are the
 same on every machine; only a pixel whose blob value or colour fell on a rounding boundary to the
 last bit of ``exp`` could differ where numpy's ``exp`` does.
+The same objects can be pasted over frames of real videos instead of the photograph
+(``clip_grounds``; B5's ``clips`` set, over the videos public packages ship).
 ``--data moving-textures`` is ``VIDEOS`` unlabeled training videos (uint8 (N, 24, 3, 64, 64),
 88 MB); ``write_davis`` writes held-out videos with their masks as a DAVIS-layout folder for
 ``ssrl evaluate RUN --data FOLDER --protocol propagate`` (``ssrl.data.davis``)::
@@ -189,10 +191,14 @@ def _object(rng: np.random.Generator, ground: Layer) -> Layer:
     return Layer(photo, origin, texture, _bounced(free, low, high), side, bumps)
 
 
-def compose(layers: list[Layer]) -> tuple[np.ndarray, np.ndarray]:
+def compose(layers: list[Layer], ground: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(frames (T, 3, 64, 64) uint8, masks (T, 64, 64) uint8) of the background ``layers[0]``
-    with the objects ``layers[1:]`` pasted over it in order, object k's pixels masked k."""
-    frames, _ = render(layers[0])                                         # the background covers every pixel
+    with the objects ``layers[1:]`` pasted over it in order, object k's pixels masked k. ``ground``
+    (T, 3, 64, 64) uint8, if given, is the background instead: frames of a real video."""
+    if ground is None:
+        frames, _ = render(layers[0])                                     # the background covers every pixel
+    else:
+        frames = ground.transpose(0, 2, 3, 1).astype(np.float64)
     masks = np.zeros((FRAMES, FRAME, FRAME), np.uint8)
     for k, layer in enumerate(layers[1:], start=1):
         colours, inside = render(layer)
@@ -222,21 +228,43 @@ def layers(seed: int, index: int) -> list[Layer]:
     return [ground, *objects]
 
 
-def generate(n: int = VIDEOS, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(videos (n, 24, 3, 64, 64) uint8, masks (n, 24, 64, 64) uint8: 0 background, k object k)."""
+def clip_grounds(clips: list[np.ndarray], n: int, seed: int, part: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """Backgrounds (n, 24, 3, 64, 64) uint8 from real videos ``clips`` (each (F, C, 64, 64) uint8,
+    C 1 or 3): for video ``index`` of ``seed``, 24 consecutive frames of one of them (grey ones
+    repeated to RGB), drawn uniformly among the windows that lie within the fraction ``part`` of
+    its frames (a temporal split: training videos from the first part of each clip, held-out ones
+    from the last). Drawn from a stream of their own (``(seed, index, 1)``), so the objects of
+    ``layers(seed, index)`` are the same as over a photograph."""
+    windows = [(k, start) for k, clip in enumerate(clips)
+               for start in range(int(part[0] * len(clip)), int(part[1] * len(clip)) - FRAMES + 1)]
+    if not windows:
+        raise DataError(f"{NAME}: no real video has {FRAMES} frames within {part[0]:.0%}–{part[1]:.0%} of its length")
+    if any(c.shape[2:] != (FRAME, FRAME) or c.shape[1] not in (1, 3) for c in clips):
+        raise DataError(f"{NAME}: background videos must be (frames, 1 or 3, {FRAME}, {FRAME}) uint8")
+    grounds = np.empty((n, FRAMES, 3, FRAME, FRAME), np.uint8)
+    for i in range(n):
+        k, start = windows[int(np.random.default_rng([seed, i, 1]).integers(len(windows)))]
+        grounds[i] = np.broadcast_to(clips[k][start:start + FRAMES], (FRAMES, 3, FRAME, FRAME))
+    return grounds
+
+
+def generate(n: int = VIDEOS, seed: int = SEED, grounds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(videos (n, 24, 3, 64, 64) uint8, masks (n, 24, 64, 64) uint8: 0 background, k object k),
+    over a panning photograph, or over ``grounds`` (``clip_grounds``: real videos) if given."""
     videos = np.empty((n, FRAMES, 3, FRAME, FRAME), np.uint8)
     masks = np.empty((n, FRAMES, FRAME, FRAME), np.uint8)
     for i in range(n):
-        videos[i], masks[i] = compose(layers(seed, i))
+        videos[i], masks[i] = compose(layers(seed, i), None if grounds is None else grounds[i])
     return videos, masks
 
 
-def write_davis(root: str | Path, n: int = 60, seed: int = HELDOUT_SEED) -> Path:
-    """``n`` videos of ``seed`` (default: the held-out ones) as a DAVIS-layout folder ``root``:
-    JPEGImages/textures0000/00000.png ... (PNG: lossless), Annotations/textures0000/00000.png ...
-    (index PNGs in DAVIS's palette, every frame annotated), ImageSets/2017/val.txt listing them."""
+def write_davis(root: str | Path, n: int = 60, seed: int = HELDOUT_SEED, grounds: np.ndarray | None = None) -> Path:
+    """``n`` videos of ``seed`` (default: the held-out ones; over ``grounds`` if given, as
+    ``generate``) as a DAVIS-layout folder ``root``: JPEGImages/textures0000/00000.png ... (PNG:
+    lossless), Annotations/textures0000/00000.png ... (index PNGs in DAVIS's palette, every frame
+    annotated), ImageSets/2017/val.txt listing them."""
     root = Path(root)
-    videos, masks = generate(n, seed)
+    videos, masks = generate(n, seed, grounds)
     names = [f"textures{i:04d}" for i in range(n)]
     for name, video, mask in zip(names, videos, masks):
         for sub in ("JPEGImages", "Annotations"):

@@ -30,6 +30,7 @@ from ssrl.data.source import to_unit
 
 PAPERS_CELLS = 60  # cells across a frame's shorter side in the papers: 480-px DAVIS frames at stride 8
 AFFINITY_ELEMENTS = 2 ** 24  # affinities held at once (64 MiB): DAVIS at 480 px has 6,420 positions a frame
+TILE = 16  # target positions a side whose affinities are computed together (``propagate``; BENCHMARKS.md)
 
 
 @dataclass(frozen=True)
@@ -44,19 +45,48 @@ def propagate(features: torch.Tensor, first: torch.Tensor, *, context: int = 20,
               topk: int = 10, temperature: float = 0.07) -> torch.Tensor:
     """Label distributions (T, K, h, w) of every frame of features (T, C, h, w), given the first
     frame's (K, h, w). ``radius`` is in cells of the feature map (Euclidean). Frame 0 keeps ``first``.
-    Computed on the features' device, at most ``AFFINITY_ELEMENTS`` affinities at once; returned on the CPU."""
+    Computed on the features' device, at most ``AFFINITY_ELEMENTS`` affinities at once; returned on the CPU.
+
+    Target positions are taken a ``TILE`` × ``TILE`` square at a time, and their affinities computed
+    only to the context positions of that square grown by the radius, which holds every position
+    in their reach: the same result as affinities to every position, for a fraction of the work when
+    the radius is small beside the map."""
     t_all, _, h, w = features.shape
     feats = F.normalize(features.flatten(2).float(), dim=1)                      # (T, C, N)
-    reach = _within(h, w, radius).to(feats.device)                               # (N, P): positions in reach
+    tiles = _tiles(h, w, radius, feats.device)
     labels = [first.flatten(1).float().to(feats.device)]                         # each (K, N)
     for t in range(1, t_all):
         ctx = [0] + list(range(max(1, t - context), t))
-        keys = F.pad(feats[ctx], (0, 1))                                         # (M, C, N + 1): index N is
-        ctx_labels = F.pad(torch.stack([labels[i] for i in ctx], 1), (0, 1))     # (K, M, N + 1)  no position
-        rows = max(1, AFFINITY_ELEMENTS // (len(ctx) * (h * w + 1)))             # target positions at a time
-        labels.append(torch.cat([_attend(feats[t][:, part], keys, reach[part], ctx_labels, topk, temperature)
-                                 for part in torch.arange(h * w, device=feats.device).split(rows)], 1))
+        keys, ctx_labels = feats[ctx], torch.stack([labels[i] for i in ctx], 1)  # (M, C, N), (K, M, N)
+        out = torch.empty_like(labels[0])
+        for targets, window, reach in tiles:
+            near_keys = F.pad(keys[:, :, window], (0, 1))                        # (M, C, W + 1): index W is
+            near_labels = F.pad(ctx_labels[:, :, window], (0, 1))                # (K, M, W + 1)  no position
+            rows = max(1, AFFINITY_ELEMENTS // (len(ctx) * (len(window) + 1)))   # target positions at a time
+            for part in torch.arange(len(targets), device=feats.device).split(rows):
+                out[:, targets[part]] = _attend(feats[t][:, targets[part]], near_keys, reach[part], near_labels,
+                                                topk, temperature)
+        labels.append(out)
     return torch.stack(labels).unflatten(2, (h, w)).cpu()
+
+
+def _tiles(h: int, w: int, radius: float, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For each ``TILE`` × ``TILE`` square of an h × w map: (its positions (n,), the positions of the
+    square grown by the radius (W,), and each of its positions' reach (n, P) as indices into those
+    W, W where the frame's edge cuts the disk off)."""
+    reach, r = _within(h, w, radius), int(radius)
+    out = []
+    for y in range(0, h, TILE):
+        for x in range(0, w, TILE):
+            rows, cols = torch.arange(y, min(h, y + TILE)), torch.arange(x, min(w, x + TILE))
+            targets = (rows[:, None] * w + cols).flatten()
+            near_rows = torch.arange(max(0, y - r), min(h, y + TILE + r))
+            near_cols = torch.arange(max(0, x - r), min(w, x + TILE + r))
+            window = (near_rows[:, None] * w + near_cols).flatten()
+            local = torch.full((h * w + 1,), len(window), dtype=torch.long)      # index h·w (none) -> W (none)
+            local[window] = torch.arange(len(window))
+            out.append((targets.to(device), window.to(device), local[reach[targets]].to(device)))
+    return out
 
 
 def _within(h: int, w: int, radius: float) -> torch.Tensor:
