@@ -1,6 +1,6 @@
 """Video runs end to end: pretraining on a tiny video array, then kNN, a linear probe, fine-tuning,
 few-shot (beside training from scratch) and ``embed`` through the video modality (one vector per
-video: the frames' mean and trend, twice the frame backbone's width)."""
+video: the frames' mean, or with ``pool="trend"`` their mean and trend, twice as wide)."""
 
 import numpy as np
 import pytest
@@ -64,8 +64,16 @@ def test_fewshot_on_videos_runs_beside_training_from_scratch(run, videos):
 
 def test_embed_writes_one_vector_per_video(run, videos, tmp_path):
     features = ssrl.embed(run, videos, tmp_path / "f.npy", limit=10)
-    assert features.shape == (10, 2 * 128) and np.isfinite(features).all()
-    assert np.load(tmp_path / "f.npy").shape == (10, 2 * 128)
+    assert features.shape == (10, 128) and np.isfinite(features).all()
+    assert np.load(tmp_path / "f.npy").shape == (10, 128)
+    trend = ssrl.embed(run, videos, limit=10, pool="trend")
+    assert trend.shape == (10, 2 * 128) and np.allclose(trend[:, :128], features, atol=1e-5)
+
+
+def test_the_trend_pooling_is_recorded_and_an_unknown_one_refused(run, videos):
+    assert ssrl.evaluate(run, videos, "knn", save=False, pool="trend")["pool"] == "trend"
+    with pytest.raises(SsrlError, match="unknown pooling 'max' for videos"):
+        ssrl.evaluate(run, videos, "knn", save=False, pool="max")
 
 
 def test_image_methods_are_refused(videos, tmp_path):
@@ -104,7 +112,7 @@ def test_embed_per_clip_cuts_every_video_into_the_runs_clips(run, tmp_path):
     x = np.random.default_rng(1).integers(0, 256, (3, 20, SIDE, SIDE), dtype=np.uint8)
     np.save(longer, x)
     features = ssrl.embed(run, str(longer), tmp_path / "clips.npy", per_clip=True)
-    assert features.shape == (6, 2 * 128)
+    assert features.shape == (6, 128)
     rows = list(csv.DictReader(open(tmp_path / "clips.clips.csv")))  # OUT.clips.csv beside OUT.npy
     assert [(r["video"], r["first_frame"]) for r in rows] == [(v, s) for v in "012" for s in ("0", "8")]
     second = tmp_path / "second.npy"  # video 1's second clip alone, embedded as a video of its own

@@ -1,5 +1,5 @@
 """Backbones on video: an image backbone's per-frame features in one batch equal the frames' one
-by one, and a video's vector is their mean beside their trend; the clip backbone (r2plus1d-mini) takes clips whole and sees their order."""
+by one, and a video's vector is their mean (or their mean beside their trend); the clip backbone (r2plus1d-mini) takes clips whole and sees their order."""
 
 import pytest
 import torch
@@ -9,19 +9,21 @@ from ssrl.backbones.frames import FramePooled, clip_dim, clip_features, mean_and
 from ssrl.pretext import METHODS
 
 
-def test_per_frame_features_are_each_frames_and_a_video_is_their_mean_and_trend():
+def test_per_frame_features_are_each_frames_and_a_video_is_their_mean_or_mean_and_trend():
     backbone = build_backbone("convnet-small", 3, 8, seed=0).eval()
     x = torch.rand(2, 5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         h = per_frame(backbone, x)
         one_by_one = torch.stack([torch.stack([backbone(x[b, t:t + 1])[0] for t in range(5)]) for b in range(2)])
-        pooled = FramePooled(backbone)(x)
+        pooled, trend = FramePooled(backbone)(x), FramePooled(backbone, "trend")(x)
     assert h.shape == (2, 5, backbone.dim)
     torch.testing.assert_close(h, one_by_one)
     mean = one_by_one.mean(1)
+    torch.testing.assert_close(pooled, mean)
+    assert FramePooled(backbone).dim == backbone.dim
     slope = sum((t - 2) * one_by_one[:, t] for t in range(5)) / 10     # least squares: Σ(t - t̄)h_t / Σ(t - t̄)²
-    torch.testing.assert_close(pooled, torch.cat([mean, 4 * slope], 1))
-    assert FramePooled(backbone).dim == 2 * backbone.dim == pooled.shape[1]
+    torch.testing.assert_close(trend, torch.cat([mean, 4 * slope], 1))
+    assert FramePooled(backbone, "trend").dim == 2 * backbone.dim == trend.shape[1]
 
 
 def test_the_trend_reads_a_linear_change_exactly_and_is_zero_for_still_frames():

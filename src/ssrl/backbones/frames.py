@@ -6,8 +6,8 @@ timm's), to which a clip (B, T, C, H, W) is T images, or a clip backbone (``kind
 (B, T, dim; a clip backbone sees each frame as a one-frame clip) and clip features with
 ``clip_features`` (in time order, as their paper combines them); the frozen-feature protocols
 and ``embed`` read one vector per video through ``FramePooled``: an image backbone's frame
-features summarised by their mean and their linear trend over time (``mean_and_trend``), or the
-clip backbone's feature of the whole video.
+features' mean (``pool="mean"``), or their mean beside their linear trend over time
+(``pool="trend"``, ``mean_and_trend``), or the clip backbone's feature of the whole video.
 """
 
 import torch
@@ -62,16 +62,23 @@ def clip_dim(backbone: nn.Module, frames: int) -> int:
     return backbone.dim if is_clip_backbone(backbone) else frames * backbone.dim
 
 
-class FramePooled(nn.Module):
-    """A video's features (B, T, C, H, W) -> (B, dim): an image backbone's frame features as
-    ``mean_and_trend`` (dim = 2 × the backbone's), or a clip backbone's feature of the whole video."""
+POOLS = ("mean", "trend")  # an image backbone's frames as one vector: their mean; beside it their trend
 
-    def __init__(self, backbone: nn.Module):
+
+class FramePooled(nn.Module):
+    """A video's features (B, T, C, H, W) -> (B, dim): an image backbone's frame features'
+    mean (``pool="mean"``) or ``mean_and_trend`` (``"trend"``: dim = 2 × the backbone's), or a clip
+    backbone's feature of the whole video (either pool)."""
+
+    def __init__(self, backbone: nn.Module, pool: str = "mean"):
         super().__init__()
-        self.backbone = backbone
-        self.dim = backbone.dim if is_clip_backbone(backbone) else 2 * backbone.dim
+        if pool not in POOLS:
+            raise ValueError(f"unknown pooling {pool!r}; choose one of: {', '.join(POOLS)}")
+        self.backbone, self.pool = backbone, pool
+        self.dim = 2 * backbone.dim if pool == "trend" and not is_clip_backbone(backbone) else backbone.dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if is_clip_backbone(self.backbone):
             return self.backbone(x)
-        return mean_and_trend(per_frame(self.backbone, x))
+        h = per_frame(self.backbone, x)
+        return mean_and_trend(h) if self.pool == "trend" else h.mean(1)

@@ -5,8 +5,10 @@ h_θ is an image backbone applied to every frame, or a clip backbone (``r2plus1d
 the clip whole (``ssrl.backbones.frames``): built, trained and saved as for images
 (``backbone_dims`` are the frames' channels and side), with the methods combining per-frame or
 clip features, and every protocol but ``propagate`` and ``embed`` reading one vector per video
-(``FramePooled``, ``feature_backbone``): fine-tuning and training from scratch train h_θ through
-it, without augmentation (a crop or flip would have to be the same for every frame of a clip).
+(``FramePooled``, ``feature_backbone``; ``pool``: the frames' mean, or ``trend``, their mean beside
+their linear trend over time, which a probe of motion needs): fine-tuning and training from scratch
+train h_θ through it, without augmentation (a crop or flip would have to be the same for every
+frame of a clip).
 Labeled videos are split as images are: the data's own train/test, else a stratified hold-out.
 Labeled still images are read as one-frame videos, so a run's h_θ can be evaluated on them.
 ``label_column`` picks the labels of data that carries several (moving-digits: ``digit``, the
@@ -18,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ssrl.backbones.frames import CLIP_BACKBONES, FramePooled
+from ssrl.backbones.frames import CLIP_BACKBONES, POOLS, FramePooled
 from ssrl.config import RunConfig
 from ssrl.data.video import every_clip, is_video, load_videos, load_videos_labeled
 from ssrl.errors import SsrlError
@@ -36,7 +38,7 @@ class VideoModality(PixelModality):
     unit = "videos"
     input_name = "videos"
     run_options = ("image_size", "in_channels", "channels_last", "clip_frames", "frame_stride")
-    data_options = ("label_column",)  # evaluate: which labels (moving-digits: digit or direction)
+    data_options = ("label_column", "pool")  # which labels (moving-digits: digit or direction); the video vector
 
     def claims(self, spec: str) -> bool:
         return is_video(spec)
@@ -77,11 +79,13 @@ class VideoModality(PixelModality):
         self.check_options(options)
         return every_clip(data, image_size=cfg.image_size, **_clips(cfg))
 
-    def feature_backbone(self, backbone: nn.Module, **options) -> nn.Module:
-        return FramePooled(backbone)
+    def feature_backbone(self, backbone: nn.Module, pool: str | None = None, **options) -> nn.Module:
+        if (pool or POOLS[0]) not in POOLS:
+            raise SsrlError(f"unknown pooling {pool!r} for videos; choose one of: {', '.join(POOLS)}")
+        return FramePooled(backbone, pool or POOLS[0])
 
-    def result_fields(self, label_column: str | None = None, **options) -> dict:
-        return {"label_column": label_column} if label_column else {}
+    def result_fields(self, label_column: str | None = None, pool: str | None = None, **options) -> dict:
+        return {**({"label_column": label_column} if label_column else {}), "pool": pool or POOLS[0]}
 
     def traceable(self, cfg: RunConfig, backbone: nn.Module) -> tuple[nn.Module, torch.Tensor, dict]:
         example = torch.rand(2, EXAMPLE_FRAMES, cfg.in_channels, cfg.image_size, cfg.image_size)
@@ -90,10 +94,9 @@ class VideoModality(PixelModality):
 
     def backbone_spec(self, cfg: RunConfig, backbone: nn.Module) -> dict:
         return {"backbone": cfg.backbone, "in_channels": cfg.in_channels, "image_size": cfg.image_size,
-                "dim": backbone.dim, "video_dim": FramePooled(backbone).dim, "per_frame": True,
+                "dim": backbone.dim, "per_frame": True,
                 "input": "float32 videos (B, T, C, H, W) in [0, 1]; the weights are an image backbone's, applied "
-                         "to every frame (B·T, C, H, W); a video's features (video_dim) are its frames' mean "
-                         "beside their linear trend over time (ssrl.backbones.frames.mean_and_trend)"}
+                         "to every frame (B·T, C, H, W), and a video's features are the mean of its frames'"}
 
 
 def _clips(cfg: RunConfig) -> dict:
