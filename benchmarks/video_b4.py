@@ -6,7 +6,9 @@ digit, ``direction``). Each method pretrains on the training videos only, withou
 for a wall-clock ``--budget`` (the issue: 10 CPU minutes) or ``--max-steps``, one torch thread
 (pin the process with ``taskset`` for a one-core figure). Then linear probes (ssrl's: standardised
 frozen features) and kNN for the digit and the direction, on the held-out videos, beside the same
-backbone at its random init; balanced accuracy. Beside them a raw-pixel baseline: PCA of every
+backbone at its random init; balanced accuracy. The digit is probed on each video's mean frame
+feature; the direction on that mean beside the frames' trend over time (``pool="trend"``), since
+the mean cannot see which way a digit moves. Beside them a raw-pixel baseline: PCA of every
 clip's pixels (fitted on the training clips) to ``--pca`` dimensions, then the same kind of
 probe (standardised, multinomial logistic regression). Also recorded: the pretext accuracy of the
 last epoch beside chance, steps, clips/s, peak RSS.
@@ -15,9 +17,10 @@ last epoch beside chance, steps, clips/s, peak RSS.
         --backbones convnet-small,r2plus1d-mini --seeds 0,1,2 --budget 10m
     python benchmarks/video_b4.py --methods arrow_of_time --seeds 0 --max-steps 5 --tag _smoke
     python benchmarks/video_b4.py --merge _core0,_core1 --tag _all   # runs made side by side, one a core
+    python benchmarks/video_b4.py --reevaluate digit --tag _core0      # the probes again, nothing trained
 
-Not measured here: training from scratch on the labels (ssrl's ``finetune`` protocol is not yet
-offered for video), and the pretext accuracy on static videos, which the unit tests bound by
+Not measured here: training from scratch on the labels (``ssrl evaluate RUN --protocol finetune``
+on videos; costly on one core), and the pretext accuracy on static videos, which the unit tests bound by
 construction (every pseudolabel gets the same input: ``tests/pretext/test_video_methods.py``).
 Result: ``benchmarks/results/video_b4{TAG}.json`` (rows and summary; a killed invocation resumes).
 """
@@ -43,6 +46,7 @@ from ssrl.pretext import METHODS  # noqa: E402
 
 CACHE = Path(__file__).parent / ".cache" / "b4"
 LABELS = ("digit", "direction")
+POOL = {"digit": "mean", "direction": "trend"}  # the video vector each probe reads: motion needs the trend
 
 
 def split_data() -> Path:
@@ -100,13 +104,37 @@ def one_row(data: Path, method: str, backbone: str, seed: int, args) -> dict:
            "pretrain_wall_s": round(wall, 1), "clips_per_s": round(steps * args.batch_size / wall, 1),
            "peak_rss_mb": round(peak_rss_mb()), "pretext_acc_last_epoch": accs[-1] if accs else None,
            "chance": chance(method, {})}
-    for label in LABELS:
+    return {**row, **probes(run, data, seed, LABELS)}
+
+
+def probes(run: Path, data: Path, seed: int, labels: tuple[str, ...]) -> dict:
+    """Linear and kNN balanced top-1 of ``labels``, each read through its ``POOL``, beside random init."""
+    row = {}
+    for label in labels:
+        row[f"{label}_pool"] = POOL[label]
         for protocol in ("linear", "knn"):
             r = ssrl.evaluate(run, str(data), protocol, label_column=None if label == "digit" else "direction",
-                              save=False, seed=seed)
+                              save=False, seed=seed, pool=POOL[label])
             row[f"{label}_{protocol}"] = round(r["balanced_top1"], 4)
             row[f"{label}_{protocol}_random_init"] = round(r["random_init_balanced_top1"], 4)
     return row
+
+
+def reevaluate(path: Path, labels: tuple[str, ...], runs: Path) -> None:
+    """The probes of ``labels`` again, as this code reads them, for every row of the result ``path``
+    (its runs in ``runs``); the rows' earlier figures are kept under ``earlier``."""
+    result = json.loads(path.read_text())
+    data = split_data()
+    tag = path.stem[len("video_b4"):]
+    for row in result["rows"]:
+        run = runs / f"{row['method']}-{row['backbone']}-s{row['seed']}{tag}"
+        row.setdefault("earlier", {}).update({k: row[k] for k in list(row) if k.split("_")[0] in labels})
+        row.update(probes(run, data, row["seed"], labels))
+        print(json.dumps({k: row[k] for k in row if k != "earlier"}), flush=True)
+    result["summary"] = summarise(result["rows"])
+    result.setdefault("reevaluated", []).append({"labels": list(labels), "date": time.strftime("%Y-%m-%d"),
+                                                 "command": " ".join(["python3", *sys.argv])})
+    path.write_text(json.dumps(result, indent=1))
 
 
 def _ms(values: list[float]) -> dict:
@@ -162,7 +190,13 @@ def main() -> None:
     p.add_argument("--merge", default=None,
                    help="comma-separated tags of runs made side by side (one process a core): their rows and "
                         "summary saved under --tag, nothing trained")
+    p.add_argument("--reevaluate", default=None,
+                   help="comma-separated labels (digit, direction): probe the runs of --tag's result again, "
+                        "nothing trained")
     args = p.parse_args()
+    if args.reevaluate:
+        reevaluate(RESULTS / f"video_b4{args.tag}.json", tuple(args.reevaluate.split(",")), Path(args.runs))
+        return
     if args.merge:
         merge([RESULTS / f"video_b4{t}.json" for t in args.merge.split(",")], RESULTS / f"video_b4{args.tag}.json")
         return
