@@ -3,7 +3,7 @@
 
 A run resumed from a checkpoint of step G trains steps G, G+1, ... again; the rows a killed run
 logged for them after that checkpoint are dropped first (``drop_after``), so ``metrics.csv``
-holds each step once, as if the run had never stopped.
+holds each step once, as if the run had never stopped; a row the kill left half-written is cut.
 """
 
 import csv
@@ -43,15 +43,40 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                             f"--out {Path(path).parent.parent} --resume") from e
 
 
+def _write_rows(path: str, header: list[str], rows: list[dict]) -> None:
+    """``metrics.csv`` rewritten whole, atomically: a kill mid-write leaves the old file."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue())
+
+
+def _drop_partial_row(path: str) -> None:
+    """Cut a last row that a killed run left half-written (the file does not end with a newline)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data and not data.endswith(b"\n"):
+        write_atomic(path, data[:data.rfind(b"\n") + 1])
+
+
 class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it."""
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run appends to it, after
+    cutting a row its killed predecessor left half-written. Lightning rewrites the whole file in
+    place when a new column appears (at the first epoch's end); here that rewrite is atomic."""
 
     def _check_log_dir_exists(self) -> None:
         if os.path.islink(self.metrics_file_path):  # appended to in place: never through a planted link
             os.unlink(self.metrics_file_path)
         if os.path.isfile(self.metrics_file_path):
+            _drop_partial_row(self.metrics_file_path)
             with open(self.metrics_file_path, newline="") as f:
                 self.metrics_keys = csv.DictReader(f).fieldnames or []
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        with open(self.metrics_file_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        _write_rows(self.metrics_file_path, fieldnames, rows)
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -69,17 +94,13 @@ class ResumableCSVLogger(CSVLogger):
         path = os.path.join(self.log_dir, ExperimentWriter.NAME_METRICS_FILE)
         if not os.path.isfile(path):
             return
+        _drop_partial_row(path)
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             header, rows = reader.fieldnames or [], list(reader)
         kept = [r for r in rows if not r.get("step") or int(float(r["step"])) < step]
-        if len(kept) == len(rows):
-            return
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(kept)
-        write_atomic(path, text.getvalue())
+        if len(kept) < len(rows):
+            _write_rows(path, header, kept)
 
 
 LOGGERS = ("tensorboard", "wandb", "mlflow", "csv")  # csv: metrics.csv, always written
