@@ -70,8 +70,9 @@ def test_embed_writes_one_vector_per_video(run, videos, tmp_path):
     assert trend.shape == (10, 2 * 128) and np.allclose(trend[:, :128], features, atol=1e-5)
 
 
-def test_the_trend_pooling_is_recorded_and_an_unknown_one_refused(run, videos):
-    assert ssrl.evaluate(run, videos, "knn", save=False, pool="trend")["pool"] == "trend"
+def test_the_trend_pooling_is_recorded_and_saved_apart_and_an_unknown_one_refused(run, videos):
+    mean, trend = ssrl.evaluate(run, videos, "knn"), ssrl.evaluate(run, videos, "knn", pool="trend")
+    assert (mean["pool"], trend["pool"]) == ("mean", "trend") and mean["saved"] != trend["saved"]
     with pytest.raises(SsrlError, match="unknown pooling 'max' for videos"):
         ssrl.evaluate(run, videos, "knn", save=False, pool="max")
 

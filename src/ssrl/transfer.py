@@ -140,6 +140,8 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         name = protocol
     if save:
         saved_as = f"{data}-{options['label_column']}" if options.get("label_column") else data  # one file a labelling
+        if options.get("pool") not in (None, "mean"):  # and one a pooling other than the default mean
+            saved_as += f"-pool-{options['pool']}"
         if name == "label_efficiency":
             result["plot"] = str(plot_label_efficiency(
                 result["points"], evaluation_path(run, name, saved_as, ".png"),
