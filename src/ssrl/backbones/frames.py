@@ -78,7 +78,6 @@ class FramePooled(nn.Module):
         self.dim = 2 * backbone.dim if pool == "trend" and not is_clip_backbone(backbone) else backbone.dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if is_clip_backbone(self.backbone):
-            return self.backbone(x)
-        h = per_frame(self.backbone, x)
-        return mean_and_trend(h) if self.pool == "trend" else h.mean(1)
+        if self.pool == "trend" and not is_clip_backbone(self.backbone):
+            return mean_and_trend(per_frame(self.backbone, x))
+        return pooled(self.backbone, x)
