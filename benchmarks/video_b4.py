@@ -94,8 +94,9 @@ def one_row(data: Path, method: str, backbone: str, seed: int, args) -> dict:
     out = Path(args.runs) / f"{method}-{backbone}-s{seed}{args.tag}"
     schedule = {"budget": args.budget} if args.budget else {"max_steps": args.max_steps}
     start = time.time()
+    params = dict(kv.split("=", 1) for kv in args.param)
     run = ssrl.pretrain(str(data), method, backbone=backbone, out=out, seed=seed, batch_size=args.batch_size,
-                        progress=False, **schedule)
+                        progress=False, params=params, **schedule)
     wall = time.time() - start
     rows = [r for r in csv.DictReader(open(run / "metrics.csv"))]
     steps = max(int(r["step"]) for r in rows if r.get("step"))
@@ -103,7 +104,7 @@ def one_row(data: Path, method: str, backbone: str, seed: int, args) -> dict:
     row = {"method": method, "backbone": backbone, "seed": seed, **schedule, "steps": steps,
            "pretrain_wall_s": round(wall, 1), "clips_per_s": round(steps * args.batch_size / wall, 1),
            "peak_rss_mb": round(peak_rss_mb()), "pretext_acc_last_epoch": accs[-1] if accs else None,
-           "chance": chance(method, {})}
+           "params": params, "chance": chance(method, {})}
     return {**row, **probes(run, data, seed, LABELS)}
 
 
@@ -183,6 +184,7 @@ def main() -> None:
     p.add_argument("--budget", default=None, help="wall-clock pretraining per run (the issue: 10m)")
     p.add_argument("--max-steps", type=int, default=None, help="instead of --budget")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--pca", type=int, default=128, help="dimensions of the raw-pixel baseline")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs", default=str(CACHE / "runs"))

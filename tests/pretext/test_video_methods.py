@@ -128,6 +128,22 @@ def test_shuffle_and_learn_and_odd_one_out_refuse_impossible_settings():
         _method("odd_one_out", frames=2)
 
 
+def test_shuffle_and_learn_grid_head_reads_where_and_at_one_cell_reads_h():
+    """head_grid N: k_γ reads each frame's last map pooled to N × N; at N = 1 that is h_θ(frame),
+    so with the same head weights the logits equal the default head's."""
+    torch.manual_seed(0)
+    plain, one, four = (_method("shuffle_and_learn", head_grid=g) for g in (0, 1, 2))
+    assert four.head[0].in_features == 3 * 4 * four.backbone.dim
+    one.head.load_state_dict(plain.head.state_dict())
+    inputs, _ = plain.pseudolabels(torch.rand(3, T, 1, 8, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(one.logits(inputs), plain.logits(inputs))
+        assert four.logits(inputs).shape == (3, 2)
+    with pytest.raises(SsrlError, match="head_grid=2 needs"):
+        METHODS["shuffle_and_learn"](build_backbone("r2plus1d-mini", 1, 8, seed=0),
+                                     method_config("shuffle_and_learn", {"head_grid": 2}), Views(ViewConfig.none()))
+
+
 def test_odd_one_out_head_scores_every_position():
     method = _method("odd_one_out", questions=5, frames=3, head_hidden=8)
     assert method.head(torch.rand(2, 5, 3 * method.backbone.dim)).shape == (2, 5)

@@ -11,7 +11,10 @@ features' mean (``pool="mean"``), or their mean beside their linear trend over t
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from ssrl.backbones.maps import features_and_maps
 
 CLIP_BACKBONES = ("r2plus1d-mini",)  # built-in backbones of kind "clip"
 
@@ -25,6 +28,16 @@ def per_frame(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
     b, t = x.shape[:2]
     frames = x.flatten(0, 1)
     return backbone(frames.unsqueeze(1) if is_clip_backbone(backbone) else frames).unflatten(0, (b, t))
+
+
+def per_frame_grid(backbone: nn.Module, x: torch.Tensor, grid: int) -> torch.Tensor:
+    """Every frame's last feature map (the one h_θ's global pool reads) average-pooled to a
+    ``grid`` × ``grid`` grid and flattened, (B, T, dim · grid²), for clips x (B, T, C, H, W) of an
+    image backbone that declares its maps (``ssrl.backbones.maps``). Where h_θ(frame) keeps what
+    is in a frame but not where, this keeps a coarse where: at ``grid`` = 1 it is h_θ(frame)."""
+    b, t = x.shape[:2]
+    last = features_and_maps(backbone, x.flatten(0, 1))[1][-1]
+    return F.adaptive_avg_pool2d(last, grid).flatten(1).unflatten(0, (b, t))
 
 
 def clip_features(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:

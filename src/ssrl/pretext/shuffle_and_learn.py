@@ -10,8 +10,10 @@ outer two; the rest negative, z = 0: (a, d, c) with d = f0 or f4 (at random), a 
 window outside [a, c]. Either is shown forward or reversed (c, ·, a), at random: the paper counts
 a reversed positive as positive. Then every frame gets its own crop and colour jitter
 (``clips.frame_views``). k_γ: an MLP on the three frames' features h_θ(frame) concatenated in the
-order shown (the paper concatenates the frames' fc7 features, a triplet Siamese network). L:
-cross-entropy.
+order shown (the paper concatenates the frames' fc7 features, a triplet Siamese network); with
+``head_grid`` N, on each frame's last feature map pooled to N × N instead (``per_frame_grid``), so
+that k_γ sees where things are as CaffeNet's fc6 sees pool5's spatial map, and h_θ need not
+encode position in its pooled feature. L: cross-entropy.
 
 Departures: the paper's motion is coarse optical flow; here it is frame differences on the batch
 itself (no flow to compute, and on array videos of one moving object the two agree on where the
@@ -29,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrl.backbones.frames import per_frame
+from ssrl.backbones.frames import is_clip_backbone, per_frame, per_frame_grid
+from ssrl.backbones.maps import has_maps
 from ssrl.errors import SsrlError
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
@@ -46,6 +49,7 @@ class ShuffleAndLearnConfig:
     span: int = 12                  # window the five frames come from, chosen by its motion
     min_gap: int = 2                # frames between consecutive drawn frames, at least: visible motion
     head_hidden: int | None = None  # MLP head width; None = the backbone's width, 0 = a linear head
+    head_grid: int = 0              # 0: k_γ reads h_θ(frame); N: the frame's last map pooled to N × N
 
 
 def ordered_frames(b: int, span: int, min_gap: int, device: torch.device) -> torch.Tensor:
@@ -72,9 +76,13 @@ class ShuffleAndLearn(Pretext):
             raise SsrlError(f"shuffle_and_learn draws {DRAWN} frames at least min_gap apart from a window of span "
                             f"frames: min_gap must be at least 1 and span at least {DRAWN - 1}·min_gap + 1 = "
                             f"{(DRAWN - 1) * max(cfg.min_gap, 1) + 1}; got span={cfg.span}, min_gap={cfg.min_gap}")
+        if cfg.head_grid < 0 or (cfg.head_grid and (is_clip_backbone(backbone) or not has_maps(backbone))):
+            raise SsrlError(f"shuffle_and_learn: head_grid={cfg.head_grid} needs a whole number ≥ 0, and above 0 an "
+                            "image backbone that declares its feature maps (convnet-small, the ResNets)")
         super().__init__(backbone, cfg, views)
         width = backbone.dim if cfg.head_hidden is None else cfg.head_hidden
-        self.head = mlp([3 * backbone.dim, *([width] if width else []), 2])   # k_γ
+        frame_dim = backbone.dim * max(cfg.head_grid, 1) ** 2
+        self.head = mlp([3 * frame_dim, *([width] if width else []), 2])   # k_γ
 
     def pseudolabels(self, x, index=None):                                           # P
         cfg = self.cfg
@@ -91,7 +99,9 @@ class ShuffleAndLearn(Pretext):
         return frame_views(self.views, gather_frames(x, shown)), z           # (B, 3, C, S, S), (B,)
 
     def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
-        return self.head(per_frame(self.backbone, inputs).flatten(1))     # (B, 3·D) -> (B, 2)
+        g = self.cfg.head_grid
+        h = per_frame_grid(self.backbone, inputs, g) if g else per_frame(self.backbone, inputs)
+        return self.head(h.flatten(1))                                      # (B, 3·D·g²) -> (B, 2)
 
     def loss(self, inputs, z):                                                       # L
         logits = self.logits(inputs)
