@@ -176,6 +176,8 @@ def evaluate(
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's); "
                                              "propagate: the frames' shorter side (96)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N rows of each split."),
+    layer: Optional[int] = typer.Option(None, "--layer", help="knn, linear on images: probe h_θ's feature map N "
+                                        "(1 = the finest) pooled to about 9,000 dimensions, both backbones alike."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a run's backbone on labeled data, beside its random-init floor (and, for few-shot,
@@ -189,7 +191,8 @@ def evaluate(
     result = run_evaluate(run, data, protocol, test_data=test_data, label_fraction=label_fraction,
                           label_fractions=fractions, per_class=shots, draws=draws, classifier=classifier,
                           budget=budget, k=k, seed=seed, progress=not as_json, label_column=label_column,
-                          text_column=text_column, pool=pool, skip_bad=skip_bad, image_size=image_size, limit=limit)
+                          text_column=text_column, pool=pool, skip_bad=skip_bad, image_size=image_size, limit=limit,
+                          layer=layer)
     if as_json:
         print(json.dumps(result))
         return

@@ -23,6 +23,7 @@ from ssrl.evaluation import PROTOCOLS, extract_features, feature_cache
 from ssrl.evaluation.features import FLOAT32, Extraction
 from ssrl.evaluation.fewshot import Setting, TrainBudget, fewshot_point
 from ssrl.evaluation.finetune import finetune_predict
+from ssrl.evaluation.layers import LayerReadout
 from ssrl.evaluation.label_efficiency import plot_label_efficiency
 from ssrl.evaluation.metrics import classification_metrics, few_classes_warning, is_unbalanced
 from ssrl.evaluation.options import check_evaluation_options
@@ -75,7 +76,7 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
              per_class: list[int] | None = None, draws: int = 3, classifier: str = "linear",
              budget: TrainBudget | None = None, k: int | None = None, temperature: float = 0.1, seed: int = 0,
              progress: bool = False, save: bool = True, limit: int | None = None, features: str | Path | None = None,
-             **data_options) -> dict:
+             layer: int | None = None, **data_options) -> dict:
     """Evaluate a run's backbone on labeled data, beside the same backbone at its random init.
 
     ``data`` and ``test_data``: paths, data-set names, or labeled images as Python objects (an
@@ -84,7 +85,9 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
     ``image_size``; text: ``label_column``, ``text_column``, ``pool``); ``limit``: only the first N
     rows of each split. ``features``: where frozen features are kept between evaluations (default
     ``RUN/features``; ``ssrl bench`` shares one folder, so its methods' common random-init floor is
-    computed once).
+    computed once). ``layer`` (knn, linear; images): read h_θ's feature map ``layer`` (1 = the
+    finest) pooled to about 9,000 dimensions instead of h_θ's own feature, for both backbones
+    (``ssrl.evaluation.layers``: the per-layer probe of Zhang et al. 2016).
     knn, linear, finetune: ``{"top1", "balanced_top1", "predicted_classes", "random_init_top1",
     ..., "protocol", "split", "unbalanced", "warnings", "verdict", "beats_floor", "causes"}``
     (fractions; see ``score``; kNN's ``k`` is adapted to the bank unless given); for finetune the
@@ -104,6 +107,7 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
     modality = get_modality(cfg.modality)
     _check_protocol(run, modality, protocol)
     options = {} if protocol == "propagate" else modality.check_options(data_options)
+    _check_layer(run, modality, protocol, layer)
     if protocol == "fewshot":
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,
@@ -124,13 +128,15 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
                                      **options)
         how = extraction(cfg, features or Path(run) / FEATURES)
         floor_how = how if features else replace(how, cache=feature_cache.shared_floors() or how.cache)  # runs share it
-        scores = {prefix: score(modality.feature_backbone(backbone, **options), train, test, (protocol,), k,
+        scores = {prefix: score(_read(modality, backbone, options, layer, options.get("image_size") or cfg.image_size),
+                                train, test, (protocol,), k,
                                 temperature, seed, progress and who, budget, modality.finetune_views(budget.augment),
                                 extracted)
                   for prefix, who, backbone, extracted in (("", "pretrained", load_backbone(run), how),
                                                            ("random_init_", "random init", init_backbone(cfg),
                                                             floor_how))}
         result = {"run": str(run), "data": data, "protocol": protocol, **modality.result_fields(**options),
+                  **({"layer": layer} if layer else {}),
                   **({"floor": floor_name(cfg)} if cfg.init != "random" else {}),
                   "split": split, "label_fraction": fraction, "n_train": len(train), "n_test": len(test),
                   "unbalanced": is_unbalanced(train.labels, test.labels), **protocol_figures(scores, protocol)}
@@ -142,6 +148,8 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
         saved_as = f"{data}-{options['label_column']}" if options.get("label_column") else data  # one file a labelling
         if options.get("pool") not in (None, "mean"):  # and one a pooling other than the default mean
             saved_as += f"-pool-{options['pool']}"
+        if layer:  # and one a layer read
+            saved_as += f"-layer{layer}"
         if name == "label_efficiency":
             result["plot"] = str(plot_label_efficiency(
                 result["points"], evaluation_path(run, name, saved_as, ".png"),
@@ -182,6 +190,22 @@ def extraction(cfg: RunConfig, cache: str | Path | None = None) -> Extraction:
                      else cfg.channels_last)
     return Extraction(precision=cfg.precision, channels_last=channels_last,
                       cache=None if cache is None else Path(cache))
+
+
+def _read(modality: Modality, backbone: torch.nn.Module, options: dict, layer: int | None, side: int):
+    """The backbone as the frozen protocols read it: the modality's feature, or map ``layer`` of it."""
+    backbone = modality.feature_backbone(backbone, **options)
+    return LayerReadout(backbone, layer, side) if layer else backbone
+
+
+def _check_layer(run, modality: Modality, protocol: str, layer: int | None) -> None:
+    if layer is None:
+        return
+    if modality.name != "image" or protocol not in FROZEN:
+        raise SsrlError(f"{run}: --layer reads an image backbone's feature map for the knn and linear protocols; "
+                        f"this is {protocol} on a {modality.name} run")
+    if isinstance(layer, bool) or not isinstance(layer, int) or layer < 1:
+        raise SsrlError(f"--layer must be a whole number ≥ 1 (1 = the finest map), got {layer!r}")
 
 
 def _check_protocol(run, modality: Modality, protocol: str) -> None:

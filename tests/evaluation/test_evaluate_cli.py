@@ -153,3 +153,29 @@ def test_a_backbone_that_cannot_take_the_size_is_refused_naming_the_data(tmp_pat
     with pytest.raises(SsrlError, match="sixteen.npz: the run's vit-mini backbone cannot take these images"):
         ssrl.evaluate(run, str(data), "knn", image_size=18, save=False)  # not a multiple of its 4 px patches
     assert ssrl.evaluate(run, str(data), "knn", image_size=24, save=False)["n_test"] > 0  # its positions interpolate
+
+
+def test_layer_probes_a_map_of_both_backbones_and_is_saved_apart(run_and_data):
+    """``--layer 2``: convnet-small's 64-channel stride-2 map of 12-px images (6 × 6 cells, all
+    kept: 2,304 dimensions) for the pretrained and the random-init backbone alike."""
+    run, data = run_and_data
+    out = CliRunner().invoke(app, ["evaluate", str(run), "--data", data, "--protocol", "linear", "--layer", "2",
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["layer"] == 2 and result["dim"] == 64 * 6 * 6
+    assert 0 <= result["top1"] <= 1 and 0 <= result["random_init_top1"] <= 1
+    saved = json.loads((run / "evaluations" / "linear-two.npz-layer2.json").read_text())
+    assert saved["top1"] == result["top1"]
+    plain = ssrl.evaluate(run, data, "linear", save=False)
+    assert "layer" not in plain and plain["dim"] == 128
+
+
+def test_layer_is_refused_where_there_is_no_map_to_read(run_and_data):
+    run, data = run_and_data
+    with pytest.raises(SsrlError, match="this is finetune on a image run"):
+        ssrl.evaluate(run, data, "finetune", layer=1, budget=BUDGET, save=False)
+    with pytest.raises(SsrlError, match="has 3 feature maps"):
+        ssrl.evaluate(run, data, "knn", layer=4, save=False)
+    with pytest.raises(SsrlError, match="whole number ≥ 1"):
+        ssrl.evaluate(run, data, "knn", layer=0, save=False)
