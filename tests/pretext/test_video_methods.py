@@ -128,20 +128,29 @@ def test_shuffle_and_learn_and_odd_one_out_refuse_impossible_settings():
         _method("odd_one_out", frames=2)
 
 
-def test_shuffle_and_learn_grid_head_reads_where_and_at_one_cell_reads_h():
+@pytest.mark.parametrize("name", VIDEO_METHODS)
+def test_grid_head_reads_where_and_at_one_cell_reads_h(name):
     """head_grid N: k_γ reads each frame's last map pooled to N × N; at N = 1 that is h_θ(frame),
-    so with the same head weights the logits equal the default head's."""
+    so with the same head weights the logits equal those of the pooled feature (head_grid 0)."""
     torch.manual_seed(0)
-    plain, one, four = (_method("shuffle_and_learn", head_grid=g) for g in (0, 1, 2))
-    assert four.head[0].in_features == 3 * 4 * four.backbone.dim
+    plain, one, four = (_method(name, head_grid=g) for g in (0, 1, 2))
     one.head.load_state_dict(plain.head.state_dict())
     inputs, _ = plain.pseudolabels(torch.rand(3, T, 1, 8, 8))
     with torch.no_grad():
         torch.testing.assert_close(one.logits(inputs), plain.logits(inputs))
-        assert four.logits(inputs).shape == (3, 2)
-    with pytest.raises(SsrlError, match="head_grid=2 needs"):
-        METHODS["shuffle_and_learn"](build_backbone("r2plus1d-mini", 1, 8, seed=0),
+        assert four.logits(inputs).shape == plain.logits(inputs).shape
+    assert sum(p.numel() for p in four.head.parameters()) > sum(p.numel() for p in plain.head.parameters())
+
+
+def test_a_grid_is_ignored_by_a_clip_backbone_and_refused_without_maps():
+    clip = METHODS["arrow_of_time"](build_backbone("r2plus1d-mini", 1, 8, seed=0),
+                                    method_config("arrow_of_time", {"head_grid": 2}), Views(ViewConfig.none()))
+    assert clip.grid == 0  # a clip backbone's feature is of the whole clip
+    with pytest.raises(SsrlError, match="head_grid=2 reads each frame's last feature map"):
+        METHODS["shuffle_and_learn"](build_backbone("vit-mini", 1, 8, seed=0),
                                      method_config("shuffle_and_learn", {"head_grid": 2}), Views(ViewConfig.none()))
+    with pytest.raises(SsrlError, match="whole number ≥ 0"):
+        _method("odd_one_out", head_grid=-1)
 
 
 def test_odd_one_out_head_scores_every_position():

@@ -40,16 +40,22 @@ def per_frame_grid(backbone: nn.Module, x: torch.Tensor, grid: int) -> torch.Ten
     return F.adaptive_avg_pool2d(last, grid).flatten(1).unflatten(0, (b, t))
 
 
-def clip_features(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def frame_features(backbone: nn.Module, x: torch.Tensor, grid: int = 0) -> torch.Tensor:
+    """An image backbone's features of every frame of x (B, T, C, H, W): h_θ(frame) (B, T, dim)
+    at ``grid`` 0, else ``per_frame_grid`` (B, T, dim · grid²)."""
+    return per_frame_grid(backbone, x, grid) if grid else per_frame(backbone, x)
+
+
+def clip_features(backbone: nn.Module, x: torch.Tensor, grid: int = 0) -> torch.Tensor:
     """One feature per clip of x (B, T, C, H, W): a clip backbone's (B, dim), or an image
-    backbone's frame features concatenated in time order (B, T·dim)."""
-    return backbone(x) if is_clip_backbone(backbone) else per_frame(backbone, x).flatten(1)
+    backbone's ``frame_features`` concatenated in time order (B, T·dim·max(grid, 1)²)."""
+    return backbone(x) if is_clip_backbone(backbone) else frame_features(backbone, x, grid).flatten(1)
 
 
-def pooled(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """One vector per clip of x (B, T, C, H, W), (B, dim): a clip backbone's feature, or the mean
-    of an image backbone's frame features (which forgets their order)."""
-    return backbone(x) if is_clip_backbone(backbone) else per_frame(backbone, x).mean(1)
+def pooled(backbone: nn.Module, x: torch.Tensor, grid: int = 0) -> torch.Tensor:
+    """One vector per clip of x (B, T, C, H, W): a clip backbone's feature (B, dim), or the mean
+    of an image backbone's ``frame_features`` (which forgets their order)."""
+    return backbone(x) if is_clip_backbone(backbone) else frame_features(backbone, x, grid).mean(1)
 
 
 def mean_and_trend(h: torch.Tensor) -> torch.Tensor:
@@ -70,9 +76,14 @@ def mean_and_trend(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean, slope * (t - 1)], 1)
 
 
-def clip_dim(backbone: nn.Module, frames: int) -> int:
+def clip_dim(backbone: nn.Module, frames: int, grid: int = 0) -> int:
     """The width of ``clip_features`` for clips of ``frames`` frames."""
-    return backbone.dim if is_clip_backbone(backbone) else frames * backbone.dim
+    return backbone.dim if is_clip_backbone(backbone) else frames * frame_dim(backbone, grid)
+
+
+def frame_dim(backbone: nn.Module, grid: int = 0) -> int:
+    """The width of one frame's ``frame_features`` (a clip backbone: its feature's)."""
+    return backbone.dim if is_clip_backbone(backbone) else backbone.dim * max(grid, 1) ** 2
 
 
 POOLS = ("mean", "trend")  # an image backbone's frames as one vector: their mean; beside it their trend

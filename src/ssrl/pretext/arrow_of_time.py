@@ -25,7 +25,8 @@ from torch import nn
 from ssrl.backbones.frames import clip_dim, clip_features
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts, save_tuples
+from ssrl.pretext.clips import (check_frames, frame_jitter, frame_views, gather_frames, head_grid, random_starts,
+                               save_tuples)
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 
@@ -35,6 +36,7 @@ class ArrowOfTimeConfig:
     frames: int = 4                 # frames per clip shown to k_γ
     stride: int = 2                 # between consecutive frames: more motion between them than 1
     head_hidden: int | None = None  # MLP head width; None = the backbone's width, 0 = a linear head
+    head_grid: int = 0              # 0: k_γ reads h_θ(frame); N: the frame's last map pooled to N × N
 
 
 @register("arrow_of_time", family="sequence / video", modality="video",
@@ -49,8 +51,9 @@ class ArrowOfTime(Pretext):
 
     def __init__(self, backbone: nn.Module, cfg: ArrowOfTimeConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
+        self.grid = head_grid(backbone, cfg.head_grid, self.name)
         width = backbone.dim if cfg.head_hidden is None else cfg.head_hidden
-        self.head = mlp([clip_dim(backbone, cfg.frames), *([width] if width else []), 2])  # k_γ
+        self.head = mlp([clip_dim(backbone, cfg.frames, self.grid), *([width] if width else []), 2])  # k_γ
 
     def pseudolabels(self, x, index=None):                                           # P
         cfg = self.cfg
@@ -65,7 +68,7 @@ class ArrowOfTime(Pretext):
         return frame_views(self.views, gather_frames(x, shown)), z           # (B, K, C, S, S), (B,)
 
     def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
-        return self.head(clip_features(self.backbone, inputs))             # (B, K·D) or (B, D) -> (B, 2)
+        return self.head(clip_features(self.backbone, inputs, self.grid))  # (B, K·D·g²) or (B, D) -> (B, 2)
 
     def loss(self, inputs, z):                                                       # L
         logits = self.logits(inputs)

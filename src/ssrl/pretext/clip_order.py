@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrl.backbones.frames import pooled
+from ssrl.backbones.frames import frame_dim, pooled
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts, save_tuples
+from ssrl.pretext.clips import (check_frames, frame_jitter, frame_views, gather_frames, head_grid, random_starts,
+                               save_tuples)
 from ssrl.pretext.permutations import all_permutations
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -39,6 +40,7 @@ class ClipOrderConfig:
     clip_frames: int = 4    # consecutive frames per clip
     gap: int = 2            # frames between consecutive clips
     head_hidden: int = 512  # the paper's pairwise layer width
+    head_grid: int = 0      # 0: a clip's feature is its frames' mean h_θ(frame); N: of their last maps pooled to N × N
 
 
 class PairwiseOrderHead(nn.Module):
@@ -67,9 +69,10 @@ class ClipOrder(Pretext):
 
     def __init__(self, backbone: nn.Module, cfg: ClipOrderConfig, views: nn.Module):
         super().__init__(backbone, cfg, views)
+        self.grid = head_grid(backbone, cfg.head_grid, self.name)
         orders = torch.tensor(all_permutations(cfg.clips), dtype=torch.long)      # (N!, N), a copy
         self.register_buffer("orders", orders, persistent=False)
-        self.head = PairwiseOrderHead(backbone.dim, cfg.clips, cfg.head_hidden, len(orders))  # k_γ
+        self.head = PairwiseOrderHead(frame_dim(backbone, self.grid), cfg.clips, cfg.head_hidden, len(orders))  # k_γ
 
     def span(self) -> int:
         """Frames from the first clip's start to the last clip's end."""
@@ -89,7 +92,7 @@ class ClipOrder(Pretext):
     def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
         cfg = self.cfg
         clips = inputs.unflatten(1, (cfg.clips, cfg.clip_frames))                # (B, N, L, C, S, S)
-        h = pooled(self.backbone, clips.flatten(0, 1)).unflatten(0, clips.shape[:2])  # (B, N, D)
+        h = pooled(self.backbone, clips.flatten(0, 1), self.grid).unflatten(0, clips.shape[:2])  # (B, N, D·g²)
         return self.head(h)
 
     def loss(self, inputs, z):                                                       # L

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from ssrl.backbones.frames import is_clip_backbone
+from ssrl.backbones.maps import has_maps
 from ssrl.components.image_grid import save_image_rows
 from ssrl.data.source import to_unit
 from ssrl.errors import SsrlError
@@ -38,6 +41,21 @@ def check_frames(x: torch.Tensor, needed: int, method: str) -> None:
     if x.shape[1] < needed:
         raise SsrlError(f"{method} needs videos of at least {needed} frames (its clip length, gaps and "
                         f"stride); these have {x.shape[1]} (see its parameters: ssrl methods)")
+
+
+def head_grid(backbone: nn.Module, grid: int, method: str) -> int:
+    """The grid k_γ reads each frame at (``ssrl.backbones.frames.frame_features``): ``grid`` for
+    an image backbone that declares its feature maps, 0 (h_θ(frame) itself) for a clip backbone,
+    whose feature is of the whole clip. A grid on an image backbone without maps is refused."""
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 0:
+        raise SsrlError(f"{method}: head_grid must be a whole number ≥ 0, got {grid!r}")
+    if is_clip_backbone(backbone):
+        return 0
+    if grid and not has_maps(backbone):
+        raise SsrlError(f"{method}: head_grid={grid} reads each frame's last feature map, and "
+                        f"{type(backbone).__name__} declares none (convnet-small and the ResNets do); "
+                        "pass --param head_grid=0 to read its pooled feature")
+    return grid
 
 
 def random_starts(b: int, frames: int, span: int, device: torch.device) -> torch.Tensor:

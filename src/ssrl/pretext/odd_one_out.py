@@ -35,7 +35,8 @@ from torch import nn
 from ssrl.backbones.frames import clip_dim, clip_features
 from ssrl.errors import SsrlError
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import check_frames, frame_jitter, frame_views, gather_frames, random_starts, save_tuples
+from ssrl.pretext.clips import (check_frames, frame_jitter, frame_views, gather_frames, head_grid, random_starts,
+                               save_tuples)
 from ssrl.pretext.permutations import all_permutations
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
@@ -47,6 +48,7 @@ class OddOneOutConfig:
     frames: int = 4                 # frames per sub-sequence: 3 or more, so a shuffle need not be a reversal
     stride: int = 2                 # between a sub-sequence's consecutive frames
     head_hidden: int | None = None  # width of the shared sub-sequence encoding; None = the backbone's
+    head_grid: int = 0              # 0: k_γ reads h_θ(frame); N: the frame's last map pooled to N × N
 
 
 class OddOneOutHead(nn.Module):
@@ -77,10 +79,11 @@ class OddOneOut(Pretext):
                             f"reversal) and stride ≥ 1; got questions={cfg.questions}, frames={cfg.frames}, "
                             f"stride={cfg.stride}")
         super().__init__(backbone, cfg, views)
+        self.grid = head_grid(backbone, cfg.head_grid, self.name)
         shuffles = torch.tensor(all_permutations(cfg.frames)[1:-1], dtype=torch.long)  # lexicographic: drop identity, reversal
         self.register_buffer("shuffles", shuffles, persistent=False)   # (L! - 2, L)
         width = backbone.dim if cfg.head_hidden is None else cfg.head_hidden
-        self.head = OddOneOutHead(clip_dim(backbone, cfg.frames), cfg.questions, width)  # k_γ
+        self.head = OddOneOutHead(clip_dim(backbone, cfg.frames, self.grid), cfg.questions, width)  # k_γ
 
     def pseudolabels(self, x, index=None):                                           # P
         cfg = self.cfg
@@ -98,7 +101,7 @@ class OddOneOut(Pretext):
     def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
         cfg = self.cfg
         subsequences = inputs.unflatten(1, (cfg.questions, cfg.frames))    # (B, N, L, C, S, S)
-        h = clip_features(self.backbone, subsequences.flatten(0, 1)).unflatten(0, subsequences.shape[:2])
+        h = clip_features(self.backbone, subsequences.flatten(0, 1), self.grid).unflatten(0, subsequences.shape[:2])
         return self.head(h)                                                 # h: (B, N, L·D) or (B, N, D)
 
     def loss(self, inputs, z):                                                       # L

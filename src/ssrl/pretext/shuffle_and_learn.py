@@ -31,13 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrl.backbones.frames import is_clip_backbone, per_frame, per_frame_grid
-from ssrl.backbones.maps import has_maps
+from ssrl.backbones.frames import frame_dim, frame_features
 from ssrl.errors import SsrlError
 from ssrl.heads import mlp
 from ssrl.pretext.base import OptimizerDefaults, Pretext
-from ssrl.pretext.clips import (check_frames, frame_jitter, frame_views, gather_frames, motion_weighted_starts,
-                               save_tuples)
+from ssrl.pretext.clips import (check_frames, frame_jitter, frame_views, gather_frames, head_grid,
+                               motion_weighted_starts, save_tuples)
 from ssrl.pretext.registry import register
 from ssrl.views import ViewConfig
 
@@ -76,13 +75,10 @@ class ShuffleAndLearn(Pretext):
             raise SsrlError(f"shuffle_and_learn draws {DRAWN} frames at least min_gap apart from a window of span "
                             f"frames: min_gap must be at least 1 and span at least {DRAWN - 1}·min_gap + 1 = "
                             f"{(DRAWN - 1) * max(cfg.min_gap, 1) + 1}; got span={cfg.span}, min_gap={cfg.min_gap}")
-        if cfg.head_grid < 0 or (cfg.head_grid and (is_clip_backbone(backbone) or not has_maps(backbone))):
-            raise SsrlError(f"shuffle_and_learn: head_grid={cfg.head_grid} needs a whole number ≥ 0, and above 0 an "
-                            "image backbone that declares its feature maps (convnet-small, the ResNets)")
         super().__init__(backbone, cfg, views)
+        self.grid = head_grid(backbone, cfg.head_grid, self.name)
         width = backbone.dim if cfg.head_hidden is None else cfg.head_hidden
-        frame_dim = backbone.dim * max(cfg.head_grid, 1) ** 2
-        self.head = mlp([3 * frame_dim, *([width] if width else []), 2])   # k_γ
+        self.head = mlp([3 * frame_dim(backbone, self.grid), *([width] if width else []), 2])   # k_γ
 
     def pseudolabels(self, x, index=None):                                           # P
         cfg = self.cfg
@@ -99,9 +95,7 @@ class ShuffleAndLearn(Pretext):
         return frame_views(self.views, gather_frames(x, shown)), z           # (B, 3, C, S, S), (B,)
 
     def logits(self, inputs):                                                        # k_γ(h_θ(inputs))
-        g = self.cfg.head_grid
-        h = per_frame_grid(self.backbone, inputs, g) if g else per_frame(self.backbone, inputs)
-        return self.head(h.flatten(1))                                      # (B, 3·D·g²) -> (B, 2)
+        return self.head(frame_features(self.backbone, inputs, self.grid).flatten(1))  # (B, 3·D·g²) -> (B, 2)
 
     def loss(self, inputs, z):                                                       # L
         logits = self.logits(inputs)
