@@ -5,7 +5,9 @@ P: from each video, ``frames`` frames ``stride`` apart from a random start; half
 (⌊B/2⌋ videos, drawn at random) keeps them in time order (z = 1), the other half gets them
 reversed (z = 0); then every frame gets its own crop and colour jitter (``clips.frame_views``).
 k_γ: an MLP on the frames' features h_θ(frame) concatenated in the order shown (a clip backbone:
-on its feature of the frames as a clip, ``frames.clip_features``). L: cross-entropy.
+on its feature of the frames as a clip, ``frames.clip_features``); with ``head_grid`` N, on each
+frame's last feature map pooled to N × N instead, so that k_γ sees where things are and h_θ need
+not encode position in its pooled feature (``frames.per_frame_grid``). L: cross-entropy.
 
 Departures: the paper classifies stacks of optical flow with a VGG-16 per time chunk fused in
 time order (its T-CAM); here h_θ is any image backbone on raw frames, fused by concatenation,

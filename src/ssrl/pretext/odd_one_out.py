@@ -9,7 +9,8 @@ reversal; the others are in time order. Every frame then gets its own crop and c
 (``clips.frame_views``). k_γ: the paper's multi-branch network with shared weights: each
 sub-sequence is encoded by one layer (+ ReLU), shared by all of them, on its frames' features
 h_θ(frame) concatenated in the order shown (a clip backbone: on its feature of the sub-sequence,
-``frames.clip_features``); the N encodings are fused by concatenation, in the
+``frames.clip_features``; with ``head_grid`` N, each frame's last map pooled to N × N instead of
+h_θ(frame), as in arrow_of_time); the N encodings are fused by concatenation, in the
 question's order, and a linear layer gives N logits, one per position. L: cross-entropy.
 
 Departures: the paper feeds each branch a sub-sequence as one image (a dynamic image, a stack of
