@@ -3,8 +3,7 @@
 Zhang, Isola & Efros (2016, "Colorful Image Colorization", arXiv:1603.08511, §3.2) froze a
 network and trained a linear classifier on each convolutional layer's activations, average-pooled
 over space to about 9,000 dimensions, to see *where* in the network pretraining put what a task
-needs. Ren & Lee (2018, arXiv:1711.09082) and most pretext papers of that period report their
-features that way. ``LayerReadout(backbone, layer)`` is that feature for any backbone that
+needs. Many pretext papers after it report their features that way. ``LayerReadout(backbone, layer)`` is that feature for any backbone that
 declares its maps (``ssrl.backbones.maps``): map ``layer`` (1 = the finest; the last is the
 map the global pool reads), adaptively average-pooled to the square grid whose
 channels × cells come nearest ``dims`` without a cell finer than the map's own, then flattened.
