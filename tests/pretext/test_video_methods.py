@@ -153,9 +153,17 @@ def test_a_grid_is_ignored_by_a_clip_backbone_and_refused_without_maps():
         _method("odd_one_out", head_grid=-1)
 
 
+@pytest.mark.parametrize("name", VIDEO_METHODS)
+def test_the_default_grid_is_4_where_the_backbone_has_maps_and_0_where_it_has_none(name):
+    assert _method(name).grid == 4
+    plain = METHODS[name](build_backbone("vit-mini", 1, 8, seed=0), method_config(name, {}), Views(ViewConfig.none()))
+    assert plain.grid == 0
+
+
 def test_odd_one_out_head_scores_every_position():
     method = _method("odd_one_out", questions=5, frames=3, head_hidden=8)
-    assert method.head(torch.rand(2, 5, 3 * method.backbone.dim)).shape == (2, 5)
+    assert method.head.encode[0].in_features == 3 * 16 * method.backbone.dim  # 3 frames' 4 × 4 grids
+    assert method.head(torch.rand(2, 5, 3 * 16 * method.backbone.dim)).shape == (2, 5)
 
 
 @pytest.mark.parametrize("name", VIDEO_METHODS)
@@ -208,7 +216,8 @@ def test_clip_order_head_sees_every_pair_of_clips():
     method = _method("clip_order", clips=4, clip_frames=2, gap=1, head_hidden=8)
     head = method.head
     assert len(head.first) == 6 and head.out.out_features == 24        # 4 clips: 6 pairs, 24 orders
-    assert head(torch.rand(5, 4, method.backbone.dim)).shape == (5, 24)
+    assert head.pair[0].in_features == 2 * 16 * method.backbone.dim  # two clips' 4 × 4 grids
+    assert head(torch.rand(5, 4, 16 * method.backbone.dim)).shape == (5, 24)
 
 
 @pytest.mark.parametrize("name", VIDEO_METHODS)

@@ -5,9 +5,10 @@ P: from each video, ``frames`` frames ``stride`` apart from a random start; half
 (⌊B/2⌋ videos, drawn at random) keeps them in time order (z = 1), the other half gets them
 reversed (z = 0); then every frame gets its own crop and colour jitter (``clips.frame_views``).
 k_γ: an MLP on the frames' features h_θ(frame) concatenated in the order shown (a clip backbone:
-on its feature of the frames as a clip, ``frames.clip_features``); with ``head_grid`` N, on each
-frame's last feature map pooled to N × N instead, so that k_γ sees where things are and h_θ need
-not encode position in its pooled feature (``frames.per_frame_grid``). L: cross-entropy.
+on its feature of the frames as a clip, ``frames.clip_features``), each frame's feature being its
+last feature map pooled to 4 × 4 (``head_grid``, 0: h_θ(frame)), so that k_γ sees where things
+are and h_θ need not encode position in its pooled feature (shuffle_and_learn says why).
+L: cross-entropy.
 
 Departures: the paper classifies stacks of optical flow with a VGG-16 per time chunk fused in
 time order (its T-CAM); here h_θ is any image backbone on raw frames, fused by concatenation,
@@ -38,7 +39,8 @@ class ArrowOfTimeConfig:
     frames: int = 4                 # frames per clip shown to k_γ
     stride: int = 2                 # between consecutive frames: more motion between them than 1
     head_hidden: int | None = None  # MLP head width; None = the backbone's width, 0 = a linear head
-    head_grid: int = 0              # 0: k_γ reads h_θ(frame); N: the frame's last map pooled to N × N
+    head_grid: int | None = None    # k_γ reads each frame's last map pooled to N × N (0: h_θ(frame));
+                                    # None: 4 where h_θ declares its maps, else 0 (clips.head_grid)
 
 
 @register("arrow_of_time", family="sequence / video", modality="video",

@@ -11,8 +11,8 @@ outputs concatenated, a linear layer to the ``clips``! classes. L: cross-entropy
 
 Departures: the paper encodes each clip (16 frames, 8 apart) with a 3-D CNN (C3D, R3D,
 R(2+1)D); here with ``r2plus1d-mini`` (CPU-sized), or with any image backbone, a clip's feature
-then being the mean of its frames' features (``ssrl.backbones.frames.pooled``; with ``head_grid``
-N, of their last maps pooled to N × N, as in arrow_of_time); the default clips
+then being the mean of its frames' features (``ssrl.backbones.frames.pooled``), each frame's
+feature being its last map pooled to 4 × 4 (``head_grid``, as in arrow_of_time); the default clips
 (3 of 4 frames, 2 apart) fit a 16-frame video.
 The gap keeps two clips from meeting at a frame boundary, where continuity alone would tell
 their order. The optimizer is AdamW (the paper: SGD) at the library's default learning rate,
@@ -41,7 +41,8 @@ class ClipOrderConfig:
     clip_frames: int = 4    # consecutive frames per clip
     gap: int = 2            # frames between consecutive clips
     head_hidden: int = 512  # the paper's pairwise layer width
-    head_grid: int = 0      # 0: a clip's feature is its frames' mean h_θ(frame); N: of their last maps pooled to N × N
+    head_grid: int | None = None  # a clip's feature: its frames' last maps pooled to N × N, averaged
+                                  # (0: their h_θ(frame)); None: 4 where h_θ declares maps, else 0
 
 
 class PairwiseOrderHead(nn.Module):

@@ -43,14 +43,20 @@ def check_frames(x: torch.Tensor, needed: int, method: str) -> None:
                         f"stride); these have {x.shape[1]} (see its parameters: ssrl methods)")
 
 
-def head_grid(backbone: nn.Module, grid: int, method: str) -> int:
+DEFAULT_GRID = 4  # k_γ's default view of a frame: its last map pooled to 4 × 4 (BENCHMARKS.md, B4)
+
+
+def head_grid(backbone: nn.Module, grid: int | None, method: str) -> int:
     """The grid k_γ reads each frame at (``ssrl.backbones.frames.frame_features``): ``grid`` for
     an image backbone that declares its feature maps, 0 (h_θ(frame) itself) for a clip backbone,
-    whose feature is of the whole clip. A grid on an image backbone without maps is refused."""
-    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 0:
+    whose feature is of the whole clip. ``grid`` None: ``DEFAULT_GRID`` where the image backbone
+    declares its maps, else 0. A grid given for an image backbone without maps is refused."""
+    if grid is not None and (isinstance(grid, bool) or not isinstance(grid, int) or grid < 0):
         raise SsrlError(f"{method}: head_grid must be a whole number ≥ 0, got {grid!r}")
     if is_clip_backbone(backbone):
         return 0
+    if grid is None:
+        return DEFAULT_GRID if has_maps(backbone) else 0
     if grid and not has_maps(backbone):
         raise SsrlError(f"{method}: head_grid={grid} reads each frame's last feature map, and "
                         f"{type(backbone).__name__} declares none (convnet-small and the ResNets do); "

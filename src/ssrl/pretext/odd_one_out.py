@@ -9,8 +9,8 @@ reversal; the others are in time order. Every frame then gets its own crop and c
 (``clips.frame_views``). k_γ: the paper's multi-branch network with shared weights: each
 sub-sequence is encoded by one layer (+ ReLU), shared by all of them, on its frames' features
 h_θ(frame) concatenated in the order shown (a clip backbone: on its feature of the sub-sequence,
-``frames.clip_features``; with ``head_grid`` N, each frame's last map pooled to N × N instead of
-h_θ(frame), as in arrow_of_time); the N encodings are fused by concatenation, in the
+``frames.clip_features``; each frame's feature being its last map pooled to 4 × 4, ``head_grid``,
+as in arrow_of_time); the N encodings are fused by concatenation, in the
 question's order, and a linear layer gives N logits, one per position. L: cross-entropy.
 
 Departures: the paper feeds each branch a sub-sequence as one image (a dynamic image, a stack of
@@ -49,7 +49,8 @@ class OddOneOutConfig:
     frames: int = 4                 # frames per sub-sequence: 3 or more, so a shuffle need not be a reversal
     stride: int = 2                 # between a sub-sequence's consecutive frames
     head_hidden: int | None = None  # width of the shared sub-sequence encoding; None = the backbone's
-    head_grid: int = 0              # 0: k_γ reads h_θ(frame); N: the frame's last map pooled to N × N
+    head_grid: int | None = None    # k_γ reads each frame's last map pooled to N × N (0: h_θ(frame));
+                                    # None: 4 where h_θ declares its maps, else 0 (clips.head_grid)
 
 
 class OddOneOutHead(nn.Module):

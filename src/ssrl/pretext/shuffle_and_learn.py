@@ -9,11 +9,16 @@ frames f0 < f1 < f2 < f3 < f4, at least ``min_gap`` apart, uniform over such cho
 outer two; the rest negative, z = 0: (a, d, c) with d = f0 or f4 (at random), a frame of the same
 window outside [a, c]. Either is shown forward or reversed (c, ·, a), at random: the paper counts
 a reversed positive as positive. Then every frame gets its own crop and colour jitter
-(``clips.frame_views``). k_γ: an MLP on the three frames' features h_θ(frame) concatenated in the
-order shown (the paper concatenates the frames' fc7 features, a triplet Siamese network); with
-``head_grid`` N, on each frame's last feature map pooled to N × N instead (``per_frame_grid``), so
-that k_γ sees where things are as CaffeNet's fc6 sees pool5's spatial map, and h_θ need not
-encode position in its pooled feature. L: cross-entropy.
+(``clips.frame_views``). k_γ: an MLP on the three frames' features concatenated in the order
+shown (the paper concatenates the frames' fc7 features, a triplet Siamese network), each frame's
+feature being its last feature map pooled to 4 × 4 (``head_grid``; ``frames.per_frame_grid``; 0
+gives h_θ(frame), the globally pooled feature). L: cross-entropy.
+
+Why a grid: CaffeNet's fc6 reads pool5's spatial map, so the paper's head sees where things are.
+A head on the globally pooled feature does not; on one digit moving over black, where order is
+told by position, h_θ then learns to encode position in its channels (through the borders' zero
+padding) and loses the digit's shape (BENCHMARKS.md, B4: digit kNN far under random init; with
+the grid, level with it or above).
 
 Departures: the paper's motion is coarse optical flow; here it is frame differences on the batch
 itself (no flow to compute, and on array videos of one moving object the two agree on where the
@@ -48,7 +53,8 @@ class ShuffleAndLearnConfig:
     span: int = 12                  # window the five frames come from, chosen by its motion
     min_gap: int = 2                # frames between consecutive drawn frames, at least: visible motion
     head_hidden: int | None = None  # MLP head width; None = the backbone's width, 0 = a linear head
-    head_grid: int = 0              # 0: k_γ reads h_θ(frame); N: the frame's last map pooled to N × N
+    head_grid: int | None = None    # k_γ reads each frame's last map pooled to N × N (0: h_θ(frame));
+                                    # None: 4 where h_θ declares its maps, else 0 (clips.head_grid)
 
 
 def ordered_frames(b: int, span: int, min_gap: int, device: torch.device) -> torch.Tensor:
