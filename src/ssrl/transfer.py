@@ -202,8 +202,8 @@ def _check_layer(run, modality: Modality, protocol: str, layer: int | None) -> N
     if layer is None:
         return
     if modality.name != "image" or protocol not in FROZEN:
-        raise SsrlError(f"{run}: --layer reads an image backbone's feature map for the knn and linear protocols; "
-                        f"this is {protocol} on a {modality.name} run")
+        raise SsrlError(f"{run}: --layer reads an image backbone's feature map for the knn and linear protocols "
+                        f"(here: protocol {protocol}, modality {modality.name})")
     if isinstance(layer, bool) or not isinstance(layer, int) or layer < 1:
         raise SsrlError(f"--layer must be a whole number ≥ 1 (1 = the finest map), got {layer!r}")
 

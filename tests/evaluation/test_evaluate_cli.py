@@ -173,7 +173,7 @@ def test_layer_probes_a_map_of_both_backbones_and_is_saved_apart(run_and_data):
 
 def test_layer_is_refused_where_there_is_no_map_to_read(run_and_data):
     run, data = run_and_data
-    with pytest.raises(SsrlError, match="this is finetune on a image run"):
+    with pytest.raises(SsrlError, match=r"\(here: protocol finetune, modality image\)"):
         ssrl.evaluate(run, data, "finetune", layer=1, budget=BUDGET, save=False)
     with pytest.raises(SsrlError, match="has 3 feature maps"):
         ssrl.evaluate(run, data, "knn", layer=4, save=False)

@@ -34,7 +34,8 @@ def per_frame_grid(backbone: nn.Module, x: torch.Tensor, grid: int) -> torch.Ten
     """Every frame's last feature map (the one h_θ's global pool reads) average-pooled to a
     ``grid`` × ``grid`` grid and flattened, (B, T, dim · grid²), for clips x (B, T, C, H, W) of an
     image backbone that declares its maps (``ssrl.backbones.maps``). Where h_θ(frame) keeps what
-    is in a frame but not where, this keeps a coarse where: at ``grid`` = 1 it is h_θ(frame)."""
+    is in a frame but not where, this keeps a coarse where: at ``grid`` = 1 it is h_θ(frame). A map
+    smaller than the grid has its cells repeated, so the width is the same at any frame size."""
     b, t = x.shape[:2]
     last = features_and_maps(backbone, x.flatten(0, 1))[1][-1]
     return F.adaptive_avg_pool2d(last, grid).flatten(1).unflatten(0, (b, t))
