@@ -42,7 +42,8 @@ defaults stay room and photos (BENCHMARKS.md has the comparison). AdamW lr 1e-3 
 
 Figures: BENCHMARKS.md, "Issue 27: learning from synthetic imagery" (on B1 both this method and
 its ablation stay under the random-init floors, the ablation less far; so does every variant of a
-proxy sweep there: no skip, a larger λ_adv, a lower lr, ``textures=real``, ``scene=objects``).
+proxy sweep there: no skip, a larger λ_adv, a lower lr, ``textures=real``, ``scene=objects``;
+read per layer, ``ssrl evaluate --layer 1`` or ``2``, both are over random init's same readout).
 """
 
 from dataclasses import dataclass
