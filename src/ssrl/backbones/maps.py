@@ -52,9 +52,10 @@ def _resnet_maps(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[to
     return net.fc(torch.flatten(net.avgpool(y), 1)), maps
 
 
-def map_channels(backbone: nn.Module) -> list[int]:
-    """Channels of each map, finest first, from one forward pass of zeros (32 px, with the
-    channels of the backbone's first convolution) in eval mode: no batch-norm statistics move."""
+def map_shapes(backbone: nn.Module, side: int = 32) -> list[tuple[int, int, int]]:
+    """(channels, height, width) of each map, finest first, for ``side``-px square images, from one
+    forward pass of zeros (with the channels of the backbone's first convolution) in eval mode: no
+    batch-norm statistics move."""
     first = next((m for m in backbone.modules() if isinstance(m, nn.Conv2d)), None)
     if first is None:
         raise MapsUnavailable(f"backbone {type(backbone).__name__} has no convolution to read its input channels from")
@@ -62,11 +63,16 @@ def map_channels(backbone: nn.Module) -> list[int]:
     backbone.eval()
     try:
         with torch.no_grad():
-            x = torch.zeros(2, first.in_channels, 32, 32, device=first.weight.device)
+            x = torch.zeros(2, first.in_channels, side, side, device=first.weight.device)
             _, maps = features_and_maps(backbone, x)
     finally:
         backbone.train(was_training)
-    return [m.shape[1] for m in maps]
+    return [tuple(m.shape[1:]) for m in maps]
 
 
-__all__ = ["MapsUnavailable", "features_and_maps", "has_maps", "map_channels"]
+def map_channels(backbone: nn.Module) -> list[int]:
+    """Channels of each map, finest first (``map_shapes`` at 32 px)."""
+    return [c for c, _, _ in map_shapes(backbone)]
+
+
+__all__ = ["MapsUnavailable", "features_and_maps", "has_maps", "map_channels", "map_shapes"]

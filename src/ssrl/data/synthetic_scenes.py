@@ -6,8 +6,9 @@ seen from a pinhole camera at a random height, yaw, pitch and field of view, wit
 and cylinders at random places, sizes and orientations (resting on the floor, or floating and
 tilted); with ``SceneConfig.room`` false, the objects alone on black. Every surface is textured
 with a random crop of a real photograph (the two that scikit-learn ships,
-``sklearn.datasets.load_sample_images``: no files of ours, no download; or of any bank of pictures passed as ``textures``, as ``synthetic_multitask``'s ``textures=real``
-passes the user's own real batch), tiled at a random scale and tinted, and shaded Lambertian
+``sklearn.datasets.load_sample_images``: no files of ours, no download; or of any bank of
+pictures passed as ``textures``, as ``synthetic_multitask``'s ``textures=real`` passes the
+user's own real batch), tiled at a random scale and tinted, and shaded Lambertian
 under a random directional light plus ambient light (no shadows, no interreflection).
 
 The picture is ray cast (``ssrl.data.ray_casting``), one ray through each pixel's centre, in

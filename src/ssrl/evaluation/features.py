@@ -10,8 +10,9 @@ none for ``32-true``), in the run's memory format (channels_last for CNNs, as th
 with each eval-mode batch norm folded into the convolution before it (one pass over every
 activation fewer; exact up to float rounding) and 2 × 2 max-pools computed without indices,
 and on a CPU in batches of about two million pixels. The features come back float32 whatever
-the autocast, so kNN and the linear probe always compute in float32. Images that stay encoded (a streamed folder or shards) are decoded
-batch by batch in DataLoader workers while the backbone runs.
+the autocast, so kNN and the linear probe always compute in float32. Images that stay encoded
+(a streamed folder or shards) are decoded batch by batch in DataLoader workers while the
+backbone runs.
 """
 
 import copy

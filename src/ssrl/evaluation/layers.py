@@ -3,10 +3,11 @@
 Zhang, Isola & Efros (2016, "Colorful Image Colorization", arXiv:1603.08511, §3.2) froze a
 network and trained a linear classifier on each convolutional layer's activations, average-pooled
 over space to about 9,000 dimensions, to see *where* in the network pretraining put what a task
-needs. Many pretext papers after it report their features that way. ``LayerReadout(backbone, layer)`` is that feature for any backbone that
-declares its maps (``ssrl.backbones.maps``): map ``layer`` (1 = the finest; the last is the
-map the global pool reads), adaptively average-pooled to the square grid whose
-channels × cells come nearest ``dims`` without a cell finer than the map's own, then flattened.
+needs. Many pretext papers after it report their features that way. ``LayerReadout(backbone,
+layer)`` is that feature for any backbone that declares its maps (``ssrl.backbones.maps``): map
+``layer`` (1 = the finest; the last is the map the global pool reads), adaptively
+average-pooled to the largest square grid whose channels × cells stay within ``dims`` and whose
+cells are no finer than the map's own, then flattened.
 
 The random-init floor is read the same way (the same layer, the same grid), so a per-layer
 verdict compares like with like. The grid is fixed when the readout is built, from one forward
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrl.backbones.maps import features_and_maps, has_maps, map_channels
+from ssrl.backbones.maps import features_and_maps, has_maps, map_shapes
 from ssrl.errors import SsrlError
 
 DIMS = 9216  # the protocol's "about 9,000 dimensions" (Zhang et al. 2016)
@@ -40,24 +41,13 @@ class LayerReadout(nn.Module):
         if not has_maps(backbone):
             raise SsrlError(f"--layer needs a backbone that declares its feature maps; {type(backbone).__name__} "
                             "does not (convnet-small and the ResNets do)")
-        count = len(map_channels(backbone))
-        if not 1 <= layer <= count:
-            raise SsrlError(f"--layer {layer}: this backbone has {count} feature maps (1 = the finest, "
-                            f"{count} = the one its global pool reads)")
+        shapes = map_shapes(backbone, image_size)
+        if not 1 <= layer <= len(shapes):
+            raise SsrlError(f"--layer {layer}: this backbone has {len(shapes)} feature maps (1 = the finest, "
+                            f"{len(shapes)} = the one its global pool reads)")
         self.backbone, self.layer = backbone, layer
-        self.grid = grid_side(*self._map_shape(image_size), dims)
-
-    def _map_shape(self, image_size: int) -> tuple[int, int]:
-        first = next(m for m in self.backbone.modules() if isinstance(m, nn.Conv2d))
-        was_training = self.backbone.training
-        self.backbone.eval()
-        try:
-            with torch.no_grad():
-                x = torch.zeros(1, first.in_channels, image_size, image_size, device=first.weight.device)
-                shape = features_and_maps(self.backbone, x)[1][self.layer - 1].shape
-        finally:
-            self.backbone.train(was_training)
-        return shape[1], min(shape[2], shape[3])
+        channels, height, width = shapes[layer - 1]
+        self.grid = grid_side(channels, min(height, width), dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         chosen = features_and_maps(self.backbone, x)[1][self.layer - 1]

@@ -4,7 +4,7 @@ arrays and ``moving-digits``); the backbone takes float (B, T, C, H, W) in [0, 1
 h_θ is an image backbone applied to every frame, or a clip backbone (``r2plus1d-mini``) that takes
 the clip whole (``ssrl.backbones.frames``): built, trained and saved as for images
 (``backbone_dims`` are the frames' channels and side), with the methods combining per-frame or
-clip features, and every protocol but ``propagate``, and ``embed``, reading one vector per video
+clip features, and ``embed`` and every protocol but ``propagate`` reading one vector per video
 (``FramePooled``, ``feature_backbone``; ``pool``: the frames' mean, or ``trend``, their mean beside
 their linear trend over time, which a probe of motion needs): fine-tuning and training from scratch
 train h_θ through it, without augmentation (a crop or flip would have to be the same for every
