@@ -105,6 +105,20 @@ def test_the_verdict_names_the_steps_the_run_lacked_when_the_floor_is_not_beaten
     assert won["beats_floor"] and "than" not in won["verdict"] and "training from scratch" in won["verdict"]
 
 
+def test_the_verdict_points_to_the_maps_where_a_methods_gain_was_measured(run_and_data, monkeypatch):
+    from ssrl.pretext import get_method
+    from ssrl.report.verdict import verdict
+
+    run, _ = run_and_data
+    lost = {"balanced_top1": 0.50, "random_init_balanced_top1": 0.60}
+    assert not any("--layer" in c for c in verdict(run, lost)["causes"])  # rotation declares no such maps
+    monkeypatch.setattr(get_method("rotation"), "gain_at_layers", (1, 2))
+    hint = [c for c in verdict(run, lost)["causes"] if "--layer" in c]
+    assert hint == ["rotation's pooled feature was under random init on Fashion-MNIST too, where its feature maps "
+                    "1 and 2 beat random init's (BENCHMARKS.md, per-layer probes): read them with --layer 1"]
+    assert not any("--layer" in c for c in verdict(run, {**lost, "layer": 1})["causes"])  # already a map read
+
+
 def test_knn_from_the_command_line_prints_k_warnings_and_the_verdict(run_and_data, tmp_path):
     run, _ = run_and_data
     rng = np.random.default_rng(1)  # unbalanced: 100 images of class 0, 20 of class 1

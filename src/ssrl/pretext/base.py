@@ -60,7 +60,8 @@ class Pretext(nn.Module):
     What a method needs is declared here, never looked up by its name elsewhere:
     ``default_backbone`` (None: its modality's), ``backbone_kinds`` (the ``kind`` of h_θ it can
     train; empty: any), ``needs_channels`` (3: colour images only), ``patch_inputs`` and
-    ``min_steps`` (the optimizer steps it needs on small data to beat random init).
+    ``min_steps`` (the optimizer steps it needs on small data to beat random init) and
+    ``gain_at_layers`` (the feature maps where its gain was measured, if not in its pooled feature).
     """
 
     name: ClassVar[str]
@@ -88,6 +89,9 @@ class Pretext(nn.Module):
     bf16_checked: ClassVar[bool] = False
     # True once its step measured faster under torch.compile with the same loss (ssrl.compiled)
     compile_checked: ClassVar[bool] = False
+    # Feature maps (``--layer N``) at which its features beat random init on B1 over seeds while its
+    # pooled feature did not: when the pooled feature loses, the verdict points there (BENCHMARKS.md)
+    gain_at_layers: ClassVar[tuple[int, ...]] = ()
 
     def __init__(self, backbone: nn.Module, cfg: Any, views: nn.Module):
         self.check_backbone(backbone)

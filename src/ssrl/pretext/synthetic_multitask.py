@@ -101,6 +101,7 @@ def predictions_to_picture(depth: torch.Tensor, normals: torch.Tensor, contours:
 class SyntheticMultitask(Pretext):
     Config = SyntheticMultitaskConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-6, warmup_epochs=0.2)
+    gain_at_layers = (1, 2)  # B1, 3 seeds: over random init at maps 1 and 2, under it pooled (BENCHMARKS.md, issue 27)
 
     def __init__(self, backbone: nn.Module, cfg: SyntheticMultitaskConfig, views: nn.Module):
         if cfg.depth_loss not in DEPTH_LOSSES:

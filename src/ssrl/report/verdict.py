@@ -6,7 +6,8 @@ top-1 and on unbalanced ones is not fooled by a probe that predicts the largest 
 pretrained backbone does not beat its floor, the causes are read from the run, not guessed: the
 optimizer steps it trained against the method's ``min_steps`` (the steps its family needed on
 small data to beat random init, BENCHMARKS.md B6), the collapse monitor's last readings, the
-features' anisotropy, and classifiers that predicted only a few classes.
+features' anisotropy, classifiers that predicted only a few classes, and, for a method whose
+measured gain lies in earlier feature maps (``gain_at_layers``), the ``--layer`` to read.
 """
 
 from pathlib import Path
@@ -36,8 +37,24 @@ def verdict(run_dir: str | Path, result: dict, figure: str = "balanced_top1") ->
     if anisotropy is not None and anisotropy > ANISOTROPIC:
         causes.append(f"the pretrained features all point one way (mean pairwise cosine {anisotropy:.4f})")
     causes += result.get("warnings", [])
+    if "layer" not in result:
+        causes += layer_causes(run_dir)
     return {"beats_floor": False, "causes": causes,
             "verdict": f"pretraining did NOT beat {floor_name}: {label} {ours:.3f} against {floor:.3f}"}
+
+
+def layer_causes(run_dir: str | Path) -> list[str]:
+    """Where the run's method put its gain, if measured elsewhere than in the pooled feature."""
+    from ssrl.pretext import get_method
+
+    cfg = run_config(run_dir)
+    layers = get_method(cfg.method).gain_at_layers
+    if not layers:
+        return []
+    maps = " and ".join(str(n) for n in layers)
+    return [f"{cfg.method}'s pooled feature was under random init on Fashion-MNIST too, where its feature "
+            f"map{'s' if len(layers) > 1 else ''} {maps} beat random init's (BENCHMARKS.md, per-layer probes): "
+            f"read {'them' if len(layers) > 1 else 'it'} with --layer {layers[0]}"]
 
 
 def run_causes(run_dir: Path) -> list[str]:
