@@ -6,9 +6,12 @@ direction gain over random init there can come from a feature that encodes posit
 channels. This reads instead every frame's last map average-pooled to ``--grid`` × ``--grid``
 (``ssrl.backbones.frames.per_frame_grid``), then the same mean (digit) or mean and trend
 (direction), for a B4 run and its random init alike, and scores both with the library's frozen
-probes (kNN and the standardised linear probe; top-1 on B4's 359 held-out videos).
+probes (kNN and the standardised linear probe; top-1 on B4's 359 held-out videos). ``--order``
+reads the direction instead from the frames' features concatenated in time order, which keep what
+the first frames show (the label is the direction of the first step; a bounce reverses it later).
 
     python benchmarks/video_grid_probe.py RUN --grids 4 --labels direction --name shuffle_and_learn-s0
+    python benchmarks/video_grid_probe.py RUN --grids 1,2 --labels direction --order --name shuffle_and_learn-s0-order
 
 Result: ``benchmarks/results/video_grid_probe_NAME.json``, written after every figure.
 """
@@ -35,7 +38,8 @@ KEYS = {"digit": "y", "direction": "direction"}  # each label's arrays in the sp
 
 
 class GridPooled(nn.Module):
-    """Videos (B, T, C, H, W) -> every frame's last map on a grid, pooled over time as ``pool`` says."""
+    """Videos (B, T, C, H, W) -> every frame's last map on a grid, then over time: the mean
+    (``pool="mean"``), the mean and trend (``"trend"``) or the frames in order (``"order"``)."""
 
     def __init__(self, backbone: nn.Module, grid: int, pool: str):
         super().__init__()
@@ -43,6 +47,8 @@ class GridPooled(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = per_frame_grid(self.backbone, x, self.grid)
+        if self.pool == "order":
+            return h.flatten(1)
         return mean_and_trend(h) if self.pool == "trend" else h.mean(1)
 
 
@@ -51,18 +57,20 @@ def main() -> None:
     p.add_argument("run")
     p.add_argument("--grids", default="4", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--labels", default="direction,digit")
+    p.add_argument("--order", action="store_true", help="direction: the frames in time order, not their mean and trend")
     p.add_argument("--name", default=None, help="names the result file (default: the run directory's name)")
     args = p.parse_args()
     torch.set_num_threads(1)
     arrays = np.load(split_data())
     cfg = run_config(args.run)
-    result = {"benchmark": "B4 grid readout", "run": args.run, "method": cfg.method, "probe": PROBE, "figures": {}}
+    result = {"benchmark": "B4 grid readout", "run": args.run, "method": cfg.method, "probe": PROBE,
+              "direction_read": "frames in order" if args.order else "mean and trend", "figures": {}}
     for grid in args.grids:
         for label in args.labels.split(","):
             key = KEYS[label]
             for who, backbone in (("pretrained", load_backbone(args.run)), ("random_init", init_backbone(cfg))):
                 start = time.perf_counter()
-                readout = GridPooled(backbone, grid, POOL[label])
+                readout = GridPooled(backbone, grid, "order" if args.order and label == "direction" else POOL[label])
                 scores = frozen_scores(extract_features(readout, torch.from_numpy(arrays["x_train"])),
                                        torch.from_numpy(arrays[f"{key}_train"]),
                                        extract_features(readout, torch.from_numpy(arrays["x_test"])),
