@@ -4,6 +4,7 @@ video: the frames' mean, or with ``pool="trend"`` their mean and trend, twice as
 
 import numpy as np
 import pytest
+import torch
 
 import ssrl
 from ssrl.errors import SsrlError
@@ -68,6 +69,27 @@ def test_embed_writes_one_vector_per_video(run, videos, tmp_path):
     assert np.load(tmp_path / "f.npy").shape == (10, 128)
     trend = ssrl.embed(run, videos, limit=10, pool="trend")
     assert trend.shape == (10, 2 * 128) and np.allclose(trend[:, :128], features, atol=1e-5)
+
+
+def test_order_pooling_is_the_frames_features_in_time_order_and_only_for_frozen_probes(run, videos):
+    from ssrl.backbones.frames import FramePooled, per_frame
+    from ssrl.runs import load_backbone
+
+    backbone = load_backbone(run).eval()
+    clips = torch.rand(3, 4, 1, 16, 16)
+    with torch.no_grad():
+        frames = per_frame(backbone, clips)                                       # (3, 4, 128)
+        ordered = FramePooled(backbone, "order")(clips)
+        reversed_ = FramePooled(backbone, "order")(clips.flip(1))
+    assert ordered.shape == (3, 4 * 128) and torch.allclose(ordered, frames.flatten(1))
+    assert torch.allclose(reversed_, frames.flip(1).flatten(1))  # the order is kept, not averaged away
+    assert FramePooled(backbone, "order").dim is None
+    embedded = ssrl.embed(run, videos, limit=5, pool="order")
+    assert embedded.shape[0] == 5 and embedded.shape[1] % 128 == 0 and embedded.shape[1] > 128
+    result = ssrl.evaluate(run, videos, "knn", save=False, pool="order")
+    assert result["pool"] == "order" and 0 <= result["top1"] <= 1
+    with pytest.raises(SsrlError, match="--pool order: its width grows with the clip's frames"):
+        ssrl.evaluate(run, videos, "finetune", save=False, pool="order")
 
 
 def test_the_trend_pooling_is_recorded_and_saved_apart_and_an_unknown_one_refused(run, videos):

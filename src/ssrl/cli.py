@@ -170,8 +170,9 @@ def evaluate(
                                                 "labels (moving-digits: digit or direction; an .npz: their key)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean of the token features (default), or first "
-                                       "(the [CLS] token); videos: mean of the frames' features (default), or "
-                                       "trend (their mean and trend over time: sees motion)."),
+                                       "(the [CLS] token); videos: mean of the frames' features (default), "
+                                       "trend (their mean and trend over time: sees motion), or order (all "
+                                       "frames in time order: sees when; knn and linear only)."),
     skip_bad: Optional[bool] = typer.Option(None, "--skip-bad", help="Images: leave out unreadable files, counting them."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's); "
                                              "propagate: the frames' shorter side (96)."),
@@ -254,7 +255,7 @@ def embed(
                              "the word vectors in word2vec's text format (no --data needed)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Text data: default, the run's."),
     pool: Optional[str] = typer.Option(None, "--pool", help="Text: mean (default) or first; videos: mean "
-                                       "(default) or trend."),
+                                       "(default), trend or order."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Images: read at this side (default: the run's)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Embed only the first N rows."),
     per_clip: bool = typer.Option(False, "--per-clip", help="Videos: one row per clip (every clip of every "

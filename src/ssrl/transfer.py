@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ssrl.backbones.frames import WIDTH_BY_FRAMES
 from ssrl.config import RunConfig
 from ssrl.data.objects import as_spec
 from ssrl.data.split import keep_label_fraction
@@ -108,6 +109,9 @@ def evaluate(run: str | Path, data, protocol: str = "knn", *, test_data=None, la
     _check_protocol(run, modality, protocol)
     options = {} if protocol == "propagate" else modality.check_options(data_options)
     _check_layer(run, modality, protocol, layer)
+    if protocol in ("finetune", "fewshot") and options.get("pool") in WIDTH_BY_FRAMES:
+        raise SsrlError(f"--pool {options['pool']}: its width grows with the clip's frames, so it feeds the frozen "
+                        "probes (knn, linear), not a classifier trained with h_θ (finetune, fewshot)")
     if protocol == "fewshot":
         result = fewshot(run, data, test_data=test_data, label_fractions=label_fractions or (
             [label_fraction] if label_fraction is not None else None), per_class=per_class, draws=draws,

@@ -7,7 +7,8 @@ timm's), to which a clip (B, T, C, H, W) is T images, or a clip backbone (``kind
 ``clip_features`` (in time order, as their paper combines them); the frozen-feature protocols
 and ``embed`` read one vector per video through ``FramePooled``: an image backbone's frame
 features' mean (``pool="mean"``), or their mean beside their linear trend over time
-(``pool="trend"``, ``mean_and_trend``), or the clip backbone's feature of the whole video.
+(``pool="trend"``, ``mean_and_trend``), or all of them in time order (``pool="order"``), or the
+clip backbone's feature of the whole video.
 """
 
 import torch
@@ -87,22 +88,30 @@ def frame_dim(backbone: nn.Module, grid: int = 0) -> int:
     return backbone.dim if is_clip_backbone(backbone) else backbone.dim * max(grid, 1) ** 2
 
 
-POOLS = ("mean", "trend")  # an image backbone's frames as one vector: their mean; beside it their trend
+POOLS = ("mean", "trend", "order")  # an image backbone's frames as one vector: their mean; beside it their trend; all in order
+WIDTH_BY_FRAMES = ("order",)  # poolings whose width is the clip's frames × the backbone's: no fixed ``dim``
 
 
 class FramePooled(nn.Module):
     """A video's features (B, T, C, H, W) -> (B, dim): an image backbone's frame features'
     mean (``pool="mean"``) or ``mean_and_trend`` (``"trend"``: dim = 2 × the backbone's), or a clip
-    backbone's feature of the whole video (either pool)."""
+    backbone's feature of the whole video (any pool).
+
+    ``pool="order"`` concatenates the frame features in time order (B, T · the backbone's dim; ``dim``
+    is None, as it depends on T): a probe of it can read *when* something happened, such as the
+    direction of a first move that a later bounce reverses, which mean and trend average away."""
 
     def __init__(self, backbone: nn.Module, pool: str = "mean"):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"unknown pooling {pool!r}; choose one of: {', '.join(POOLS)}")
         self.backbone, self.pool = backbone, pool
-        self.dim = 2 * backbone.dim if pool == "trend" and not is_clip_backbone(backbone) else backbone.dim
+        clip = is_clip_backbone(backbone)
+        self.dim = backbone.dim if clip else {"mean": backbone.dim, "trend": 2 * backbone.dim, "order": None}[pool]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool == "trend" and not is_clip_backbone(self.backbone):
             return mean_and_trend(per_frame(self.backbone, x))
+        if self.pool == "order" and not is_clip_backbone(self.backbone):
+            return per_frame(self.backbone, x).flatten(1)
         return pooled(self.backbone, x)

@@ -6,7 +6,8 @@ the clip whole (``ssrl.backbones.frames``): built, trained and saved as for imag
 (``backbone_dims`` are the frames' channels and side), with the methods combining per-frame or
 clip features, and ``embed`` and every protocol but ``propagate`` reading one vector per video
 (``FramePooled``, ``feature_backbone``; ``pool``: the frames' mean, or ``trend``, their mean beside
-their linear trend over time, which a probe of motion needs): fine-tuning and training from scratch
+their linear trend over time, which a probe of motion needs, or ``order``, every frame in time
+order, for the frozen probes and embed only): fine-tuning and training from scratch
 train h_θ through it, without augmentation (a crop or flip would have to be the same for every
 frame of a clip).
 Labeled videos are split as images are: the data's own train/test, else a stratified hold-out.
