@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import PROBE, save  # noqa: E402
 from video_b4 import POOL, split_data  # noqa: E402
 
-from ssrl.backbones.frames import mean_and_trend, per_frame_grid  # noqa: E402
+from ssrl.backbones.frames import over_time, per_frame_grid  # noqa: E402
 from ssrl.evaluation import extract_features  # noqa: E402
 from ssrl.evaluation.protocols import frozen_scores  # noqa: E402
 from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
@@ -38,18 +38,14 @@ KEYS = {"digit": "y", "direction": "direction"}  # each label's arrays in the sp
 
 
 class GridPooled(nn.Module):
-    """Videos (B, T, C, H, W) -> every frame's last map on a grid, then over time: the mean
-    (``pool="mean"``), the mean and trend (``"trend"``) or the frames in order (``"order"``)."""
+    """Videos (B, T, C, H, W) -> every frame's last map on a grid, then ``over_time`` as ``pool`` says."""
 
     def __init__(self, backbone: nn.Module, grid: int, pool: str):
         super().__init__()
         self.backbone, self.grid, self.pool = backbone, grid, pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = per_frame_grid(self.backbone, x, self.grid)
-        if self.pool == "order":
-            return h.flatten(1)
-        return mean_and_trend(h) if self.pool == "trend" else h.mean(1)
+        return over_time(per_frame_grid(self.backbone, x, self.grid), self.pool)
 
 
 def main() -> None:

@@ -92,6 +92,14 @@ POOLS = ("mean", "trend", "order")  # an image backbone's frames as one vector: 
 WIDTH_BY_FRAMES = ("order",)  # poolings whose width is the clip's frames × the backbone's: no fixed ``dim``
 
 
+def over_time(h: torch.Tensor, pool: str) -> torch.Tensor:
+    """Frame features h (B, T, D) as one vector per clip, as ``pool`` (one of ``POOLS``) says: their
+    mean (B, D), ``mean_and_trend`` (B, 2·D), or all of them in time order (B, T·D)."""
+    if pool == "trend":
+        return mean_and_trend(h)
+    return h.flatten(1) if pool == "order" else h.mean(1)
+
+
 class FramePooled(nn.Module):
     """A video's features (B, T, C, H, W) -> (B, dim): an image backbone's frame features'
     mean (``pool="mean"``) or ``mean_and_trend`` (``"trend"``: dim = 2 × the backbone's), or a clip
@@ -110,8 +118,6 @@ class FramePooled(nn.Module):
         self.dim = backbone.dim if clip else {"mean": backbone.dim, "trend": 2 * backbone.dim, "order": None}[pool]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pool == "trend" and not is_clip_backbone(self.backbone):
-            return mean_and_trend(per_frame(self.backbone, x))
-        if self.pool == "order" and not is_clip_backbone(self.backbone):
-            return per_frame(self.backbone, x).flatten(1)
-        return pooled(self.backbone, x)
+        if is_clip_backbone(self.backbone):
+            return self.backbone(x)
+        return over_time(per_frame(self.backbone, x), self.pool)
