@@ -7,8 +7,9 @@ for a wall-clock ``--budget`` (the issue: 10 CPU minutes) or ``--max-steps``, on
 (pin the process with ``taskset`` for a one-core figure). Then linear probes (ssrl's: standardised
 frozen features) and kNN for the digit and the direction, on the held-out videos, beside the same
 backbone at its random init; balanced accuracy. The digit is probed on each video's mean frame
-feature; the direction on that mean beside the frames' trend over time (``pool="trend"``), since
-the mean cannot see which way a digit moves. Beside them a raw-pixel baseline: PCA of every
+feature; the direction on the frames' features in time order (``pool="order"``): the label is the
+direction of the first step and a bounce reverses it later, so a readout must keep time order (the
+clip's mean cannot see motion; its mean and trend forget what a bounce reverses). Beside them a raw-pixel baseline: PCA of every
 clip's pixels (fitted on the training clips) to ``--pca`` dimensions, then the same kind of
 probe (standardised, multinomial logistic regression). Also recorded: the pretext accuracy of the
 last epoch beside chance, steps, clips/s, peak RSS.
@@ -46,7 +47,7 @@ from ssrl.pretext import METHODS  # noqa: E402
 
 CACHE = Path(__file__).parent / ".cache" / "b4"
 LABELS = ("digit", "direction")
-POOL = {"digit": "mean", "direction": "trend"}  # the video vector each probe reads: motion needs the trend
+POOL = {"digit": "mean", "direction": "order"}  # the video vector each probe reads: the first step needs order
 
 
 def split_data() -> Path:
