@@ -23,12 +23,15 @@ unlabeled ones, beside random init and the pixel-colour baseline. Three sets:
   colour alone finds them, so the pixel baseline is strong here by construction.
 
 Then ``ssrl evaluate RUN --data FOLDER --protocol propagate``: J, F and J&F for the pretrained
-backbone, its random init and the pixel baseline. One torch thread (pin with ``taskset``).
+backbone, its random init and the pixel baseline; with ``--grey`` again on a grey copy of the
+held-out videos (``grey_copy``), where the pixel baseline reads lightness only. One torch thread
+(pin with ``taskset``).
 
     python benchmarks/b5.py --set textures --methods cycle_consistency,video_colorization,tracking \\
         --seeds 0,1,2 --budget 10m
     python benchmarks/b5.py --set digits --methods cycle_consistency --seeds 0,1,2 --max-steps 300
     python benchmarks/b5.py --set clips --methods cycle_consistency --seeds 0 --budget 10m --videos 20
+    python benchmarks/b5.py --set clips --methods video_colorization --seeds 0 --budget 10m --videos 20 --grey
 
 Result: ``benchmarks/results/b5_moving_{SET}{TAG}.json``; DAVIS folders and runs under
 ``benchmarks/.cache/b5/``.
@@ -36,6 +39,7 @@ Result: ``benchmarks/results/b5_moving_{SET}{TAG}.json``; DAVIS folders and runs
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -118,6 +122,25 @@ def textures_davis(videos: int) -> Path:
     return moving_textures.write_davis(folder, n=videos, seed=moving_textures.HELDOUT_SEED)
 
 
+def grey_copy(folder: Path) -> Path:
+    """``folder`` with every frame replaced by its grey (PIL's ITU-R 601 luma, as ``as_channels``
+    reads RGB for a one-channel backbone), masks and lists unchanged (rewritten whenever
+    ``folder`` holds another list of videos)."""
+    out = folder.with_name(folder.name + "-grey")
+    listed = (folder / "ImageSets" / "2017" / "val.txt").read_text()
+    if _written(out, len(listed.split())) and (out / "ImageSets" / "2017" / "val.txt").read_text() == listed:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(folder / "Annotations", out / "Annotations")
+    shutil.copytree(folder / "ImageSets", out / "ImageSets")
+    for frame in sorted((folder / "JPEGImages").rglob("*.*")):
+        target = out / frame.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(frame) as img:
+            img.convert("L").save(target)
+    return out
+
+
 SETS = {  # set: (what to pretrain on, its DAVIS folder of held-out videos)
     "digits": (lambda: str(split_data()), digits_davis),
     "textures": (lambda: moving_textures.NAME, textures_davis),
@@ -133,9 +156,13 @@ def one_row(data: str, folder: Path, method: str, seed: int, args) -> dict:
     wall = time.time() - start
     result = ssrl.evaluate(run, str(folder), "propagate", save=False)
     keys = [f"{who}{m}" for who in ("", "random_init_", "pixel_") for m in ("J", "F", "J&F")]
-    return {"set": args.set, "method": method, "backbone": args.backbone, "seed": seed, "max_steps": args.max_steps,
-            "budget": args.budget, "train_videos": args.train_videos, "pretrain_wall_s": round(wall, 1),
-            "peak_rss_mb": round(peak_rss_mb()), **{k: round(result[k], 4) for k in keys if k in result}}
+    row = {"set": args.set, "method": method, "backbone": args.backbone, "seed": seed, "max_steps": args.max_steps,
+           "budget": args.budget, "train_videos": args.train_videos, "pretrain_wall_s": round(wall, 1),
+           "peak_rss_mb": round(peak_rss_mb()), **{k: round(result[k], 4) for k in keys if k in result}}
+    if args.grey:  # the same videos with their colour taken away, for every feature alike
+        grey = ssrl.evaluate(run, str(grey_copy(folder)), "propagate", save=False)
+        row.update({f"grey_{k}": round(grey[k], 4) for k in keys if k in grey})
+    return row
 
 
 def main() -> None:
@@ -151,6 +178,9 @@ def main() -> None:
     p.add_argument("--videos", type=int, default=60, help="held-out videos to propagate through")
     p.add_argument("--runs", default=str(CACHE / "runs"))
     p.add_argument("--tag", default="")
+    p.add_argument("--grey", action="store_true",
+                   help="also propagate through a grey copy of the held-out videos (keys grey_*): what each "
+                        "feature does without colour, as a backbone that reads grey (video_colorization's) must")
     args = p.parse_args()
     if args.max_steps is None and args.budget is None:
         args.max_steps = 300
