@@ -32,6 +32,10 @@ from ssrl.runs import init_backbone, load_backbone, run_config
 
 PIXEL = "pixel_"  # the prefix of the pixel baseline's figures (the floor's is random_init_)
 WHO = (("", "pretrained"), ("random_init_", "random init"), (PIXEL, "pixel colours"))
+GREY_PIXELS = ("the pixel baseline: {grey} of the {videos} videos scored are grey, and at 1-px cells a grey cell "
+               "holds one lightness, whose cosine with another only says whether both are lighter or darker "
+               "than the video's mean; it follows two-tone objects (a light shape on a dark ground), not "
+               "textures, so on textured grey videos it is a weak floor")
 
 
 def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None, progress: bool = False,
@@ -58,7 +62,7 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
     if not has_maps(backbones[""]):
         raise MapsUnavailable(f"{run}: the propagate protocol reads h_θ's spatial feature maps, and the run's "
                               f"{cfg.backbone} backbone declares none (convnet-small and the ResNets do)")
-    per_video, scores, what, sample = [], {prefix: [] for prefix, _ in WHO}, "", None
+    per_video, scores, what, sample, grey_cells = [], {prefix: [] for prefix, _ in WHO}, "", None, 0
     for name in tqdm(names, desc="propagating", disable=not (progress and interactive())):
         video = read_video(folder, name, side)
         scored = len(scored_frames(video.annotated.numpy()))
@@ -66,7 +70,8 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
         per_video.append(record)
         if not video.objects or not scored:  # nothing to propagate or to score: listed, not scored
             continue
-        by_backbone, what, predicted = _video(video, backbones, cfg.in_channels, settings)
+        by_backbone, what, predicted, stride = _video(video, backbones, cfg.in_channels, settings)
+        grey_cells += stride == 1 and _is_grey(video.frames)
         sample = sample or (video, predicted)
         for prefix, per_object in by_backbone.items():
             scores[prefix] += per_object
@@ -83,6 +88,7 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
               "features": what, "pixel_features": "Lab values of each cell's pixels, minus the video's mean",
               **{k: v for prefix, _ in WHO for k, v in _figures(scores[prefix], prefix).items()},
               "settings": asdict(settings), "per_video": per_video}
+    result["warnings"] = [GREY_PIXELS.format(grey=grey_cells, videos=result["n_videos"])] if grey_cells else []
     result.update(verdict(run, result, "J&F"))
     if save:
         result["plot"] = str(_plot(run, data, *sample))
@@ -92,10 +98,16 @@ def propagate_evaluation(run: str | Path, data: str, *, limit: int | None = None
     return result
 
 
+def _is_grey(frames: torch.Tensor) -> bool:
+    """Whether uint8 frames (T, 3, H, W) carry no colour (their three channels equal)."""
+    return bool((frames[:, 0] == frames[:, 1]).all() and (frames[:, 1] == frames[:, 2]).all())
+
+
 def _video(video: SegmentedVideo, backbones: dict, channels: int,
-           settings: PropagationConfig) -> tuple[dict[str, list], str, dict[str, np.ndarray]]:
+           settings: PropagationConfig) -> tuple[dict[str, list], str, dict[str, np.ndarray], int]:
     """({prefix: [(J, F) per object]} of one video, which map of h_θ was read, {prefix: the
-    predicted ids (T, H, W)}). The pixel baseline's cells are as large as the map's (its stride)."""
+    predicted ids (T, H, W)}, the map's stride). The pixel baseline's cells are as large as the
+    map's (its stride)."""
     ids, true = [0, *video.objects], video.masks.numpy()
     annotated, short = video.annotated.numpy(), min(video.frames.shape[-2:])
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -108,7 +120,7 @@ def _video(video: SegmentedVideo, backbones: dict, channels: int,
         predicted[prefix] = propagate_masks(feats.to(device), video.masks[0], ids, settings.radius * short / stride,
                                             settings)
         scores[prefix] = list(video_scores(predicted[prefix], true, annotated, video.objects).values())
-    return scores, what, predicted
+    return scores, what, predicted, stride
 
 
 def _plot(run: str | Path, data: str, video: SegmentedVideo, predicted: dict[str, np.ndarray]) -> Path:

@@ -190,6 +190,17 @@ def test_evaluate_propagate_end_to_end(run, davis, capsys):
     assert result["plot"].endswith("propagate-DAVIS.png") and Path(result["plot"]).stat().st_size > 1000
 
 
+def test_a_pixel_baseline_on_grey_frames_says_what_it_can_see(run, davis, tmp_path):
+    """At 1-px cells a grey frame's pixel feature is one lightness, whose cosine is ±1: the result
+    warns of it for grey videos, and not for colour ones."""
+    assert ssrl.evaluate(run, davis, "propagate", save=False)["warnings"] == []
+    frames, masks, _ = translated_square(frames=6, side=SIDE, step=(2, 2))
+    luma = (frames.astype(float) @ [0.299, 0.587, 0.114]).round().astype(np.uint8)
+    grey = write_davis(tmp_path / "G", {"a": (np.repeat(luma[..., None], 3, axis=-1), masks), "b": (frames, masks)})
+    result = ssrl.evaluate(run, grey, "propagate", save=False)
+    assert len(result["warnings"]) == 1 and "1 of the 2 videos scored are grey" in result["warnings"][0]
+
+
 def test_propagate_options_and_limit(run, davis):
     result = ssrl.evaluate(run, davis, "propagate", limit=1, image_size=16, save=False)
     assert result["n_videos"] == 1 and "(--limit)" in result["split"] and "16 px" in result["split"]
