@@ -103,6 +103,8 @@ def test_the_verdict_names_the_steps_the_run_lacked_when_the_floor_is_not_beaten
     assert any("predicted only 1 of the 2" in c for c in lost["causes"])
     won = verdict(run, {"balanced_top1": 0.7, "scratch_balanced_top1": 0.6})
     assert won["beats_floor"] and "than" not in won["verdict"] and "training from scratch" in won["verdict"]
+    tuned = verdict(run, {"protocol": "finetune", "balanced_top1": 0.7, "random_init_balanced_top1": 0.6})
+    assert tuned["verdict"] == "pretraining helped: balanced accuracy 0.700 against 0.600 for training from scratch (+0.100)"
 
 
 def test_the_verdict_points_to_the_maps_where_a_methods_gain_was_measured(run_and_data, monkeypatch):

@@ -26,6 +26,8 @@ def verdict(run_dir: str | Path, result: dict, figure: str = "balanced_top1") ->
     floor_key = next(p + figure for p in ("random_init_", "scratch_") if p + figure in result)
     ours, floor = result[figure], result[floor_key]
     floor_name = result.get("floor", "random init") if floor_key.startswith("random_init_") else "training from scratch"
+    if result.get("protocol") == "finetune" and floor_name == "random init":  # its random init is trained too
+        floor_name = "training from scratch"
     label = ("mean " if figure.endswith("_mean") else "") + figure.removesuffix("_mean").replace(
         "balanced_top1", "balanced accuracy").replace("_", " ")
     if ours > floor:
