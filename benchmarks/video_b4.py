@@ -20,9 +20,9 @@ last epoch beside chance, steps, clips/s, peak RSS.
     python benchmarks/video_b4.py --merge _core0,_core1 --tag _all   # runs made side by side, one a core
     python benchmarks/video_b4.py --reevaluate digit --tag _core0      # the probes again, nothing trained
 
-Not measured here: training from scratch on the labels (``ssrl evaluate RUN --protocol finetune``
-on videos; costly on one core), and the pretext accuracy on static videos, which the unit tests bound by
-construction (every pseudolabel gets the same input: ``tests/pretext/test_video_methods.py``).
+Not measured here: training from scratch on the labels (``ssrl evaluate RUN --protocol finetune
+--label-fraction F`` on each run, as BENCHMARKS.md does at 5 %; at every label, an hour a run on one
+core), and the pretext accuracy on static videos, which the unit tests bound by construction (every pseudolabel gets the same input: ``tests/pretext/test_video_methods.py``).
 Result: ``benchmarks/results/video_b4{TAG}.json`` (rows and summary; a killed invocation resumes).
 """
 
