@@ -27,7 +27,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import PROBE, save  # noqa: E402
-from video_b4 import POOL, split_data  # noqa: E402
+from video_b4 import split_data  # noqa: E402
 
 from ssrl.backbones.frames import over_time, per_frame_grid  # noqa: E402
 from ssrl.evaluation import extract_features  # noqa: E402
@@ -35,6 +35,7 @@ from ssrl.evaluation.protocols import frozen_scores  # noqa: E402
 from ssrl.runs import init_backbone, load_backbone, run_config  # noqa: E402
 
 KEYS = {"digit": "y", "direction": "direction"}  # each label's arrays in the split file
+POOL = {"digit": "mean", "direction": "trend"}  # how each label is read over time (--order: direction in order)
 
 
 class GridPooled(nn.Module):
