@@ -82,12 +82,13 @@ def pixel_pca(data: Path, dims: int, seed: int) -> dict:
 
 
 def chance(method: str, params: dict) -> float:
+    """The pretext's chance accuracy under ``params`` (``--param`` strings)."""
     cls = METHODS[method]
     if method == "clip_order":
         import math
-        return 1 / math.factorial(params.get("clips", cls.Config().clips))
+        return 1 / math.factorial(int(params.get("clips", cls.Config().clips)))
     if method == "odd_one_out":
-        return 1 / params.get("questions", cls.Config().questions)
+        return 1 / int(params.get("questions", cls.Config().questions))
     return 0.5
 
 
@@ -105,7 +106,7 @@ def one_row(data: Path, method: str, backbone: str, seed: int, args) -> dict:
     row = {"method": method, "backbone": backbone, "seed": seed, **schedule, "steps": steps,
            "pretrain_wall_s": round(wall, 1), "clips_per_s": round(steps * args.batch_size / wall, 1),
            "peak_rss_mb": round(peak_rss_mb()), "pretext_acc_last_epoch": accs[-1] if accs else None,
-           "params": params, "chance": chance(method, {})}
+           "params": params, "chance": chance(method, params)}
     return {**row, **probes(run, data, seed, LABELS)}
 
 
