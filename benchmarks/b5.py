@@ -48,7 +48,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, machine, peak_rss_mb  # noqa: E402
+from common import RESULTS, machine, peak_rss_mb, pretrain_progress  # noqa: E402
 from video_b4 import split_data  # noqa: E402
 
 import ssrl  # noqa: E402
@@ -151,14 +151,17 @@ SETS = {  # set: (what to pretrain on, its DAVIS folder of held-out videos)
 def one_row(data: str, folder: Path, method: str, seed: int, args) -> dict:
     out = Path(args.runs) / f"{args.set}-{method}-s{seed}{args.tag}"
     start = time.time()
+    params = dict(kv.split("=", 1) for kv in args.param)
     run = ssrl.pretrain(data, method, backbone=args.backbone, out=out, seed=seed, batch_size=args.batch_size,
-                        max_steps=args.max_steps, budget=args.budget, limit=args.train_videos, progress=False)
+                        max_steps=args.max_steps, budget=args.budget, limit=args.train_videos, progress=False,
+                        params=params, precision=args.precision)
     wall = time.time() - start
     result = ssrl.evaluate(run, str(folder), "propagate", save=False)
     keys = [f"{who}{m}" for who in ("", "random_init_", "pixel_") for m in ("J", "F", "J&F")]
     row = {"set": args.set, "method": method, "backbone": args.backbone, "seed": seed, "max_steps": args.max_steps,
-           "budget": args.budget, "train_videos": args.train_videos, "pretrain_wall_s": round(wall, 1),
-           "peak_rss_mb": round(peak_rss_mb()), **{k: round(result[k], 4) for k in keys if k in result}}
+           "budget": args.budget, "train_videos": args.train_videos, "params": params,
+           **pretrain_progress(run), "pretrain_wall_s": round(wall, 1), "peak_rss_mb": round(peak_rss_mb()),
+           **{k: round(result[k], 4) for k in keys if k in result}}
     if args.grey:  # the same videos with their colour taken away, for every feature alike
         grey = ssrl.evaluate(run, str(grey_copy(folder)), "propagate", save=False)
         row.update({f"grey_{k}": round(grey[k], 4) for k in keys if k in grey})
@@ -174,6 +177,8 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=None, help="steps of each pretraining (300 unless --budget)")
     p.add_argument("--budget", default=None, help="instead, a wall-clock limit of each pretraining (10m)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--precision", default="auto", help="of pretraining: auto (the library's choice), 32-true, bf16-mixed")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--train-videos", type=int, default=None, help="only the first N training videos")
     p.add_argument("--videos", type=int, default=60, help="held-out videos to propagate through")
     p.add_argument("--runs", default=str(CACHE / "runs"))

@@ -46,6 +46,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def pretrain_progress(run: Path) -> dict:
+    """The steps a run made, its last epoch's pretext accuracy (None if it logs none) and the
+    precision it trained in (``auto`` resolved), from its metrics.csv and configuration."""
+    import csv
+
+    from ssrl.runs import run_config
+
+    rows = list(csv.DictReader(open(Path(run) / "metrics.csv")))
+    accs = [float(r["pretext_acc_epoch"]) for r in rows if r.get("pretext_acc_epoch")]
+    return {"steps": max(int(r["step"]) for r in rows if r.get("step")),
+            "pretext_acc_last_epoch": accs[-1] if accs else None, "precision": run_config(run).precision}
+
+
 def save(name: str, result: dict) -> Path:
     """Add the context fields, print the JSON and write it to benchmarks/results/NAME.json."""
     result = {**result, "command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(),

@@ -27,7 +27,6 @@ Result: ``benchmarks/results/video_b4{TAG}.json`` (rows and summary; a killed in
 """
 
 import argparse
-import csv
 import json
 import statistics
 import sys
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, machine, peak_rss_mb  # noqa: E402
+from common import RESULTS, machine, peak_rss_mb, pretrain_progress  # noqa: E402
 
 import ssrl  # noqa: E402
 from ssrl.data import moving_digits  # noqa: E402
@@ -98,15 +97,12 @@ def one_row(data: Path, method: str, backbone: str, seed: int, args) -> dict:
     start = time.time()
     params = dict(kv.split("=", 1) for kv in args.param)
     run = ssrl.pretrain(str(data), method, backbone=backbone, out=out, seed=seed, batch_size=args.batch_size,
-                        progress=False, params=params, **schedule)
+                        progress=False, params=params, precision=args.precision, **schedule)
     wall = time.time() - start
-    rows = [r for r in csv.DictReader(open(run / "metrics.csv"))]
-    steps = max(int(r["step"]) for r in rows if r.get("step"))
-    accs = [float(r["pretext_acc_epoch"]) for r in rows if r.get("pretext_acc_epoch")]
-    row = {"method": method, "backbone": backbone, "seed": seed, **schedule, "steps": steps,
-           "pretrain_wall_s": round(wall, 1), "clips_per_s": round(steps * args.batch_size / wall, 1),
-           "peak_rss_mb": round(peak_rss_mb()), "pretext_acc_last_epoch": accs[-1] if accs else None,
-           "params": params, "chance": chance(method, params)}
+    progress = pretrain_progress(run)
+    row = {"method": method, "backbone": backbone, "seed": seed, **schedule, **progress,
+           "pretrain_wall_s": round(wall, 1), "clips_per_s": round(progress["steps"] * args.batch_size / wall, 1),
+           "peak_rss_mb": round(peak_rss_mb()), "params": params, "chance": chance(method, params)}
     return {**row, **probes(run, data, seed, LABELS)}
 
 
@@ -186,6 +182,7 @@ def main() -> None:
     p.add_argument("--budget", default=None, help="wall-clock pretraining per run (the issue: 10m)")
     p.add_argument("--max-steps", type=int, default=None, help="instead of --budget")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", default="auto", help="of pretraining: auto (the library's choice), 32-true, bf16-mixed")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--pca", type=int, default=128, help="dimensions of the raw-pixel baseline")
     p.add_argument("--threads", type=int, default=1)
