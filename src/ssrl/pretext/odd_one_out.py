@@ -14,17 +14,19 @@ as in arrow_of_time); the N encodings are fused by concatenation, in the
 question's order, and a linear layer gives N logits, one per position. L: cross-entropy.
 
 Departures: the paper feeds each branch a sub-sequence as one image (a dynamic image, a stack of
-frames or of frame differences) to a CaffeNet; here h_θ is any image backbone on single frames,
-so the features transfer to frames as they are, and the order within a sub-sequence is read by
-the shared layer on its concatenated frame features. The paper reports a sum-of-differences
-fusion of the branches as better than concatenation; concatenation is kept here because it
-leaves the position of each sub-sequence explicit to the classifier, with no further choice to
-tune. The paper's question has 6 sub-sequences; the default here is 4 (a CPU-sized step on
-16-frame videos). The reversal is no odd one here: on a video without an arrow of time a
-reversed sub-sequence is as valid as the ordered ones, and telling it apart is arrow_of_time's
-task. A static video's shuffled and ordered sub-sequences are the same frames, so its pretext
-accuracy stays at chance (tested). The optimizer is AdamW at the library's default learning
-rate, not tuned for this method yet.
+frames or of frame differences) to a CaffeNet; here h_θ is any image backbone on single frames, so
+the features transfer to frames as they are, and the order within a sub-sequence is read by the
+shared layer on its concatenated frame features. The paper reports a sum-of-differences fusion of
+the branches as better than concatenation; concatenation is kept here because it leaves the
+position of each sub-sequence explicit to the classifier, with no further choice to tune. The
+paper's question has 6 sub-sequences; the default here is 4 of 3 frames each, the fewest for which
+a shuffle need not be a reversal (a CPU-sized step on 16-frame videos: 4 frames a sub-sequence cost
+a third more a question and, within B4's 10 CPU minutes, left the features level with random init;
+BENCHMARKS.md). The reversal is no odd one here: on a video without an arrow of time a reversed
+sub-sequence is as valid as the ordered ones, and telling it apart is arrow_of_time's task. A
+static video's shuffled and ordered sub-sequences are the same frames, so its pretext accuracy
+stays at chance (tested). The optimizer is AdamW at the library's default learning rate, not tuned
+for this method yet.
 """
 
 from dataclasses import dataclass
@@ -46,7 +48,7 @@ from ssrl.views import ViewConfig
 @dataclass
 class OddOneOutConfig:
     questions: int = 4              # sub-sequences per question, N (the paper: 6)
-    frames: int = 4                 # frames per sub-sequence: 3 or more, so a shuffle need not be a reversal
+    frames: int = 3                 # frames per sub-sequence: 3 or more, so a shuffle need not be a reversal
     stride: int = 2                 # between a sub-sequence's consecutive frames
     head_hidden: int | None = None  # width of the shared sub-sequence encoding; None = the backbone's
     head_grid: int | None = None    # k_γ reads each frame's last map pooled to N × N (0: h_θ(frame));
