@@ -177,8 +177,10 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=None, help="steps of each pretraining (300 unless --budget)")
     p.add_argument("--budget", default=None, help="instead, a wall-clock limit of each pretraining (10m)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--precision", default="auto", help="of pretraining: auto (the library's choice), 32-true, bf16-mixed")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
+    p.add_argument("--precision", default="auto",
+                   help="of pretraining: auto (the library's choice), 32-true, bf16-mixed")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method parameter (repeatable)")
     p.add_argument("--train-videos", type=int, default=None, help="only the first N training videos")
     p.add_argument("--videos", type=int, default=60, help="held-out videos to propagate through")
     p.add_argument("--runs", default=str(CACHE / "runs"))

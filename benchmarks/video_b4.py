@@ -182,7 +182,8 @@ def main() -> None:
     p.add_argument("--budget", default=None, help="wall-clock pretraining per run (the issue: 10m)")
     p.add_argument("--max-steps", type=int, default=None, help="instead of --budget")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--precision", default="auto", help="of pretraining: auto (the library's choice), 32-true, bf16-mixed")
+    p.add_argument("--precision", default="auto",
+                   help="of pretraining: auto (the library's choice), 32-true, bf16-mixed")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--pca", type=int, default=128, help="dimensions of the raw-pixel baseline")
     p.add_argument("--threads", type=int, default=1)

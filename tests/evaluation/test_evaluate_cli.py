@@ -101,6 +101,13 @@ def test_the_verdict_names_the_steps_the_run_lacked_when_the_floor_is_not_beaten
     assert "it trained 3 optimizer steps; rotation needed about" in lost["causes"][0]
     assert any("mean pairwise cosine 0.9990" in c for c in lost["causes"])
     assert any("predicted only 1 of the 2" in c for c in lost["causes"])
+    assert not any("few directions" in c for c in lost["causes"])  # no ranks given
+    narrow = verdict(run, {"balanced_top1": 0.2, "random_init_balanced_top1": 0.7, "effective_rank": 4.45,
+                           "random_init_effective_rank": 29.07})
+    assert any("effective rank 4.5 against 29.1 at random init" in c for c in narrow["causes"])
+    wide = verdict(run, {"balanced_top1": 0.2, "random_init_balanced_top1": 0.7, "effective_rank": 10.0,
+                         "random_init_effective_rank": 29.07})
+    assert not any("few directions" in c for c in wide["causes"])  # under 4 times less: not named
     won = verdict(run, {"balanced_top1": 0.7, "scratch_balanced_top1": 0.6})
     assert won["beats_floor"] and "than" not in won["verdict"] and "training from scratch" in won["verdict"]
     tuned = verdict(run, {"protocol": "finetune", "balanced_top1": 0.7, "random_init_balanced_top1": 0.6})

@@ -6,7 +6,7 @@ top-1 and on unbalanced ones is not fooled by a probe that predicts the largest 
 pretrained backbone does not beat its floor, the causes are read from the run, not guessed: the
 optimizer steps it trained against the method's ``min_steps`` (the steps its family needed on
 small data to beat random init, BENCHMARKS.md B6), the collapse monitor's last readings, the
-features' anisotropy, classifiers that predicted only a few classes, and, for a method whose
+features' anisotropy, an effective rank far under random init's, classifiers that predicted only a few classes, and, for a method whose
 measured gain lies in earlier feature maps (``gain_at_layers``), the ``--layer`` to read.
 """
 
@@ -18,6 +18,7 @@ from ssrl.report.metrics import read_metrics, steps_done
 from ssrl.runs import run_config
 
 ANISOTROPIC = 0.95  # mean pairwise cosine above which features all point one way
+RANK_LOST = 4       # an effective rank this many times under random init's: features of few directions
 
 
 def verdict(run_dir: str | Path, result: dict, figure: str = "balanced_top1") -> dict:
@@ -38,6 +39,11 @@ def verdict(run_dir: str | Path, result: dict, figure: str = "balanced_top1") ->
     anisotropy = result.get("anisotropy")
     if anisotropy is not None and anisotropy > ANISOTROPIC:
         causes.append(f"the pretrained features all point one way (mean pairwise cosine {anisotropy:.4f})")
+    rank, floor_rank = result.get("effective_rank"), result.get("random_init_effective_rank")
+    if rank is not None and floor_rank and rank * RANK_LOST < floor_rank:
+        causes.append(f"the pretrained features span few directions: effective rank {rank:.1f} against "
+                      f"{floor_rank:.1f} at random init, so pretraining kept little for a probe to read "
+                      "(its pretext may be solvable from a few features)")
     causes += result.get("warnings", [])
     if "layer" not in result:
         causes += layer_causes(run_dir)
