@@ -71,6 +71,7 @@ def ordered_frames(b: int, span: int, min_gap: int, device: torch.device) -> tor
 class ShuffleAndLearn(Pretext):
     Config = ShuffleAndLearnConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-4)
+    bf16_checked = True  # B4 moving-digits, 3 seeds, fp32 against bf16 at the same steps (BENCHMARKS.md, issue 25)
 
     @classmethod
     def default_views(cls) -> ViewConfig:
