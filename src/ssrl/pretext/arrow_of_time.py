@@ -48,6 +48,7 @@ class ArrowOfTimeConfig:
 class ArrowOfTime(Pretext):
     Config = ArrowOfTimeConfig
     optimizer = OptimizerDefaults(name="adamw", lr=1e-3, weight_decay=1e-4)
+    bf16_checked = True  # B4 moving-digits, 3 seeds, fp32 against bf16 at the same steps (BENCHMARKS.md, issue 25)
 
     @classmethod
     def default_views(cls) -> ViewConfig:
