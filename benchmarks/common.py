@@ -47,16 +47,14 @@ def peak_rss_mb() -> float:
 
 
 def pretrain_progress(run: Path) -> dict:
-    """The steps a run made, its last epoch's pretext accuracy (None if it logs none) and the
-    precision it trained in (``auto`` resolved), from its metrics.csv and configuration."""
-    import csv
-
+    """The optimizer steps a run made, its last epoch's pretext accuracy (None if it logs none) and
+    the precision it trained in (``auto`` resolved), from its metrics.csv and configuration."""
+    from ssrl.report.metrics import read_metrics, steps_done
     from ssrl.runs import run_config
 
-    rows = list(csv.DictReader(open(Path(run) / "metrics.csv")))
-    accs = [float(r["pretext_acc_epoch"]) for r in rows if r.get("pretext_acc_epoch")]
-    return {"steps": max(int(r["step"]) for r in rows if r.get("step")),
-            "pretext_acc_last_epoch": accs[-1] if accs else None, "precision": run_config(run).precision}
+    accuracy = read_metrics(Path(run) / "metrics.csv").get("pretext_acc_epoch")
+    return {"steps": steps_done(Path(run) / "metrics.csv"),
+            "pretext_acc_last_epoch": accuracy.values[-1] if accuracy else None, "precision": run_config(run).precision}
 
 
 def save(name: str, result: dict) -> Path:

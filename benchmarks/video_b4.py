@@ -9,10 +9,10 @@ frozen features) and kNN for the digit and the direction, on the held-out videos
 backbone at its random init; balanced accuracy. The digit is probed on each video's mean frame
 feature; the direction on the frames' features in time order (``pool="order"``): the label is the
 direction of the first step and a bounce reverses it later, so a readout must keep time order (the
-clip's mean cannot see motion; its mean and trend forget what a bounce reverses). Beside them a raw-pixel baseline: PCA of every
-clip's pixels (fitted on the training clips) to ``--pca`` dimensions, then the same kind of
-probe (standardised, multinomial logistic regression). Also recorded: the pretext accuracy of the
-last epoch beside chance, steps, clips/s, peak RSS.
+clip's mean cannot see motion; its mean and trend forget what a bounce reverses). Beside them a
+raw-pixel baseline: PCA of every clip's pixels (fitted on the training clips) to ``--pca``
+dimensions, then the same kind of probe (standardised, multinomial logistic regression). Also
+recorded: the pretext accuracy of the last epoch beside chance, steps, clips/s, peak RSS.
 
     python benchmarks/video_b4.py --methods arrow_of_time,clip_order,shuffle_and_learn,odd_one_out \\
         --backbones convnet-small,r2plus1d-mini --seeds 0,1,2 --budget 10m
@@ -22,7 +22,8 @@ last epoch beside chance, steps, clips/s, peak RSS.
 
 Not measured here: training from scratch on the labels (``ssrl evaluate RUN --protocol finetune
 --label-fraction F`` on each run, as BENCHMARKS.md does at 5 %; at every label, an hour a run on one
-core), and the pretext accuracy on static videos, which the unit tests bound by construction (every pseudolabel gets the same input: ``tests/pretext/test_video_methods.py``).
+core), and the pretext accuracy on static videos, which the unit tests bound by construction (every
+pseudolabel gets the same input: ``tests/pretext/test_video_methods.py``).
 Result: ``benchmarks/results/video_b4{TAG}.json`` (rows and summary; a killed invocation resumes).
 """
 

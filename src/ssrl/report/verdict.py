@@ -6,8 +6,9 @@ top-1 and on unbalanced ones is not fooled by a probe that predicts the largest 
 pretrained backbone does not beat its floor, the causes are read from the run, not guessed: the
 optimizer steps it trained against the method's ``min_steps`` (the steps its family needed on
 small data to beat random init, BENCHMARKS.md B6), the collapse monitor's last readings, the
-features' anisotropy, an effective rank far under random init's, classifiers that predicted only a few classes, and, for a method whose
-measured gain lies in earlier feature maps (``gain_at_layers``), the ``--layer`` to read.
+features' anisotropy, an effective rank far under random init's, classifiers that predicted only a
+few classes, and, for a method whose measured gain lies in earlier feature maps
+(``gain_at_layers``), the ``--layer`` to read.
 """
 
 from pathlib import Path
